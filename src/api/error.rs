@@ -1,0 +1,105 @@
+//! The JSON error envelope: `{"error":{"status":<code>,"message":"..."}}`,
+//! for every error on every route, including the framework's own.
+
+use axum::body::{Body, to_bytes};
+use axum::extract::Request;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use crate::error::Error;
+
+tokio::task_local! {
+    /// The id of the request being handled, for error bodies and logs.
+    pub static REQUEST_ID: String;
+}
+
+pub fn current_request_id() -> Option<String> {
+    REQUEST_ID.try_with(Clone::clone).ok()
+}
+
+pub fn envelope(status: StatusCode, message: &str) -> Response {
+    let body = json!({"error": {"status": status.as_u16(), "message": message}});
+    (status, axum::Json(body)).into_response()
+}
+
+/// The message for a 500: generic, with the request id to quote to support.
+/// The details go to the log only.
+pub fn log_internal(err: &Error) -> String {
+    let request_id = current_request_id().unwrap_or_else(|| "unknown".into());
+    tracing::error!(request_id = %request_id, error = %err, "internal error");
+    format!("Internal server error (request id {request_id})")
+}
+
+impl IntoResponse for Error {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        let message = match &self {
+            Error::Internal(_) => log_internal(&self),
+            Error::Unavailable(why) => {
+                tracing::warn!(request_id = ?current_request_id(), reason = %why, "service unavailable");
+                self.public_message()
+            }
+            _ => self.public_message(),
+        };
+        let mut response = envelope(status, &message);
+        let headers = response.headers_mut();
+        match self {
+            Error::Unauthorized(_) => {
+                headers.insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("JWT realm=\"idm\", Bearer realm=\"idm\""),
+                );
+            }
+            Error::TooManyRequests { retry_after_secs } => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
+            }
+            _ => {}
+        }
+        response
+    }
+}
+
+/// Rewrites error responses that the framework produced as plain text or
+/// empty bodies (404, 405, body-limit rejections...) into the envelope,
+/// keeping their headers (such as `Allow`). HTML pages are left alone.
+pub async fn json_error_envelope(request: Request, next: Next) -> Response {
+    let response = next.run(request).await;
+    let status = response.status();
+    if !(status.is_client_error() || status.is_server_error()) {
+        return response;
+    }
+    let content_type = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if content_type.starts_with("application/json") || content_type.starts_with("text/html") {
+        return response;
+    }
+    let (mut parts, body) = response.into_parts();
+    let text = to_bytes(body, 64 * 1024).await.unwrap_or_default();
+    let text = String::from_utf8_lossy(&text);
+    let message = match status {
+        StatusCode::NOT_FOUND => "Not found".to_owned(),
+        StatusCode::METHOD_NOT_ALLOWED => "Method not allowed".to_owned(),
+        StatusCode::PAYLOAD_TOO_LARGE => "Request body is too large (at most 64 KiB)".to_owned(),
+        _ if status.is_server_error() => {
+            tracing::error!(request_id = ?current_request_id(), body = %text, "internal error");
+            format!(
+                "Internal server error (request id {})",
+                current_request_id().unwrap_or_else(|| "unknown".into())
+            )
+        }
+        _ if !text.trim().is_empty() => text.trim().to_owned(),
+        _ => status.canonical_reason().unwrap_or("Error").to_owned(),
+    };
+    let rendered = envelope(status, &message);
+    parts.headers.remove(header::CONTENT_LENGTH);
+    parts.headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    Response::from_parts(parts, Body::new(rendered.into_body()))
+}

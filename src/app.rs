@@ -1,0 +1,201 @@
+//! Building and running the HTTP application.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, Request};
+use axum::http::{HeaderName, HeaderValue, header};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use tokio::net::TcpListener;
+use tower::ServiceBuilder;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::api::error::{REQUEST_ID, json_error_envelope};
+use crate::clock::{Clock, OsRandom, RandomSource, SystemClock};
+use crate::config::Config;
+use crate::error::Error;
+use crate::service::{Deps, Services};
+use crate::store;
+
+/// The largest request body we read (SPEC section 1).
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// What every handler gets.
+#[derive(Clone)]
+pub struct AppState {
+    pub services: Arc<Services>,
+    pub config: Arc<Config>,
+}
+
+/// A bound, ready-to-run server.
+pub struct Application {
+    listener: TcpListener,
+    router: Router,
+    state: AppState,
+}
+
+impl Application {
+    /// Opens the store, resolves secrets, builds the services and binds the
+    /// listener (port 0 picks a free port).
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        Self::build_with(config, Arc::new(SystemClock), Arc::new(OsRandom)).await
+    }
+
+    /// Like [`Application::build`] with an injected clock and randomness.
+    pub async fn build_with(
+        config: Config,
+        clock: Arc<dyn Clock>,
+        random: Arc<dyn RandomSource>,
+    ) -> anyhow::Result<Self> {
+        let state = build_state(config, clock, random).await?;
+        let config = &state.config;
+        let address = format!("{}:{}", config.bind, config.port);
+        let listener = TcpListener::bind(&address)
+            .await
+            .with_context(|| format!("cannot listen on {address}"))?;
+        let router = router(state.clone());
+        Ok(Self {
+            listener,
+            router,
+            state,
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .expect("a bound listener has an address")
+    }
+
+    pub fn port(&self) -> u16 {
+        self.local_addr().port()
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until SIGINT or SIGTERM, then lets in-flight requests finish.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        tracing::info!(address = %self.local_addr(), store = self.state.services.deps.store.backend(), "listening");
+        axum::serve(
+            self.listener,
+            self.router
+                .into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+    }
+}
+
+/// Services and state for a configuration, without binding a port (the
+/// command line uses this too).
+pub async fn build_state(
+    config: Config,
+    clock: Arc<dyn Clock>,
+    random: Arc<dyn RandomSource>,
+) -> anyhow::Result<AppState> {
+    let secrets = config.resolve_secrets()?;
+    let store = store::open(&config.store_location()?).await?;
+    let deps = Deps {
+        store,
+        clock,
+        random,
+    };
+    let services = Services::new(&config, &secrets, deps)?;
+    Ok(AppState {
+        services: Arc::new(services),
+        config: Arc::new(config),
+    })
+}
+
+const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; style-src 'self'; \
+     img-src 'self' data:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'";
+
+pub fn router(state: AppState) -> Router {
+    let x_request_id = HeaderName::from_static("x-request-id");
+    let security_headers = ServiceBuilder::new()
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(CONTENT_SECURITY_POLICY),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("same-origin"),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::X_FRAME_OPTIONS,
+            HeaderValue::from_static("DENY"),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("no-store"),
+        ));
+    Router::new()
+        .merge(crate::api::router())
+        .merge(crate::web::router())
+        .fallback(|| async { Error::NotFound("Not found".into()) })
+        .layer(
+            ServiceBuilder::new()
+                .layer(SetRequestIdLayer::new(x_request_id.clone(), MakeRequestUuid))
+                .layer(PropagateRequestIdLayer::new(x_request_id))
+                .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
+                    // The path only: query strings may carry one-time keys.
+                    let request_id = req
+                        .headers()
+                        .get("x-request-id")
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or("");
+                    tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id)
+                }))
+                .layer(security_headers)
+                .layer(middleware::from_fn(request_scope))
+                .layer(middleware::from_fn(json_error_envelope))
+                .layer(CatchPanicLayer::new())
+                .layer(DefaultBodyLimit::max(MAX_BODY_BYTES)),
+        )
+        .with_state(state)
+}
+
+/// Makes the request id available to error rendering deep in the handlers.
+async fn request_scope(request: Request, next: Next) -> Response {
+    let id = request
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+    REQUEST_ID.scope(id, next.run(request)).await
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down: finishing in-flight requests");
+}

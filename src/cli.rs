@@ -1,0 +1,294 @@
+//! The `idm` command line: `serve` (default), user management and `check`.
+
+use std::io::{IsTerminal, Read};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Parser, Subcommand};
+
+use crate::app::{AppState, Application, build_state};
+use crate::clock::{OsRandom, SystemClock};
+use crate::config::Config;
+use crate::domain::Username;
+use crate::error::Error;
+use crate::service::Context;
+use crate::service::users::{NewUser, UserChanges};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "idm",
+    version,
+    about = "C3-PRO IDM: identity and study-participant manager"
+)]
+pub struct Cli {
+    /// TOML configuration file (also IDM_CONFIG).
+    #[arg(long, global = true, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the HTTP service (the default).
+    Serve {
+        /// Listen address (overrides IDM_BIND).
+        #[arg(long)]
+        bind: Option<String>,
+        /// Listen port (overrides IDM_PORT).
+        #[arg(long)]
+        port: Option<u16>,
+    },
+    /// Manage staff accounts.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Validate configuration, database and mail, then exit.
+    Check,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create a staff account; prompts twice for the password on a terminal.
+    Add {
+        email: String,
+        /// Make the account an admin.
+        #[arg(long)]
+        admin: bool,
+        /// Read the password from standard input (first line).
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// List staff accounts.
+    List,
+    /// Delete a staff account.
+    Delete { email: String },
+    /// Grant or revoke admin rights.
+    SetAdmin {
+        email: String,
+        #[arg(action = clap::ArgAction::Set, value_parser = clap::value_parser!(bool))]
+        admin: bool,
+    },
+    /// Set a new password; ends the account's sessions and tokens.
+    SetPassword {
+        email: String,
+        #[arg(long)]
+        password_stdin: bool,
+    },
+}
+
+/// Exit codes: 0 success, 1 the operation failed, 2 bad input, 3 bad
+/// configuration or unreachable database.
+const EXIT_FAILED: u8 = 1;
+const EXIT_BAD_INPUT: u8 = 2;
+const EXIT_CONFIG: u8 = 3;
+
+pub async fn run(cli: Cli) -> ExitCode {
+    let mut config = match Config::load(cli.config.as_deref()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    let command = cli.command.unwrap_or(Command::Serve {
+        bind: None,
+        port: None,
+    });
+    let serving = matches!(command, Command::Serve { .. });
+    crate::telemetry::init(
+        config.log_format,
+        if serving { &config.log_level } else { "warn" },
+    );
+    match command {
+        Command::Serve { bind, port } => {
+            if let Some(bind) = bind {
+                config.bind = bind;
+            }
+            if let Some(port) = port {
+                config.port = port;
+            }
+            serve(config).await
+        }
+        Command::Check => check(config).await,
+        Command::User(cmd) => {
+            let state = match build_state(config, Arc::new(SystemClock), Arc::new(OsRandom)).await {
+                Ok(s) => s,
+                Err(e) => {
+                    eprintln!("error: {e:#}");
+                    return ExitCode::from(EXIT_CONFIG);
+                }
+            };
+            match user_command(&state, cmd).await {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("error: {}", e.public_message());
+                    if let Error::Internal(_) | Error::Unavailable(_) = e {
+                        eprintln!("detail: {e}");
+                    }
+                    ExitCode::from(match e {
+                        Error::BadRequest(_) => EXIT_BAD_INPUT,
+                        _ => EXIT_FAILED,
+                    })
+                }
+            }
+        }
+    }
+}
+
+async fn serve(config: Config) -> ExitCode {
+    let app = match Application::build(config).await {
+        Ok(app) => app,
+        Err(e) => {
+            tracing::error!("cannot start: {e:#}");
+            eprintln!("error: {e:#}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    match app.run_until_stopped().await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: server failed: {e}");
+            ExitCode::from(EXIT_FAILED)
+        }
+    }
+}
+
+async fn check(config: Config) -> ExitCode {
+    println!("configuration: ok");
+    let state = match build_state(config, Arc::new(SystemClock), Arc::new(OsRandom)).await {
+        Ok(s) => s,
+        Err(e) => {
+            println!("startup: {e:#}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    let db = state.services.health.database().await;
+    let mail = state.services.health.mail().await;
+    println!("database ({}): {db}", state.services.deps.store.backend());
+    println!("mail: {mail}");
+    if db == "ok" && mail == "ok" {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(EXIT_FAILED)
+    }
+}
+
+async fn user_command(state: &AppState, cmd: UserCommand) -> Result<(), Error> {
+    let ctx = Context::system();
+    let users = &state.services.users;
+    match cmd {
+        UserCommand::Add {
+            email,
+            admin,
+            password_stdin,
+        } => {
+            let username = Username::parse(&email)?;
+            let password = read_new_password(password_stdin)?;
+            let user = users
+                .create(
+                    &ctx,
+                    NewUser {
+                        username: username.to_string(),
+                        password,
+                        admin,
+                    },
+                )
+                .await?;
+            println!(
+                "created {} {}",
+                if user.admin { "admin" } else { "user" },
+                user.username
+            );
+        }
+        UserCommand::List => {
+            let mut offset = 0;
+            loop {
+                let page = users.list(&ctx, None, offset, 500).await?;
+                for u in &page.items {
+                    println!(
+                        "{}\t{}\t{}",
+                        u.username,
+                        if u.admin { "admin" } else { "staff" },
+                        u.last_login.map_or("never".to_owned(), |t| t.to_rfc3339())
+                    );
+                }
+                offset += page.items.len() as u64;
+                if page.items.is_empty() || offset >= page.total {
+                    break;
+                }
+            }
+        }
+        UserCommand::Delete { email } => {
+            users.delete(&ctx, &email).await?;
+            println!("deleted {}", email.trim().to_lowercase());
+        }
+        UserCommand::SetAdmin { email, admin } => {
+            let user = users
+                .update(
+                    &ctx,
+                    &email,
+                    UserChanges {
+                        admin: Some(admin),
+                        password: None,
+                    },
+                )
+                .await?;
+            println!(
+                "{} is now {}",
+                user.username,
+                if user.admin { "an admin" } else { "staff" }
+            );
+        }
+        UserCommand::SetPassword {
+            email,
+            password_stdin,
+        } => {
+            let password = read_new_password(password_stdin)?;
+            let user = users
+                .update(
+                    &ctx,
+                    &email,
+                    UserChanges {
+                        admin: None,
+                        password: Some(password),
+                    },
+                )
+                .await?;
+            println!(
+                "password of {} changed; its sessions and tokens are revoked",
+                user.username
+            );
+        }
+    }
+    Ok(())
+}
+
+/// The first line of standard input, or two matching prompts on a terminal.
+fn read_new_password(from_stdin: bool) -> Result<String, Error> {
+    if from_stdin {
+        let mut input = String::new();
+        std::io::stdin().read_to_string(&mut input).map_err(|e| {
+            Error::BadRequest(format!("cannot read the password from standard input: {e}"))
+        })?;
+        let line = input.lines().next().unwrap_or("").to_owned();
+        if line.is_empty() {
+            return Err(Error::BadRequest("no password on standard input".into()));
+        }
+        return Ok(line);
+    }
+    if !std::io::stdin().is_terminal() {
+        return Err(Error::BadRequest(
+            "standard input is not a terminal; pass --password-stdin to read the password from it"
+                .into(),
+        ));
+    }
+    let first = rpassword::prompt_password("Password: ")
+        .map_err(|e| Error::BadRequest(format!("cannot read the password: {e}")))?;
+    let second = rpassword::prompt_password("Repeat password: ")
+        .map_err(|e| Error::BadRequest(format!("cannot read the password: {e}")))?;
+    if first != second {
+        return Err(Error::BadRequest("the passwords do not match".into()));
+    }
+    Ok(first)
+}

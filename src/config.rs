@@ -1,0 +1,371 @@
+//! Configuration: defaults, then a TOML file (`--config` / `IDM_CONFIG`),
+//! then `IDM_*` environment variables. Every TOML key is also an environment
+//! variable: `port` is `IDM_PORT`, `token_secret_file` is `IDM_TOKEN_SECRET_FILE`.
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use figment::Figment;
+use figment::providers::{Env, Format, Toml};
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+
+use crate::clock::{OsRandom, random_hex};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum MailTransportKind {
+    /// Each message is written as an .eml file into `<data_dir>/outbox`.
+    #[default]
+    File,
+    Smtp,
+    /// Mail is dropped (logged only); for deployments without mail.
+    None,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum SmtpTls {
+    None,
+    #[default]
+    Starttls,
+    Tls,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct Config {
+    pub bind: String,
+    pub port: u16,
+    pub data_dir: PathBuf,
+    /// Empty: SQLite in the data folder; `sqlite://PATH`; `mongodb://...`.
+    pub database_url: String,
+    /// MongoDB database name.
+    pub database_name: String,
+    /// Base URL used in links, mails and as default link `iss`/`aud`.
+    pub public_url: String,
+    /// Allows weak secrets and plain-http secure cookies; never in production.
+    pub dev_mode: bool,
+    pub log_format: LogFormat,
+    /// A tracing filter such as `info` or `idm=debug,tower_http=info`.
+    pub log_level: String,
+
+    pub token_secret: Option<SecretString>,
+    pub token_secret_file: Option<PathBuf>,
+    pub token_lifetime_secs: u64,
+
+    pub link_secret: Option<SecretString>,
+    pub link_secret_file: Option<PathBuf>,
+    /// `iss` of link JWTs; defaults to `public_url`.
+    pub link_issuer: Option<String>,
+    /// `aud` of link JWTs; defaults to `public_url`.
+    pub link_audience: Option<String>,
+    pub link_lifetime_secs: u64,
+
+    pub password_min_chars: usize,
+    pub argon2_memory_kib: u32,
+    pub argon2_iterations: u32,
+    pub argon2_parallelism: u32,
+
+    /// Failed logins per account within `login_window_secs` before 429.
+    pub login_account_limit: u32,
+    /// Failed logins per client IP within `login_window_secs` before 429.
+    pub login_ip_limit: u32,
+    pub login_window_secs: u64,
+
+    pub session_idle_secs: u64,
+    pub session_absolute_secs: u64,
+
+    pub reset_token_lifetime_secs: u64,
+    pub admin_email: Option<String>,
+    pub mail_transport: MailTransportKind,
+    pub mail_from: Option<String>,
+    pub smtp_host: Option<String>,
+    pub smtp_port: Option<u16>,
+    pub smtp_tls: SmtpTls,
+    pub smtp_username: Option<String>,
+    pub smtp_password: Option<SecretString>,
+    pub smtp_password_file: Option<PathBuf>,
+    pub smtp_timeout_secs: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            bind: "127.0.0.1".into(),
+            port: 9096,
+            data_dir: PathBuf::from("./data"),
+            database_url: String::new(),
+            database_name: "idm".into(),
+            public_url: "http://127.0.0.1:9096".into(),
+            dev_mode: false,
+            log_format: LogFormat::Text,
+            log_level: "info".into(),
+            token_secret: None,
+            token_secret_file: None,
+            token_lifetime_secs: 12 * 3600,
+            link_secret: None,
+            link_secret_file: None,
+            link_issuer: None,
+            link_audience: None,
+            link_lifetime_secs: 24 * 3600,
+            password_min_chars: 8,
+            argon2_memory_kib: 19456,
+            argon2_iterations: 2,
+            argon2_parallelism: 1,
+            login_account_limit: 10,
+            login_ip_limit: 100,
+            login_window_secs: 300,
+            session_idle_secs: 30 * 60,
+            session_absolute_secs: 12 * 3600,
+            reset_token_lifetime_secs: 2 * 3600,
+            admin_email: None,
+            mail_transport: MailTransportKind::File,
+            mail_from: None,
+            smtp_host: None,
+            smtp_port: None,
+            smtp_tls: SmtpTls::Starttls,
+            smtp_username: None,
+            smtp_password: None,
+            smtp_password_file: None,
+            smtp_timeout_secs: 10,
+        }
+    }
+}
+
+/// Where the data lives, decided from `database_url`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreLocation {
+    Sqlite(PathBuf),
+    Mongo { url: String, database: String },
+}
+
+/// The keys the service signs with, resolved from values, files or the
+/// generated defaults.
+pub struct Secrets {
+    pub token_key: SecretString,
+    pub link_secret: SecretString,
+}
+
+impl std::fmt::Debug for Secrets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secrets(***)")
+    }
+}
+
+/// Secrets shorter than this many bytes are refused outside dev mode.
+const MIN_SECRET_BYTES: usize = 32;
+
+/// Values people put in config files as placeholders; refused outside dev mode.
+const KNOWN_WEAK_SECRETS: &[&str] = &[
+    "secret",
+    "changeme",
+    "change-me",
+    "password",
+    "super-secret",
+    "supersecret",
+    "jwt-secret",
+    "your-secret-key",
+    "c3pro",
+    "c3-pro",
+    "idm",
+    "development",
+    "test",
+];
+
+impl Config {
+    /// Reads the layered configuration. `file` wins over `IDM_CONFIG`.
+    pub fn load(file: Option<&Path>) -> anyhow::Result<Self> {
+        let mut figment = Figment::new();
+        let file = file
+            .map(Path::to_path_buf)
+            .or_else(|| std::env::var_os("IDM_CONFIG").map(PathBuf::from));
+        if let Some(path) = &file {
+            if !path.exists() {
+                bail!("configuration file {} does not exist", path.display());
+            }
+            figment = figment.merge(Toml::file_exact(path));
+        }
+        figment = figment.merge(Env::prefixed("IDM_").ignore(&["config"]));
+        let config: Config = figment.extract().context("invalid configuration")?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    pub fn validate(&self) -> anyhow::Result<()> {
+        let url = self.public_url.trim_end_matches('/');
+        if !(url.starts_with("http://") || url.starts_with("https://")) {
+            bail!("public_url must start with http:// or https://, got {url:?}");
+        }
+        self.store_location()?;
+        if self.password_min_chars == 0 {
+            bail!("password_min_chars must be at least 1");
+        }
+        if self.argon2_memory_kib < 19456 && !self.dev_mode {
+            bail!("argon2_memory_kib below 19456 (the OWASP minimum) is only allowed in dev_mode");
+        }
+        if self.argon2_iterations < 2 && !self.dev_mode {
+            bail!("argon2_iterations below 2 is only allowed in dev_mode");
+        }
+        for (name, value) in [
+            ("token_lifetime_secs", self.token_lifetime_secs),
+            ("link_lifetime_secs", self.link_lifetime_secs),
+            ("login_window_secs", self.login_window_secs),
+            ("reset_token_lifetime_secs", self.reset_token_lifetime_secs),
+        ] {
+            if value == 0 {
+                bail!("{name} must be greater than 0");
+            }
+        }
+        Ok(())
+    }
+
+    /// The public base URL without a trailing slash.
+    pub fn public_url(&self) -> &str {
+        self.public_url.trim_end_matches('/')
+    }
+
+    pub fn link_issuer(&self) -> String {
+        self.link_issuer
+            .clone()
+            .unwrap_or_else(|| self.public_url().to_owned())
+    }
+
+    pub fn link_audience(&self) -> String {
+        self.link_audience
+            .clone()
+            .unwrap_or_else(|| self.public_url().to_owned())
+    }
+
+    pub fn serves_https(&self) -> bool {
+        self.public_url.starts_with("https://")
+    }
+
+    pub fn store_location(&self) -> anyhow::Result<StoreLocation> {
+        let url = self.database_url.trim();
+        if url.is_empty() {
+            return Ok(StoreLocation::Sqlite(self.data_dir.join("idm.sqlite3")));
+        }
+        if let Some(path) = url.strip_prefix("sqlite://") {
+            if path.is_empty() {
+                bail!(
+                    "database_url sqlite:// needs a file path, e.g. sqlite:///var/lib/idm/idm.sqlite3"
+                );
+            }
+            return Ok(StoreLocation::Sqlite(PathBuf::from(path)));
+        }
+        if url.starts_with("mongodb://") || url.starts_with("mongodb+srv://") {
+            return Ok(StoreLocation::Mongo {
+                url: url.to_owned(),
+                database: self.database_name.clone(),
+            });
+        }
+        bail!("database_url must be empty, sqlite://PATH, mongodb://... or mongodb+srv://...")
+    }
+
+    /// Resolves the staff-token key and the link secret: a value, else a
+    /// file, else (embedded store only) a random secret generated once into
+    /// the data folder.
+    pub fn resolve_secrets(&self) -> anyhow::Result<Secrets> {
+        let embedded = matches!(self.store_location()?, StoreLocation::Sqlite(_));
+        let token_key = self.resolve_secret(
+            "token_secret",
+            self.token_secret.as_ref(),
+            self.token_secret_file.as_deref(),
+            embedded,
+        )?;
+        let link_secret = self.resolve_secret(
+            "link_secret",
+            self.link_secret.as_ref(),
+            self.link_secret_file.as_deref(),
+            embedded,
+        )?;
+        if token_key.expose_secret() == link_secret.expose_secret() {
+            bail!("token_secret and link_secret must differ: the mobile app holds the link secret");
+        }
+        Ok(Secrets {
+            token_key,
+            link_secret,
+        })
+    }
+
+    /// Reads a secret from the configured file, if any.
+    pub fn read_secret_file(path: &Path) -> anyhow::Result<SecretString> {
+        let text = fs::read_to_string(path)
+            .with_context(|| format!("cannot read secret file {}", path.display()))?;
+        Ok(SecretString::from(text.trim().to_owned()))
+    }
+
+    fn resolve_secret(
+        &self,
+        name: &str,
+        value: Option<&SecretString>,
+        file: Option<&Path>,
+        embedded: bool,
+    ) -> anyhow::Result<SecretString> {
+        let secret = match (value, file) {
+            (Some(v), _) => v.clone(),
+            (None, Some(path)) => Self::read_secret_file(path)?,
+            (None, None) if embedded => self.generated_secret(name)?,
+            (None, None) => bail!(
+                "{name} is not set: with MongoDB every instance must share it, so set IDM_{} or IDM_{}_FILE",
+                name.to_uppercase(),
+                name.to_uppercase()
+            ),
+        };
+        let text = secret.expose_secret();
+        let weak = text.len() < MIN_SECRET_BYTES
+            || KNOWN_WEAK_SECRETS.contains(&text.to_lowercase().as_str());
+        if weak && !self.dev_mode {
+            bail!(
+                "{name} is too weak: use at least {MIN_SECRET_BYTES} random bytes (e.g. `openssl rand -hex 32`), or set dev_mode for local experiments"
+            );
+        }
+        Ok(secret)
+    }
+
+    /// The secret kept in `<data_dir>/secrets/<name>`, created (mode 0600) on
+    /// first use.
+    fn generated_secret(&self, name: &str) -> anyhow::Result<SecretString> {
+        let dir = self.data_dir.join("secrets");
+        let path = dir.join(name);
+        if path.exists() {
+            return Self::read_secret_file(&path);
+        }
+        fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        let value = random_hex(&OsRandom, 32);
+        let mut options = fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            options.mode(0o600);
+        }
+        match options.open(&path) {
+            Ok(mut file) => {
+                file.write_all(value.as_bytes())?;
+                file.sync_all()?;
+                tracing::warn!(
+                    path = %path.display(),
+                    "generated a new random {name}; keep this file (and back it up) or issued tokens stop working"
+                );
+                Ok(SecretString::from(value))
+            }
+            // Another process created it first: use theirs.
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                Self::read_secret_file(&path)
+            }
+            Err(e) => Err(e).with_context(|| format!("cannot write {}", path.display())),
+        }
+    }
+}

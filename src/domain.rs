@@ -1,0 +1,205 @@
+//! Validated value types. Anything that has rules is parsed once, at the
+//! edge, into one of these; the service layer never sees raw strings for them.
+
+use std::fmt;
+use std::sync::OnceLock;
+
+use secrecy::{ExposeSecret, SecretString};
+
+use crate::error::{Error, Result};
+
+/// A staff username: an email address, trimmed and lower-cased.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(transparent)]
+pub struct Username(String);
+
+impl Username {
+    pub const MAX_LEN: usize = 254;
+
+    pub fn parse(raw: &str) -> Result<Self> {
+        let value = raw.trim().to_lowercase();
+        if value.is_empty() {
+            return Err(Error::BadRequest("username is required".into()));
+        }
+        if value.len() > Self::MAX_LEN {
+            return Err(Error::BadRequest(format!(
+                "username must be at most {} characters",
+                Self::MAX_LEN
+            )));
+        }
+        if !looks_like_email(&value) {
+            return Err(Error::BadRequest(
+                "username must be an email address like name@example.org".into(),
+            ));
+        }
+        Ok(Self(value))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// For values read back from our own store, which were validated on the
+    /// way in.
+    pub fn from_trusted(value: String) -> Self {
+        Self(value)
+    }
+}
+
+impl fmt::Display for Username {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A pragmatic address check: one `@`, a non-empty local part, a dotted
+/// domain, no whitespace or control characters. Deliverability is what the
+/// reset mail proves; this only catches typos and junk.
+fn looks_like_email(value: &str) -> bool {
+    let Some((local, domain)) = value.split_once('@') else {
+        return false;
+    };
+    let allowed = |c: char| !c.is_whitespace() && !c.is_control() && !"<>()[],;:\\\"@".contains(c);
+    !local.is_empty()
+        && local.len() <= 64
+        && local.chars().all(allowed)
+        && domain.contains('.')
+        && !domain.starts_with('.')
+        && !domain.ends_with('.')
+        && !domain.contains("..")
+        && domain
+            .chars()
+            .all(|c| c.is_alphanumeric() || c == '.' || c == '-')
+}
+
+/// A plaintext password on its way to be hashed or verified. It never prints.
+#[derive(Clone)]
+pub struct Password(SecretString);
+
+impl fmt::Debug for Password {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Password(***)")
+    }
+}
+
+impl Password {
+    /// The most bytes we accept, so hashing cost cannot be driven up.
+    pub const MAX_BYTES: usize = 1024;
+
+    /// A password as typed at login: only the size limit applies, the policy
+    /// is for setting passwords.
+    pub fn for_login(raw: String) -> Option<Self> {
+        (raw.len() <= Self::MAX_BYTES).then(|| Self(SecretString::from(raw)))
+    }
+
+    pub fn expose(&self) -> &str {
+        self.0.expose_secret()
+    }
+}
+
+/// The rules for a new password (SPEC section 2), the same wherever a
+/// password is set: API, CLI, first-admin and reset pages.
+#[derive(Debug, Clone)]
+pub struct PasswordPolicy {
+    pub min_chars: usize,
+}
+
+impl PasswordPolicy {
+    pub fn check(&self, raw: String, username: &Username) -> Result<Password> {
+        if raw.len() > Password::MAX_BYTES {
+            return Err(Error::BadRequest(format!(
+                "password must be at most {} bytes",
+                Password::MAX_BYTES
+            )));
+        }
+        let chars = raw.chars().count();
+        if chars < self.min_chars {
+            return Err(Error::BadRequest(format!(
+                "password must be at least {} characters",
+                self.min_chars
+            )));
+        }
+        let lowered = raw.to_lowercase();
+        if lowered == username.as_str() {
+            return Err(Error::BadRequest(
+                "password must not be the same as the username".into(),
+            ));
+        }
+        if common_passwords().contains(lowered.as_str()) {
+            return Err(Error::BadRequest(
+                "this password is too common; choose another one".into(),
+            ));
+        }
+        Ok(Password(SecretString::from(raw)))
+    }
+}
+
+/// The 20,000 most common passwords (Django's list by Royce Williams), bundled
+/// so the check works offline.
+fn common_passwords() -> &'static std::collections::HashSet<&'static str> {
+    static LIST: OnceLock<std::collections::HashSet<&'static str>> = OnceLock::new();
+    LIST.get_or_init(|| {
+        use std::io::Read;
+        let gz: &[u8] = include_bytes!("../assets/common-passwords.txt.gz");
+        let mut text = String::new();
+        flate2::read::GzDecoder::new(gz)
+            .read_to_string(&mut text)
+            .expect("the bundled password list is valid gzip");
+        let text: &'static str = Box::leak(text.into_boxed_str());
+        text.lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .collect()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn usernames_are_trimmed_and_lowercased() {
+        let u = Username::parse("  Alice@Example.ORG ").unwrap();
+        assert_eq!(u.as_str(), "alice@example.org");
+    }
+
+    #[test]
+    fn bad_usernames_are_rejected() {
+        for bad in [
+            "",
+            "alice",
+            "a@b",
+            "@example.org",
+            "a b@example.org",
+            "a@exa mple.org",
+            "a@@x.org",
+        ] {
+            assert!(Username::parse(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn policy_counts_code_points_and_rejects_common_and_username() {
+        let policy = PasswordPolicy { min_chars: 8 };
+        let user = Username::parse("alice@example.org").unwrap();
+        assert!(
+            policy.check("ääääääää".into(), &user).is_ok(),
+            "8 code points, 16 bytes"
+        );
+        assert!(policy.check("äääääää".into(), &user).is_err());
+        assert!(policy.check("password".into(), &user).is_err());
+        assert!(
+            policy.check("Password1".into(), &user).is_err(),
+            "list check ignores case"
+        );
+        assert!(policy.check("ALICE@example.org".into(), &user).is_err());
+        assert!(policy.check("x".repeat(1025), &user).is_err());
+        assert!(policy.check("correct horse battery".into(), &user).is_ok());
+    }
+
+    #[test]
+    fn password_debug_does_not_print_the_secret() {
+        let p = Password::for_login("hunter2hunter2".into()).unwrap();
+        assert!(!format!("{p:?}").contains("hunter2"));
+    }
+}

@@ -1,0 +1,171 @@
+//! Logging in and checking staff tokens.
+
+use std::sync::Arc;
+
+use crate::domain::{Password, Username};
+use crate::error::{Error, Result};
+use crate::service::audits::{AuditTarget, Auditor};
+use crate::service::passwords::{PasswordHasher, Verification};
+use crate::service::throttle::LoginThrottle;
+use crate::service::tokens::StaffTokens;
+use crate::service::{Context, CurrentUser, Deps};
+use crate::store::{UserRecord, UserUpdate};
+
+/// The one answer for every failed login, so it reveals nothing.
+pub const BAD_LOGIN: &str = "Wrong username or password";
+
+#[derive(Clone)]
+pub struct AuthService {
+    deps: Deps,
+    hasher: Arc<PasswordHasher>,
+    tokens: Arc<StaffTokens>,
+    throttle: LoginThrottle,
+    audits: Auditor,
+}
+
+impl AuthService {
+    pub fn new(
+        deps: Deps,
+        hasher: Arc<PasswordHasher>,
+        tokens: Arc<StaffTokens>,
+        throttle: LoginThrottle,
+        audits: Auditor,
+    ) -> Self {
+        Self {
+            deps,
+            hasher,
+            tokens,
+            throttle,
+            audits,
+        }
+    }
+
+    /// Checks a username and password (both as typed, either may be missing)
+    /// and returns the user. Unknown users cost the same hash as known ones.
+    pub async fn verify_credentials(
+        &self,
+        ctx: &Context,
+        username: Option<&str>,
+        password: Option<String>,
+    ) -> Result<CurrentUser> {
+        let account = username.and_then(|u| Username::parse(u).ok());
+        self.throttle.check(account.as_ref(), ctx.client_ip).await.inspect_err(|_| {
+            tracing::warn!(account = ?account.as_ref().map(|a| a.as_str()), ip = ?ctx.client_ip, "login throttled");
+        })?;
+        let user = match &account {
+            Some(a) => self.deps.store.user_by_username(a.as_str()).await?,
+            None => None,
+        };
+        let password = password.and_then(Password::for_login);
+        let verification = match &password {
+            Some(p) => {
+                self.hasher
+                    .verify(p, user.as_ref().map(|u| u.password_hash.as_str()))
+                    .await?
+            }
+            None => Verification::NoMatch,
+        };
+        match (user, verification) {
+            (Some(user), Verification::Match { needs_rehash }) => {
+                self.throttle
+                    .record_success(&Username::from_trusted(user.username.clone()))
+                    .await?;
+                self.deps
+                    .store
+                    .record_login(&user.id, self.deps.clock.now())
+                    .await?;
+                if needs_rehash && let Some(p) = &password {
+                    self.upgrade_hash(&user, p).await;
+                }
+                self.audits
+                    .record(ctx, AuditTarget::user(&user.username), "login")
+                    .await;
+                Ok(current_user(&user))
+            }
+            (user, _) => {
+                self.throttle
+                    .record_failure(account.as_ref(), ctx.client_ip)
+                    .await?;
+                if let Some(user) = user {
+                    self.audits
+                        .record(ctx, AuditTarget::user(&user.username), "login failed")
+                        .await;
+                }
+                Err(Error::Unauthorized(BAD_LOGIN.into()))
+            }
+        }
+    }
+
+    /// `POST /auth`: credentials in, a staff token out.
+    pub async fn login(
+        &self,
+        ctx: &Context,
+        username: Option<&str>,
+        password: Option<String>,
+    ) -> Result<String> {
+        let user = self.verify_credentials(ctx, username, password).await?;
+        self.tokens
+            .issue_claims(&user.id, user.token_version, self.deps.clock.now())
+    }
+
+    /// Checks a staff token and that its user still exists unchanged.
+    pub async fn authenticate(&self, token: &str) -> Result<CurrentUser> {
+        let claims = self.tokens.verify(token, self.deps.clock.now())?;
+        let user = self
+            .deps
+            .store
+            .user_by_id(&claims.identity)
+            .await?
+            .filter(|u| u.token_version == claims.ver)
+            .ok_or_else(|| Error::Unauthorized("Invalid or expired token".into()))?;
+        Ok(current_user(&user))
+    }
+
+    /// Whether a session that was opened for `user` is still valid.
+    pub async fn revalidate(
+        &self,
+        user_id: &str,
+        token_version: i64,
+    ) -> Result<Option<CurrentUser>> {
+        Ok(self
+            .deps
+            .store
+            .user_by_id(user_id)
+            .await?
+            .filter(|u| u.token_version == token_version)
+            .as_ref()
+            .map(current_user))
+    }
+
+    /// Re-hashes an imported bcrypt (or weaker argon2) hash with the current
+    /// parameters. Failure is logged: the login itself already succeeded.
+    async fn upgrade_hash(&self, user: &UserRecord, password: &Password) {
+        let result = async {
+            let hash = self.hasher.hash(password).await?;
+            let update = UserUpdate {
+                admin: None,
+                password_hash: Some(hash),
+                revoke_tokens: false,
+                changed: user.changed,
+            };
+            self.deps.store.update_user(&user.username, &update).await?;
+            Ok::<_, Error>(())
+        }
+        .await;
+        match result {
+            Ok(()) => tracing::info!(user = %user.username, "password hash upgraded to argon2id"),
+            Err(err) => {
+                tracing::error!(user = %user.username, error = %err, "could not upgrade password hash")
+            }
+        }
+    }
+}
+
+fn current_user(user: &UserRecord) -> CurrentUser {
+    CurrentUser {
+        id: user.id.clone(),
+        username: Username::from_trusted(user.username.clone()),
+        admin: user.admin,
+        token_version: user.token_version,
+    }
+}

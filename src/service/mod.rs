@@ -1,0 +1,162 @@
+//! The service layer: every rule of the product lives here. The JSON API
+//! (`crate::api`) and the browser pages (`crate::web`) are thin adapters
+//! that turn requests into calls on [`Services`].
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use chrono::Duration;
+
+use crate::clock::{Clock, RandomSource};
+use crate::config::{Config, Secrets};
+use crate::domain::{PasswordPolicy, Username};
+use crate::error::{Error, Result};
+use crate::store::Store;
+
+pub mod audits;
+pub mod auth;
+pub mod health;
+pub mod mail;
+pub mod passwords;
+pub mod throttle;
+pub mod tokens;
+pub mod users;
+
+/// Who is acting.
+#[derive(Debug, Clone)]
+pub enum Actor {
+    /// A logged-in staff member.
+    Staff(CurrentUser),
+    /// The operator at the command line.
+    System,
+    /// Nobody logged in: public pages, the mobile app.
+    Anonymous,
+}
+
+/// A staff member whose token or session was just verified.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CurrentUser {
+    pub id: String,
+    pub username: Username,
+    pub admin: bool,
+    pub token_version: i64,
+}
+
+/// Everything a service call needs to know about the request behind it.
+#[derive(Debug, Clone)]
+pub struct Context {
+    pub actor: Actor,
+    pub request_id: Option<String>,
+    pub client_ip: Option<IpAddr>,
+}
+
+impl Context {
+    pub fn system() -> Self {
+        Self {
+            actor: Actor::System,
+            request_id: None,
+            client_ip: None,
+        }
+    }
+
+    pub fn staff(user: CurrentUser, request_id: Option<String>, client_ip: Option<IpAddr>) -> Self {
+        Self {
+            actor: Actor::Staff(user),
+            request_id,
+            client_ip,
+        }
+    }
+
+    pub fn anonymous(request_id: Option<String>, client_ip: Option<IpAddr>) -> Self {
+        Self {
+            actor: Actor::Anonymous,
+            request_id,
+            client_ip,
+        }
+    }
+
+    /// The username to record in audits, if a person is acting.
+    pub fn actor_name(&self) -> Option<String> {
+        match &self.actor {
+            Actor::Staff(u) => Some(u.username.to_string()),
+            Actor::System | Actor::Anonymous => None,
+        }
+    }
+
+    pub fn current_user(&self) -> Option<&CurrentUser> {
+        match &self.actor {
+            Actor::Staff(u) => Some(u),
+            _ => None,
+        }
+    }
+
+    pub fn require_staff(&self) -> Result<&CurrentUser> {
+        self.current_user()
+            .ok_or_else(|| Error::Unauthorized("Authorization Required".into()))
+    }
+
+    /// Admins and the command line pass.
+    pub fn require_admin(&self) -> Result<()> {
+        match &self.actor {
+            Actor::System => Ok(()),
+            Actor::Staff(u) if u.admin => Ok(()),
+            Actor::Staff(_) => Err(Error::Forbidden("only admins may do this".into())),
+            Actor::Anonymous => Err(Error::Unauthorized("Authorization Required".into())),
+        }
+    }
+}
+
+/// What the services share.
+#[derive(Clone)]
+pub struct Deps {
+    pub store: Arc<dyn Store>,
+    pub clock: Arc<dyn Clock>,
+    pub random: Arc<dyn RandomSource>,
+}
+
+/// All services, built once per process.
+pub struct Services {
+    pub deps: Deps,
+    pub users: users::UserService,
+    pub auth: auth::AuthService,
+    pub health: health::HealthService,
+    pub mailer: Arc<mail::Mailer>,
+}
+
+impl Services {
+    pub fn new(config: &Config, secrets: &Secrets, deps: Deps) -> anyhow::Result<Self> {
+        let hasher = Arc::new(passwords::PasswordHasher::new(
+            config.argon2_memory_kib,
+            config.argon2_iterations,
+            config.argon2_parallelism,
+            deps.random.clone(),
+        )?);
+        let policy = PasswordPolicy {
+            min_chars: config.password_min_chars,
+        };
+        let audits = audits::Auditor::new(deps.clone());
+        let mailer = Arc::new(mail::Mailer::from_config(config)?);
+        let tokens = Arc::new(tokens::StaffTokens::new(
+            &secrets.token_key,
+            seconds(config.token_lifetime_secs),
+        )?);
+        let login_throttle = throttle::LoginThrottle::new(
+            deps.clone(),
+            config.login_account_limit,
+            config.login_ip_limit,
+            seconds(config.login_window_secs),
+        );
+        Ok(Self {
+            users: users::UserService::new(deps.clone(), hasher.clone(), policy, audits.clone()),
+            auth: auth::AuthService::new(deps.clone(), hasher, tokens, login_throttle, audits),
+            health: health::HealthService::new(deps.clone(), mailer.clone()),
+            mailer,
+            deps,
+        })
+    }
+}
+
+/// Configuration durations are whole seconds.
+pub fn seconds(secs: u64) -> Duration {
+    Duration::seconds(i64::try_from(secs).unwrap_or(i64::MAX / 1000))
+}

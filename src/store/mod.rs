@@ -1,0 +1,179 @@
+//! Storage behind small async traits, one per aggregate, with two
+//! implementations: SQLite (embedded default) and MongoDB. The service layer
+//! only sees `Arc<dyn Store>`; the conformance suite in `tests/` runs the
+//! same checks against both.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Duration, Utc};
+
+use crate::config::StoreLocation;
+
+pub mod sqlite;
+
+/// What can go wrong in any store, mapped by the service layer to API errors.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A unique constraint refused the write; names what was duplicated.
+    #[error("duplicate {0}")]
+    Duplicate(String),
+    /// The database cannot be reached or is overloaded; worth retrying.
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+    #[error(transparent)]
+    Other(#[from] anyhow::Error),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// A page of results plus the number of all matches, for pagination.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub total: u64,
+}
+
+// ---------------------------------------------------------------- users
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct UserRecord {
+    pub id: String,
+    /// Normalised email address; unique.
+    pub username: String,
+    /// PHC string: `$argon2id$...`, or `$2b$...` for accounts imported from
+    /// the old service until their next login.
+    pub password_hash: String,
+    pub admin: bool,
+    /// Part of every staff token; bumping it revokes all tokens and sessions
+    /// of the user at once.
+    pub token_version: i64,
+    pub created: DateTime<Utc>,
+    pub changed: DateTime<Utc>,
+    pub last_login: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct UserQuery {
+    /// Literal, case-insensitive substring of the username.
+    pub search: Option<String>,
+    pub offset: u64,
+    pub limit: u64,
+}
+
+/// A change to a user, applied atomically with the last-admin rule.
+#[derive(Debug, Clone)]
+pub struct UserUpdate {
+    pub admin: Option<bool>,
+    pub password_hash: Option<String>,
+    /// Invalidate every token and session of the user.
+    pub revoke_tokens: bool,
+    pub changed: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum UserWriteOutcome {
+    /// The user as it is after the write (or as it was, for a delete).
+    Done(UserRecord),
+    NotFound,
+    /// Refused: it would leave the system without an admin.
+    LastAdmin,
+}
+
+#[async_trait]
+pub trait UserStore: Send + Sync {
+    /// Fails with `Duplicate("user")` if the username is taken.
+    async fn insert_user(&self, user: &UserRecord) -> StoreResult<()>;
+    /// Inserts `user` (an admin) only if no admin exists yet, atomically:
+    /// of many concurrent calls at most one returns `true`.
+    async fn insert_first_admin(&self, user: &UserRecord) -> StoreResult<bool>;
+    async fn user_by_username(&self, username: &str) -> StoreResult<Option<UserRecord>>;
+    async fn user_by_id(&self, id: &str) -> StoreResult<Option<UserRecord>>;
+    /// Ordered by username.
+    async fn list_users(&self, query: &UserQuery) -> StoreResult<Page<UserRecord>>;
+    async fn admin_exists(&self) -> StoreResult<bool>;
+    async fn update_user(
+        &self,
+        username: &str,
+        update: &UserUpdate,
+    ) -> StoreResult<UserWriteOutcome>;
+    async fn delete_user(&self, username: &str) -> StoreResult<UserWriteOutcome>;
+    async fn record_login(&self, id: &str, at: DateTime<Utc>) -> StoreResult<()>;
+}
+
+// ---------------------------------------------------------------- audits
+
+/// One entry of the audit trail. Never holds a password, token or key.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuditRecord {
+    pub datetime: DateTime<Utc>,
+    pub action: String,
+    /// Username of the staff member, `None` for the mobile app or anonymous.
+    pub actor: Option<String>,
+    pub request_id: Option<String>,
+    /// The sssid, for subject and link entries.
+    pub subject: Option<String>,
+    /// The link id, for link entries.
+    pub link: Option<String>,
+    /// The username the entry is about, for staff-account entries.
+    pub user: Option<String>,
+}
+
+#[async_trait]
+pub trait AuditStore: Send + Sync {
+    async fn append_audit(&self, entry: &AuditRecord) -> StoreResult<()>;
+    /// Entries about a subject and its links, oldest first.
+    async fn audits_for_subject(&self, sssid: &str) -> StoreResult<Vec<AuditRecord>>;
+    /// Entries about a staff account, oldest first.
+    async fn audits_for_user(&self, username: &str) -> StoreResult<Vec<AuditRecord>>;
+}
+
+// ---------------------------------------------------------------- throttling
+
+/// A fixed-window counter of failures for one key (an account or an IP).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ThrottleWindow {
+    pub count: u32,
+    pub resets_at: DateTime<Utc>,
+}
+
+/// Shared throttling state, kept in the store so that several instances
+/// behind a load balancer count together.
+#[async_trait]
+pub trait ThrottleStore: Send + Sync {
+    /// Counts one more event for `key`, opening a new window of `window`
+    /// length if the last one ended before `now`.
+    async fn throttle_hit(
+        &self,
+        key: &str,
+        now: DateTime<Utc>,
+        window: Duration,
+    ) -> StoreResult<ThrottleWindow>;
+    /// The current window of `key`, if one is open at `now`.
+    async fn throttle_peek(
+        &self,
+        key: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<ThrottleWindow>>;
+    async fn throttle_clear(&self, key: &str) -> StoreResult<()>;
+}
+
+// ---------------------------------------------------------------- the store
+
+#[async_trait]
+pub trait Store: UserStore + AuditStore + ThrottleStore + Send + Sync + 'static {
+    /// A cheap round trip that proves the database answers.
+    async fn ping(&self) -> StoreResult<()>;
+    /// "sqlite" or "mongodb", for logs and `/status`.
+    fn backend(&self) -> &'static str;
+}
+
+/// Opens (and migrates) the store the configuration names.
+pub async fn open(location: &StoreLocation) -> anyhow::Result<Arc<dyn Store>> {
+    match location {
+        StoreLocation::Sqlite(path) => Ok(Arc::new(sqlite::SqliteStore::open(path).await?)),
+        StoreLocation::Mongo { .. } => anyhow::bail!(
+            "MongoDB support is not built yet; use the embedded SQLite store (empty database_url)"
+        ),
+    }
+}

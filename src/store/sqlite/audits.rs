@@ -1,0 +1,70 @@
+use async_trait::async_trait;
+use deadpool_sqlite::rusqlite::{self, Row, params};
+
+use super::{SqliteStore, classify, parse_ts, ts};
+use crate::store::{AuditRecord, AuditStore, StoreResult};
+
+const AUDIT_COLUMNS: &str = "datetime, action, actor, request_id, subject, link, user";
+
+fn audit_from_row(row: &Row<'_>) -> rusqlite::Result<AuditRecord> {
+    Ok(AuditRecord {
+        datetime: parse_ts(&row.get::<_, String>(0)?)?,
+        action: row.get(1)?,
+        actor: row.get(2)?,
+        request_id: row.get(3)?,
+        subject: row.get(4)?,
+        link: row.get(5)?,
+        user: row.get(6)?,
+    })
+}
+
+impl SqliteStore {
+    async fn audits_where(
+        &self,
+        column: &'static str,
+        value: &str,
+    ) -> StoreResult<Vec<AuditRecord>> {
+        let value = value.to_owned();
+        self.read(move |c| {
+            let mut stmt = c.prepare(&format!(
+                "SELECT {AUDIT_COLUMNS} FROM audits WHERE {column} = ?1 ORDER BY id"
+            ))?;
+            stmt.query_map([value], audit_from_row)?.collect()
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl AuditStore for SqliteStore {
+    async fn append_audit(&self, entry: &AuditRecord) -> StoreResult<()> {
+        let e = entry.clone();
+        self.write(move |c| {
+            c.execute(
+                &format!(
+                    "INSERT INTO audits ({AUDIT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
+                ),
+                params![
+                    ts(e.datetime),
+                    e.action,
+                    e.actor,
+                    e.request_id,
+                    e.subject,
+                    e.link,
+                    e.user
+                ],
+            )
+            .map_err(classify)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn audits_for_subject(&self, sssid: &str) -> StoreResult<Vec<AuditRecord>> {
+        self.audits_where("subject", sssid).await
+    }
+
+    async fn audits_for_user(&self, username: &str) -> StoreResult<Vec<AuditRecord>> {
+        self.audits_where("user", username).await
+    }
+}

@@ -1,0 +1,184 @@
+//! The embedded store: one SQLite file in WAL mode. Writes go through a
+//! single connection (SQLite has one writer at a time anyway, and queueing in
+//! the pool is cheaper than busy-waiting), reads through a small pool.
+
+use std::path::Path;
+
+use anyhow::Context;
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use deadpool_sqlite::rusqlite::{self, Connection, ErrorCode};
+use deadpool_sqlite::{Hook, HookError, Pool, Runtime};
+use rusqlite_migration::{M, Migrations};
+
+use super::{Store, StoreError, StoreResult};
+
+mod audits;
+mod throttle;
+mod users;
+
+/// Versioned schema; append only, never edit a released migration.
+fn migrations() -> Migrations<'static> {
+    Migrations::new(vec![M::up(include_str!(
+        "migrations/001_users_audits_throttle.sql"
+    ))])
+}
+
+/// Applied to every new connection. `synchronous=FULL` makes every
+/// acknowledged commit durable even across power loss.
+const CONNECTION_PRAGMAS: &str = "PRAGMA busy_timeout = 5000;
+     PRAGMA foreign_keys = ON;
+     PRAGMA synchronous = FULL;";
+
+const READER_CONNECTIONS: usize = 4;
+
+pub struct SqliteStore {
+    writer: Pool,
+    readers: Pool,
+}
+
+impl SqliteStore {
+    pub async fn open(path: &Path) -> anyhow::Result<Self> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("cannot create data folder {}", dir.display()))?;
+        }
+        let path_owned = path.to_path_buf();
+        tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
+            let mut conn = Connection::open(&path_owned)
+                .with_context(|| format!("cannot open {}", path_owned.display()))?;
+            conn.execute_batch(CONNECTION_PRAGMAS)?;
+            // WAL lets readers proceed while a write commits; it is a property
+            // of the file, so setting it once is enough.
+            let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
+            anyhow::ensure!(
+                mode.eq_ignore_ascii_case("wal"),
+                "cannot enable WAL mode (got {mode})"
+            );
+            migrations()
+                .to_latest(&mut conn)
+                .context("cannot migrate the database schema")?;
+            Ok(())
+        })
+        .await??;
+        Ok(Self {
+            writer: pool(path, 1)?,
+            readers: pool(path, READER_CONNECTIONS)?,
+        })
+    }
+
+    /// Runs `f` on a reader connection off the async threads.
+    async fn read<R, F>(&self, f: F) -> StoreResult<R>
+    where
+        F: FnOnce(&Connection) -> rusqlite::Result<R> + Send + 'static,
+        R: Send + 'static,
+    {
+        let conn = self.readers.get().await.map_err(unavailable)?;
+        conn.interact(move |c| f(c))
+            .await
+            .map_err(|e| StoreError::Other(anyhow::anyhow!("sqlite task failed: {e}")))?
+            .map_err(classify)
+    }
+
+    /// Runs `f` on the writer connection off the async threads. `f` opens a
+    /// transaction itself when it needs more than one statement.
+    async fn write<R, F>(&self, f: F) -> StoreResult<R>
+    where
+        F: FnOnce(&mut Connection) -> StoreResult<R> + Send + 'static,
+        R: Send + 'static,
+    {
+        let conn = self.writer.get().await.map_err(unavailable)?;
+        conn.interact(f)
+            .await
+            .map_err(|e| StoreError::Other(anyhow::anyhow!("sqlite task failed: {e}")))?
+    }
+}
+
+fn pool(path: &Path, size: usize) -> anyhow::Result<Pool> {
+    deadpool_sqlite::Config::new(path)
+        .builder(Runtime::Tokio1)?
+        .max_size(size)
+        .post_create(Hook::sync_fn(|conn, _| {
+            let guard = conn
+                .lock()
+                .map_err(|_| HookError::message("sqlite connection lock poisoned"))?;
+            guard
+                .execute_batch(CONNECTION_PRAGMAS)
+                .map_err(|e| HookError::message(e.to_string()))?;
+            Ok(())
+        }))
+        .build()
+        .context("cannot build the sqlite connection pool")
+}
+
+fn unavailable(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Unavailable(format!("sqlite: {e}"))
+}
+
+/// Maps SQLite errors onto the store's error kinds.
+pub(crate) fn classify(err: rusqlite::Error) -> StoreError {
+    if let rusqlite::Error::SqliteFailure(code, msg) = &err {
+        match code.code {
+            ErrorCode::ConstraintViolation
+                if code.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
+                    || code.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY =>
+            {
+                return StoreError::Duplicate(msg.clone().unwrap_or_else(|| "key".into()));
+            }
+            ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked => {
+                return StoreError::Unavailable("sqlite: database is busy".into());
+            }
+            _ => {}
+        }
+    }
+    StoreError::Other(err.into())
+}
+
+/// Fixed-width RFC 3339 UTC, so text order is time order.
+pub(crate) fn ts(t: DateTime<Utc>) -> String {
+    t.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
+}
+
+pub(crate) fn parse_ts(text: &str) -> rusqlite::Result<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(text)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|e| {
+            rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e))
+        })
+}
+
+pub(crate) fn parse_opt_ts(text: Option<String>) -> rusqlite::Result<Option<DateTime<Utc>>> {
+    text.as_deref().map(parse_ts).transpose()
+}
+
+/// Escapes `%`, `_` and `\` so user text is matched literally by
+/// `LIKE ... ESCAPE '\'`.
+pub(crate) fn like_literal(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 2);
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn ping(&self) -> StoreResult<()> {
+        self.read(|c| c.query_row("SELECT 1", [], |_| Ok(()))).await
+    }
+
+    fn backend(&self) -> &'static str {
+        "sqlite"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn migrations_are_valid() {
+        super::migrations().validate().unwrap();
+    }
+}

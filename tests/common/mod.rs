@@ -1,0 +1,158 @@
+//! Test harness: the real server on port 0 with a fresh SQLite file per
+//! test, a reqwest client, and helpers for common steps.
+#![allow(dead_code)] // each test binary uses a different part of the harness
+
+use std::sync::Arc;
+
+use chrono::{TimeZone, Utc};
+use idm::app::AppState;
+use idm::clock::{ManualClock, OsRandom, random_hex};
+use idm::{Application, Config};
+use reqwest::{Client, Response, StatusCode};
+use serde_json::{Value, json};
+use tempfile::TempDir;
+
+pub const ADMIN: &str = "admin@example.org";
+pub const ADMIN_PASSWORD: &str = "correct horse battery staple";
+
+pub struct TestApp {
+    pub base: String,
+    pub client: Client,
+    pub clock: Arc<ManualClock>,
+    pub state: AppState,
+    pub config: Config,
+    /// Keeps the data folder alive for the test's duration.
+    pub dir: TempDir,
+}
+
+/// A configuration for tests: port 0, a fresh data folder, strong secrets.
+pub fn test_config(dir: &TempDir) -> Config {
+    Config {
+        port: 0,
+        data_dir: dir.path().to_path_buf(),
+        token_secret: Some(random_hex(&OsRandom, 32).into()),
+        link_secret: Some(random_hex(&OsRandom, 32).into()),
+        public_url: "http://idm.test".into(),
+        ..Config::default()
+    }
+}
+
+pub async fn spawn_app() -> TestApp {
+    let dir = tempfile::tempdir().unwrap();
+    let config = test_config(&dir);
+    spawn_app_with(dir, config).await
+}
+
+pub async fn spawn_app_with(dir: TempDir, config: Config) -> TestApp {
+    let clock = Arc::new(ManualClock::new(
+        Utc.with_ymd_and_hms(2026, 11, 28, 12, 0, 0).unwrap(),
+    ));
+    let app = Application::build_with(config.clone(), clock.clone(), Arc::new(OsRandom))
+        .await
+        .expect("the application builds");
+    let base = format!("http://{}", app.local_addr());
+    let state = app.state().clone();
+    tokio::spawn(app.run_until_stopped());
+    TestApp {
+        base,
+        client: Client::builder().build().unwrap(),
+        clock,
+        state,
+        config,
+        dir,
+    }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// Creates the first admin through the service layer and logs in.
+    pub async fn admin_token(&self) -> String {
+        self.create_user(ADMIN, ADMIN_PASSWORD, true).await;
+        self.login(ADMIN, ADMIN_PASSWORD).await
+    }
+
+    /// Creates a user as the command line would (no actor).
+    pub async fn create_user(&self, username: &str, password: &str, admin: bool) {
+        self.state
+            .services
+            .users
+            .create(
+                &idm::service::Context::system(),
+                idm::service::users::NewUser {
+                    username: username.into(),
+                    password: password.into(),
+                    admin,
+                },
+            )
+            .await
+            .expect("user created");
+    }
+
+    pub async fn login(&self, username: &str, password: &str) -> String {
+        let r = self
+            .post_json(
+                "/auth",
+                None,
+                &json!({"username": username, "password": password}),
+            )
+            .await;
+        assert_eq!(r.status(), StatusCode::OK, "login of {username} failed");
+        let body: Value = r.json().await.unwrap();
+        body["access_token"].as_str().unwrap().to_owned()
+    }
+
+    pub async fn get(&self, path: &str, token: Option<&str>) -> Response {
+        let mut req = self.client.get(self.url(path));
+        if let Some(t) = token {
+            req = req.header("Authorization", format!("JWT {t}"));
+        }
+        req.send().await.unwrap()
+    }
+
+    pub async fn send_json(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: Option<&str>,
+        body: &Value,
+    ) -> Response {
+        let mut req = self.client.request(method, self.url(path)).json(body);
+        if let Some(t) = token {
+            req = req.header("Authorization", format!("JWT {t}"));
+        }
+        req.send().await.unwrap()
+    }
+
+    pub async fn post_json(&self, path: &str, token: Option<&str>, body: &Value) -> Response {
+        self.send_json(reqwest::Method::POST, path, token, body)
+            .await
+    }
+
+    pub async fn put_json(&self, path: &str, token: Option<&str>, body: &Value) -> Response {
+        self.send_json(reqwest::Method::PUT, path, token, body)
+            .await
+    }
+
+    pub async fn delete_json(&self, path: &str, token: Option<&str>, body: &Value) -> Response {
+        self.send_json(reqwest::Method::DELETE, path, token, body)
+            .await
+    }
+}
+
+/// Asserts the JSON error envelope with `status` and returns its message.
+pub async fn expect_error(response: Response, status: StatusCode) -> String {
+    assert_eq!(response.status(), status, "unexpected status");
+    let body: Value = response.json().await.expect("error bodies are JSON");
+    assert_eq!(
+        body["error"]["status"],
+        status.as_u16(),
+        "envelope status: {body}"
+    );
+    body["error"]["message"]
+        .as_str()
+        .expect("envelope has a message")
+        .to_owned()
+}
