@@ -10,7 +10,16 @@ use chrono::{DateTime, Duration, Utc};
 
 use crate::config::StoreLocation;
 
+pub mod links;
+pub mod reset_tokens;
+pub mod sessions;
 pub mod sqlite;
+pub mod subjects;
+
+pub use links::{LinkRecord, LinkStore};
+pub use reset_tokens::{ResetTokenRecord, ResetTokenStore};
+pub use sessions::{SessionRecord, SessionRecordStore};
+pub use subjects::{SubjectColumn, SubjectQuery, SubjectRecord, SubjectStatus, SubjectStore};
 
 /// What can go wrong in any store, mapped by the service layer to API errors.
 #[derive(Debug, thiserror::Error)]
@@ -160,6 +169,8 @@ pub trait ThrottleStore: Send + Sync {
 
 // ---------------------------------------------------------------- the store
 
+/// Every aggregate's store. (Aggregates whose SQLite implementation is not
+/// merged yet join this list when it is.)
 #[async_trait]
 pub trait Store: UserStore + AuditStore + ThrottleStore + Send + Sync + 'static {
     /// A cheap round trip that proves the database answers.

@@ -1,0 +1,76 @@
+//! Study subjects (participants).
+
+use async_trait::async_trait;
+use chrono::{DateTime, NaiveDate, Utc};
+
+use super::{Page, StoreResult};
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct SubjectRecord {
+    /// Study subject id; unique, case-sensitive, 1-64 characters.
+    pub sssid: String,
+    pub name: String,
+    pub bday: NaiveDate,
+    pub email: Option<String>,
+    pub date_invited: Option<DateTime<Utc>>,
+    pub date_consented: Option<DateTime<Utc>>,
+    /// Set explicitly, or by the service at the first established link.
+    pub date_enrolled: Option<DateTime<Utc>>,
+    /// Set explicitly, or by the service at the first link withdrawal.
+    pub date_withdrawn: Option<DateTime<Utc>>,
+    pub created: DateTime<Utc>,
+    pub changed: DateTime<Utc>,
+    /// Optimistic-concurrency counter: every successful replace adds one.
+    pub version: i64,
+}
+
+/// The latest state of a subject, for filtering.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SubjectStatus {
+    /// `date_invited` set, nothing later.
+    Invited,
+    /// `date_consented` set, not enrolled or withdrawn.
+    Consented,
+    /// `date_enrolled` set, not withdrawn.
+    Enrolled,
+    /// `date_withdrawn` set.
+    Withdrawn,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SubjectColumn {
+    Sssid,
+    Name,
+    Bday,
+    Created,
+    Changed,
+    DateInvited,
+    DateConsented,
+    DateEnrolled,
+    DateWithdrawn,
+}
+
+#[derive(Debug, Clone)]
+pub struct SubjectQuery {
+    /// Literal text (never a pattern): an sssid prefix, a case-insensitive
+    /// name substring, or a `YYYY-MM-DD` bday prefix.
+    pub search: Option<String>,
+    pub status: Option<SubjectStatus>,
+    pub order_by: SubjectColumn,
+    pub descending: bool,
+    pub offset: u64,
+    pub limit: u64,
+}
+
+#[async_trait]
+pub trait SubjectStore: Send + Sync {
+    /// Fails with `Duplicate` if the sssid is taken.
+    async fn insert_subject(&self, subject: &SubjectRecord) -> StoreResult<()>;
+    async fn subject(&self, sssid: &str) -> StoreResult<Option<SubjectRecord>>;
+    /// Writes `subject` (with `version` already incremented by the caller)
+    /// only if the stored version is still `expected_version`; `false` means
+    /// someone else wrote first and the caller should re-read and retry.
+    async fn replace_subject(&self, subject: &SubjectRecord, expected_version: i64) -> StoreResult<bool>;
+    /// Ties in the sort column are broken by sssid, so pages are stable.
+    async fn list_subjects(&self, query: &SubjectQuery) -> StoreResult<Page<SubjectRecord>>;
+}
