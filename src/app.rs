@@ -16,6 +16,7 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 
+use crate::api::client_ip::resolve_client_ip;
 use crate::api::error::{REQUEST_ID, json_error_envelope};
 use crate::clock::{Clock, OsRandom, RandomSource, SystemClock};
 use crate::config::Config;
@@ -160,6 +161,7 @@ pub fn router(state: AppState) -> Router {
                 }))
                 .layer(security_headers)
                 .layer(middleware::from_fn(request_scope))
+                .layer(middleware::from_fn_with_state(state.clone(), resolve_client_ip))
                 .layer(middleware::from_fn(json_error_envelope))
                 .layer(CatchPanicLayer::new())
                 .layer(DefaultBodyLimit::max(MAX_BODY_BYTES)),

@@ -97,6 +97,44 @@ pub struct Config {
     pub smtp_password: Option<SecretString>,
     pub smtp_password_file: Option<PathBuf>,
     pub smtp_timeout_secs: u64,
+
+    /// Reverse proxies whose `X-Forwarded-For` is believed (IPs or CIDRs;
+    /// a list, or a comma-separated string in the environment). Requests
+    /// from anyone else are taken at their socket address.
+    #[serde(deserialize_with = "networks")]
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Serve Prometheus metrics at `/metrics`.
+    pub metrics_enabled: bool,
+    /// Client addresses allowed to read `/metrics`.
+    #[serde(deserialize_with = "networks")]
+    pub metrics_allow: Vec<ipnet::IpNet>,
+}
+
+/// Accepts `["10.0.0.0/8", "127.0.0.1"]` or `"10.0.0.0/8, 127.0.0.1"`; a
+/// bare address is a single-host network.
+fn networks<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<ipnet::IpNet>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        Text(String),
+        List(Vec<String>),
+    }
+    let items = match OneOrMany::deserialize(d)? {
+        OneOrMany::Text(text) => text.split(',').map(str::to_owned).collect(),
+        OneOrMany::List(list) => list,
+    };
+    items
+        .iter()
+        .map(|s| s.trim())
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            s.parse::<ipnet::IpNet>()
+                .or_else(|_| s.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                .map_err(|_| {
+                    serde::de::Error::custom(format!("{s:?} is not an IP address or CIDR network"))
+                })
+        })
+        .collect()
 }
 
 impl Default for Config {
@@ -139,6 +177,12 @@ impl Default for Config {
             smtp_password: None,
             smtp_password_file: None,
             smtp_timeout_secs: 10,
+            trusted_proxies: Vec::new(),
+            metrics_enabled: true,
+            metrics_allow: vec![
+                "127.0.0.0/8".parse().expect("valid network"),
+                "::1/128".parse().expect("valid network"),
+            ],
         }
     }
 }

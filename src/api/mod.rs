@@ -5,6 +5,7 @@ use axum::routing::{get, post};
 
 use crate::app::AppState;
 
+pub mod client_ip;
 pub mod error;
 pub mod extract;
 mod health;
