@@ -2,6 +2,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context as _;
 use axum::Router;
@@ -82,16 +83,32 @@ impl Application {
         &self.state
     }
 
-    /// Serves until SIGINT or SIGTERM, then lets in-flight requests finish.
+    /// Serves until SIGINT or SIGTERM, then stops accepting and lets
+    /// in-flight requests finish, for at most `shutdown_grace_secs`.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         tracing::info!(address = %self.local_addr(), store = self.state.services.deps.store.backend(), "listening");
-        axum::serve(
+        let grace = Duration::from_secs(self.state.config.shutdown_grace_secs);
+        let (stopping_tx, mut stopping) = tokio::sync::watch::channel(false);
+        let serve = axum::serve(
             self.listener,
             self.router
                 .into_make_service_with_connect_info::<SocketAddr>(),
         )
-        .with_graceful_shutdown(shutdown_signal())
-        .await
+        .with_graceful_shutdown(async move {
+            shutdown_signal().await;
+            let _ = stopping_tx.send(true);
+        });
+        let grace_over = async move {
+            let _ = stopping.changed().await;
+            tokio::time::sleep(grace).await;
+        };
+        tokio::select! {
+            result = serve => result,
+            () = grace_over => {
+                tracing::warn!(grace_secs = grace.as_secs(), "shutdown grace period over; exiting with requests still running");
+                Ok(())
+            }
+        }
     }
 }
 

@@ -103,6 +103,8 @@ pub struct Config {
     /// from anyone else are taken at their socket address.
     #[serde(deserialize_with = "networks")]
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// After SIGTERM, how long in-flight requests may take before exit.
+    pub shutdown_grace_secs: u64,
     /// Serve Prometheus metrics at `/metrics`.
     pub metrics_enabled: bool,
     /// Client addresses allowed to read `/metrics`.
@@ -178,6 +180,7 @@ impl Default for Config {
             smtp_password_file: None,
             smtp_timeout_secs: 10,
             trusted_proxies: Vec::new(),
+            shutdown_grace_secs: 20,
             metrics_enabled: true,
             metrics_allow: vec![
                 "127.0.0.0/8".parse().expect("valid network"),

@@ -350,3 +350,126 @@ async fn sigkill_loses_no_acknowledged_write() {
         acknowledged.len()
     );
 }
+
+fn signal_terminate(server: &Server) {
+    let status = Command::new("kill")
+        .args(["-TERM", &server.0.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+/// SIGTERM while 200 requests are in flight: every one gets a complete
+/// answer, then the process exits 0.
+#[tokio::test]
+async fn sigterm_finishes_in_flight_requests_then_exits_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port().to_string();
+    let env = [("IDM_PORT", port.as_str())];
+    assert!(
+        add_user(dir.path(), "boss@example.org", true, &env)
+            .status
+            .success()
+    );
+    let base = format!("http://127.0.0.1:{port}");
+    let mut cmd = idm(dir.path());
+    cmd.envs(env);
+    let mut server = start(cmd);
+    wait_ready(&base).await;
+
+    // Logins are slow on purpose (argon2), so these queue up in the server.
+    let client = reqwest::Client::new();
+    let requests: Vec<_> = (0..200)
+        .map(|_| {
+            let request = client
+                .post(format!("{base}/auth"))
+                .json(&json!({"username": "boss@example.org", "password": PASSWORD}));
+            tokio::spawn(async move {
+                let r = request.send().await?;
+                let status = r.status();
+                let body: Value = r.json().await?;
+                Ok::<_, reqwest::Error>((status, body))
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    signal_terminate(&server);
+    let mut answered = 0;
+    for r in requests {
+        let (status, body) = r.await.unwrap().expect("a complete answer");
+        assert_eq!(status, 200, "{body}");
+        assert!(body["access_token"].is_string());
+        answered += 1;
+    }
+    assert_eq!(answered, 200);
+    let exit = server.0.wait().unwrap();
+    assert_eq!(exit.code(), Some(0), "exit status {exit:?}");
+    // It no longer listens.
+    assert!(reqwest::get(format!("{base}/healthz")).await.is_err());
+}
+
+#[tokio::test]
+async fn a_backup_restores_into_a_new_data_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port().to_string();
+    let env = [("IDM_PORT", port.as_str())];
+    assert!(
+        add_user(dir.path(), "boss@example.org", true, &env)
+            .status
+            .success()
+    );
+    assert!(
+        add_user(dir.path(), "staff@example.org", false, &env)
+            .status
+            .success()
+    );
+    let mut cmd = idm(dir.path());
+    cmd.envs(env);
+    let _running = start(cmd);
+    wait_ready(&format!("http://127.0.0.1:{port}")).await;
+
+    // Online backup while the service runs.
+    let copy = dir.path().join("copy.sqlite3");
+    let out = idm(dir.path()).arg("backup").arg(&copy).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let again = idm(dir.path()).arg("backup").arg(&copy).output().unwrap();
+    assert_eq!(again.status.code(), Some(1), "never overwrites");
+
+    // Restore: the copy becomes the database of a new data folder (with the
+    // secrets, which are backed up alongside).
+    let restored = dir.path().join("restored");
+    std::fs::create_dir_all(restored.join("secrets")).unwrap();
+    std::fs::copy(&copy, restored.join("idm.sqlite3")).unwrap();
+    for secret in ["token_secret", "link_secret"] {
+        std::fs::copy(
+            dir.path().join("data/secrets").join(secret),
+            restored.join("secrets").join(secret),
+        )
+        .unwrap();
+    }
+    let port2 = free_port().to_string();
+    let mut cmd = idm(dir.path());
+    cmd.env("IDM_PORT", &port2).env("IDM_DATA_DIR", &restored);
+    let _restored_server = start(cmd);
+    let base2 = format!("http://127.0.0.1:{port2}");
+    wait_ready(&base2).await;
+    let token = login(&base2, "boss@example.org").await;
+    let r = reqwest::Client::new()
+        .get(format!("{base2}/user"))
+        .header("Authorization", format!("JWT {token}"))
+        .send()
+        .await
+        .unwrap();
+    let body: Value = r.json().await.unwrap();
+    let names: Vec<_> = body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["username"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(names, ["boss@example.org", "staff@example.org"]);
+}

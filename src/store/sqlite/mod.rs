@@ -66,6 +66,20 @@ impl SqliteStore {
         })
     }
 
+    /// Writes a consistent copy of the database to `dest` while the service
+    /// keeps running (`VACUUM INTO` reads one snapshot). `dest` must not exist.
+    pub async fn backup_to(&self, dest: &Path) -> StoreResult<()> {
+        if dest.exists() {
+            return Err(StoreError::Other(anyhow::anyhow!(
+                "{} already exists; choose a new file",
+                dest.display()
+            )));
+        }
+        let dest = dest.to_string_lossy().into_owned();
+        self.read(move |c| c.execute("VACUUM INTO ?1", [dest]).map(|_| ()))
+            .await
+    }
+
     /// Runs `f` on a reader connection off the async threads.
     async fn read<R, F>(&self, f: F) -> StoreResult<R>
     where
