@@ -19,6 +19,7 @@ use tower_http::trace::TraceLayer;
 
 use crate::api::client_ip::resolve_client_ip;
 use crate::api::error::{REQUEST_ID, json_error_envelope};
+use crate::api::metrics::{measure, remember_route};
 use crate::clock::{Clock, OsRandom, RandomSource, SystemClock};
 use crate::config::Config;
 use crate::error::Error;
@@ -162,10 +163,12 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(crate::api::router())
         .merge(crate::web::router())
+        .route_layer(middleware::from_fn(remember_route))
         .fallback(|| async { Error::NotFound("Not found".into()) })
         .layer(
             ServiceBuilder::new()
                 .layer(SetRequestIdLayer::new(x_request_id.clone(), MakeRequestUuid))
+                .layer(middleware::from_fn_with_state(state.clone(), measure))
                 .layer(PropagateRequestIdLayer::new(x_request_id))
                 .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
                     // The path only: query strings may carry one-time keys.
