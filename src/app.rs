@@ -143,7 +143,7 @@ pub fn router(state: AppState) -> Router {
         ));
     Router::new()
         .merge(crate::api::router())
-        .merge(crate::web::router())
+        .merge(crate::web::router(&state))
         .fallback(|| async { Error::NotFound("Not found".into()) })
         .layer(
             ServiceBuilder::new()
