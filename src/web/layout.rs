@@ -76,6 +76,7 @@ pub fn page(title: &str, chrome: Option<&Chrome>, narrow: bool, body: Markup) ->
                 meta name="csrf-token" content=(csrf);
                 meta name="htmx-config" content=(HTMX_CONFIG);
                 title { (title) " · C3-PRO IDM" }
+                link rel="icon" href="/static/favicon.svg" type="image/svg+xml";
                 link rel="stylesheet" href="/static/console.css";
                 script src="/static/htmx/htmx.min.js" defer {}
                 script src="/static/app.js" defer {}
