@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use chrono::Duration;
 use common::*;
+use idm::clock::Clock;
 use reqwest::cookie::{CookieStore, Jar};
 use reqwest::header::HeaderMap;
 use reqwest::redirect::Policy;
@@ -269,6 +270,7 @@ async fn every_page_sends_security_headers_and_has_no_inline_code() {
     let admin = Browser::new(&app);
     admin.sign_in(ADMIN, ADMIN_PASSWORD).await;
     pages.push(("home", admin.get("/home").await));
+    pages.push(("logout question", admin.get("/logout").await));
     pages.push(("users", admin.get("/users").await));
     pages.push((
         "users search",
@@ -381,11 +383,10 @@ async fn logout_ends_the_session_and_the_old_cookie_is_rejected() {
     let browser = Browser::new(&app);
     let csrf = browser.sign_in(ADMIN, ADMIN_PASSWORD).await;
     let cookie = browser.session_cookie().unwrap();
-    // GET never logs out.
-    assert_eq!(
-        browser.get("/logout").await.status,
-        StatusCode::METHOD_NOT_ALLOWED
-    );
+    // GET never logs out: it asks.
+    let ask = browser.get("/logout").await;
+    assert_eq!(ask.status, StatusCode::OK);
+    assert!(ask.body.contains("Sign out?"));
     assert_eq!(browser.get("/users").await.status, StatusCode::OK);
     let r = browser.post("/logout", &[("csrf_token", &csrf)]).await;
     assert_eq!(r.status, StatusCode::SEE_OTHER);
@@ -1202,4 +1203,27 @@ async fn signed_out_visitors_are_sent_to_login_and_back() {
         )
         .await;
     assert_eq!(r.location(), "/users?q=adm");
+}
+
+#[tokio::test]
+async fn the_database_holds_only_hashes_of_session_ids() {
+    use sha2::{Digest, Sha256};
+    let app = app_with_admin().await;
+    let browser = Browser::new(&app);
+    browser.sign_in(ADMIN, ADMIN_PASSWORD).await;
+    let cookie = browser.session_cookie().unwrap();
+    let store = &app.state.services.deps.store;
+    let now = app.clock.now();
+    assert!(store.load_session(&cookie, now).await.unwrap().is_none());
+    let hashed = hex::encode(Sha256::digest(cookie.as_bytes()));
+    let row = store
+        .load_session(&hashed, now)
+        .await
+        .unwrap()
+        .expect("stored under the hash");
+    assert!(!row.data.contains(&cookie));
+    assert_eq!(
+        row.expires,
+        now + Duration::seconds(app.config.session_idle_secs as i64)
+    );
 }

@@ -163,6 +163,31 @@ pub async fn submit(
     Ok(response)
 }
 
+/// A typed or bookmarked `/logout` asks first: GET never changes state.
+pub async fn confirm_logout(visitor: Visitor) -> Result<Response, WebError> {
+    if visitor.user().is_none() {
+        return Ok(Redirect::to("/login").into_response());
+    }
+    Ok(page(
+        "Sign out",
+        Some(&visitor.chrome(Section::Other)),
+        true,
+        html! {
+            h1 { "Sign out?" }
+            div.card {
+                form method="post" action="/logout" {
+                    (csrf_field(&visitor.csrf))
+                    div.actions {
+                        button type="submit" { "Sign out" }
+                        a.button.secondary href="/home" { "Stay signed in" }
+                    }
+                }
+            }
+        },
+    )
+    .into_response())
+}
+
 pub async fn logout(visitor: Visitor) -> Result<Response, WebError> {
     let was_signed_in = visitor.user().is_some();
     visitor.sign_out().await?;

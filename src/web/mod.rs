@@ -55,7 +55,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
     let pages = Router::new()
         .route("/init", get(init::show).post(init::submit))
         .route("/login", get(login::show).post(login::submit))
-        .route("/logout", post(login::logout))
+        .route("/logout", get(login::confirm_logout).post(login::logout))
         .route("/home", get(home::show))
         .route("/users", get(users::list).post(users::create))
         .route("/users/admin", post(users::set_admin))
