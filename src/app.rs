@@ -162,7 +162,7 @@ pub fn router(state: AppState) -> Router {
         ));
     Router::new()
         .merge(crate::api::router())
-        .merge(crate::web::router())
+        .merge(crate::web::router(&state))
         .route_layer(middleware::from_fn(remember_route))
         .fallback(|| async { Error::NotFound("Not found".into()) })
         .layer(

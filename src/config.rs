@@ -85,6 +85,8 @@ pub struct Config {
 
     pub session_idle_secs: u64,
     pub session_absolute_secs: u64,
+    /// Folder with the console's stylesheet, script and htmx.
+    pub static_dir: PathBuf,
 
     pub reset_token_lifetime_secs: u64,
     pub admin_email: Option<String>,
@@ -168,6 +170,7 @@ impl Default for Config {
             login_window_secs: 300,
             session_idle_secs: 30 * 60,
             session_absolute_secs: 12 * 3600,
+            static_dir: PathBuf::from("static"),
             reset_token_lifetime_secs: 2 * 3600,
             admin_email: None,
             mail_transport: MailTransportKind::File,
@@ -269,6 +272,8 @@ impl Config {
             ("link_lifetime_secs", self.link_lifetime_secs),
             ("login_window_secs", self.login_window_secs),
             ("reset_token_lifetime_secs", self.reset_token_lifetime_secs),
+            ("session_idle_secs", self.session_idle_secs),
+            ("session_absolute_secs", self.session_absolute_secs),
         ] {
             if value == 0 {
                 bail!("{name} must be greater than 0");
