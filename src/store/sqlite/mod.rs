@@ -14,14 +14,16 @@ use rusqlite_migration::{M, Migrations};
 use super::{Store, StoreError, StoreResult};
 
 mod audits;
+mod reset_tokens;
 mod throttle;
 mod users;
 
 /// Versioned schema; append only, never edit a released migration.
 fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(include_str!(
-        "migrations/001_users_audits_throttle.sql"
-    ))])
+    Migrations::new(vec![
+        M::up(include_str!("migrations/001_users_audits_throttle.sql")),
+        M::up(include_str!("migrations/003_reset_tokens.sql")),
+    ])
 }
 
 /// Applied to every new connection. `synchronous=FULL` makes every
