@@ -1,7 +1,11 @@
 //! Outgoing mail through lettre: SMTP (none / STARTTLS / implicit TLS), a
 //! file transport that writes .eml files for local use, or none.
+//!
+//! The mailer remembers whether the last delivery failed, so `/status`
+//! shows a broken mail setup even when the SMTP server answers a probe.
 
 use std::path::PathBuf;
+use std::sync::Mutex;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -25,6 +29,14 @@ pub struct Mailer {
     transport: Transport,
     from: Mailbox,
     reply_to: Option<Mailbox>,
+    /// Upper bound for one health probe or delivery. lettre's own timeout
+    /// covers only the connect, so a server that accepts connections but
+    /// never answers would otherwise hold a delivery (or `/status`) forever.
+    probe_timeout: Duration,
+    delivery_timeout: Duration,
+    /// Why the most recent delivery failed, until one succeeds again. Short
+    /// and free of secrets: it is shown on `/status`.
+    last_failure: Mutex<Option<&'static str>>,
 }
 
 impl Mailer {
@@ -58,6 +70,10 @@ impl Mailer {
             transport,
             from,
             reply_to,
+            probe_timeout: Duration::from_secs(config.smtp_timeout_secs.max(1)),
+            // A delivery is a handful of round trips, each allowed the timeout.
+            delivery_timeout: Duration::from_secs(config.smtp_timeout_secs.max(1) * 3),
+            last_failure: Mutex::new(None),
         })
     }
 
@@ -70,19 +86,58 @@ impl Mailer {
         }
     }
 
+    /// Delivers `message`. A failure is logged and remembered for
+    /// `/status`; the caller decides whether to tell anyone else.
     pub async fn send(&self, message: Message) -> anyhow::Result<()> {
+        let result = self.deliver(message).await;
+        let mut last_failure = self.last_failure.lock().expect("mail state lock");
+        match &result {
+            Ok(()) => *last_failure = None,
+            Err(failure) => {
+                tracing::error!(reason = failure.summary, error = %failure.detail, "mail delivery failed");
+                *last_failure = Some(failure.summary);
+            }
+        }
+        result.map_err(|f| f.detail)
+    }
+
+    async fn deliver(&self, message: Message) -> Result<(), DeliveryFailure> {
         match &self.transport {
             Transport::Smtp(t) => {
-                t.send(message).await.context("SMTP delivery failed")?;
+                match tokio::time::timeout(self.delivery_timeout, t.send(message)).await {
+                    Ok(Ok(_)) => {}
+                    Ok(Err(e)) => {
+                        return Err(DeliveryFailure {
+                            summary: describe_smtp_error(&e),
+                            detail: anyhow::Error::new(e).context("SMTP delivery failed"),
+                        });
+                    }
+                    Err(_) => {
+                        return Err(DeliveryFailure {
+                            summary: "the SMTP server timed out",
+                            detail: anyhow::anyhow!(
+                                "SMTP delivery did not finish within {:?}",
+                                self.delivery_timeout
+                            ),
+                        });
+                    }
+                }
             }
             Transport::File { dir, transport } => {
-                tokio::fs::create_dir_all(dir)
-                    .await
-                    .with_context(|| format!("cannot create {}", dir.display()))?;
-                transport
-                    .send(message)
-                    .await
-                    .context("cannot write mail file")?;
+                let written = async {
+                    tokio::fs::create_dir_all(dir)
+                        .await
+                        .with_context(|| format!("cannot create {}", dir.display()))?;
+                    transport
+                        .send(message)
+                        .await
+                        .context("cannot write mail file")?;
+                    Ok::<_, anyhow::Error>(())
+                };
+                written.await.map_err(|detail| DeliveryFailure {
+                    summary: "the mail outbox folder is not writable",
+                    detail,
+                })?;
             }
             Transport::Disabled => {
                 tracing::info!("mail transport is none; message dropped");
@@ -91,19 +146,52 @@ impl Mailer {
         Ok(())
     }
 
-    /// "ok", or what is wrong, without secrets.
+    /// "ok", or what is wrong, without secrets: whether the transport works
+    /// now, then whether the last delivery failed.
     pub async fn health(&self) -> String {
-        match &self.transport {
-            Transport::Disabled => "mail is disabled (mail_transport = none)".into(),
+        let transport = match &self.transport {
+            Transport::Disabled => return "mail is disabled (mail_transport = none)".into(),
             Transport::File { dir, .. } => match tokio::fs::create_dir_all(dir).await {
-                Ok(()) => "ok".into(),
-                Err(_) => "the mail outbox folder is not writable".into(),
+                Ok(()) => Ok(()),
+                Err(_) => Err("the mail outbox folder is not writable"),
             },
-            Transport::Smtp(t) => match t.test_connection().await {
-                Ok(true) => "ok".into(),
-                Ok(false) | Err(_) => "the SMTP server is not reachable".into(),
-            },
+            Transport::Smtp(t) => {
+                match tokio::time::timeout(self.probe_timeout, t.test_connection()).await {
+                    Ok(Ok(true)) => Ok(()),
+                    Ok(Ok(false)) => Err("the SMTP server does not answer"),
+                    Ok(Err(e)) => Err(describe_smtp_error(&e)),
+                    Err(_) => Err("the SMTP server timed out"),
+                }
+            }
+        };
+        if let Err(problem) = transport {
+            return problem.into();
         }
+        match *self.last_failure.lock().expect("mail state lock") {
+            Some(reason) => format!("the last mail could not be delivered: {reason}"),
+            None => "ok".into(),
+        }
+    }
+}
+
+struct DeliveryFailure {
+    /// For `/status`: no host names, user names or server replies.
+    summary: &'static str,
+    /// For the log.
+    detail: anyhow::Error,
+}
+
+fn describe_smtp_error(e: &lettre::transport::smtp::Error) -> &'static str {
+    if e.is_timeout() {
+        "the SMTP server timed out"
+    } else if e.is_tls() {
+        "the TLS handshake with the SMTP server failed"
+    } else if e.is_permanent() {
+        "the SMTP server refused the message or the login"
+    } else if e.is_transient() {
+        "the SMTP server is temporarily refusing mail"
+    } else {
+        "the SMTP server is not reachable"
     }
 }
 
