@@ -26,6 +26,9 @@ use crate::store;
 /// The largest request body we read (SPEC section 1).
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
+/// How long shutdown waits for background work such as mail delivery.
+const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// What every handler gets.
 #[derive(Clone)]
 pub struct AppState {
@@ -84,13 +87,22 @@ impl Application {
     /// Serves until SIGINT or SIGTERM, then lets in-flight requests finish.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         tracing::info!(address = %self.local_addr(), store = self.state.services.deps.store.backend(), "listening");
-        axum::serve(
+        let served = axum::serve(
             self.listener,
             self.router
                 .into_make_service_with_connect_info::<SocketAddr>(),
         )
         .with_graceful_shutdown(shutdown_signal())
-        .await
+        .await;
+        // Mails that requests already promised are still delivered.
+        let background = self.state.services.background.idle();
+        if tokio::time::timeout(SHUTDOWN_GRACE, background)
+            .await
+            .is_err()
+        {
+            tracing::warn!("stopping with background work (mail delivery) unfinished");
+        }
+        served
     }
 }
 

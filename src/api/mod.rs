@@ -8,6 +8,7 @@ use crate::app::AppState;
 pub mod error;
 pub mod extract;
 mod health;
+mod recovery;
 mod users;
 
 pub fn router() -> Router<AppState> {
@@ -23,4 +24,5 @@ pub fn router() -> Router<AppState> {
         )
         .route("/user/{username}", get(users::get).put(users::update))
         .route("/user/{username}/audits", get(users::audits))
+        .route("/user/{username}/reset", post(recovery::send_reset))
 }
