@@ -2,6 +2,8 @@
 //! test, a reqwest client, and helpers for common steps.
 #![allow(dead_code)] // each test binary uses a different part of the harness
 
+pub mod smtp;
+
 use std::sync::Arc;
 
 use chrono::{TimeZone, Utc};
