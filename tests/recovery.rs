@@ -696,3 +696,78 @@ async fn the_command_line_sends_a_reset_link() {
     assert_eq!(code, Some(1));
     assert!(err.contains("no such user"), "{err}");
 }
+
+// ------------------------------------------------------------ TLS settings
+
+/// Mail status after one reset request, and how many mails arrived.
+async fn status_after_one_request(app: &TestApp, smtp: &TestSmtp) -> (String, usize) {
+    let (status, _) = app.iforgot(ALICE).await;
+    assert_eq!(status, StatusCode::OK);
+    app.settle().await;
+    let body: Value = app.get("/status", None).await.json().await.unwrap();
+    (
+        body["data"]["mail"].as_str().unwrap().to_owned(),
+        smtp.mails().len(),
+    )
+}
+
+#[tokio::test]
+async fn starttls_mode_never_falls_back_to_plain_text() {
+    // The test server offers no STARTTLS.
+    let (app, smtp) = smtp_app(|c| c.smtp_tls = SmtpTls::Starttls).await;
+    let (mail_status, delivered) = status_after_one_request(&app, &smtp).await;
+    assert_eq!(delivered, 0, "the mail went out unencrypted");
+    assert!(mail_status.contains("STARTTLS"), "{mail_status}");
+}
+
+#[tokio::test]
+async fn implicit_tls_mode_needs_a_tls_server() {
+    let (app, smtp) = smtp_app(|c| c.smtp_tls = SmtpTls::Tls).await;
+    let (mail_status, delivered) = status_after_one_request(&app, &smtp).await;
+    assert_eq!(delivered, 0, "the mail went out unencrypted");
+    assert!(mail_status.contains("TLS mode"), "{mail_status}");
+}
+
+#[tokio::test]
+async fn idm_check_verifies_the_smtp_connection() {
+    let smtp = TestSmtp::start().await;
+    let closed_port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    // The test server offers no login, so only the unreachable one gets
+    // credentials (which must not be printed).
+    for (port, login, expected_code, expected_line) in [
+        (smtp.addr.port(), false, 0, "mail: ok"),
+        (
+            closed_port,
+            true,
+            1,
+            "mail: the SMTP server is not reachable",
+        ),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut check = tokio::process::Command::new(env!("CARGO_BIN_EXE_idm"));
+        check
+            .arg("check")
+            .env("IDM_DATA_DIR", dir.path())
+            .env("IDM_MAIL_TRANSPORT", "smtp")
+            .env("IDM_SMTP_HOST", "127.0.0.1")
+            .env("IDM_SMTP_PORT", port.to_string())
+            .env("IDM_SMTP_TLS", "none");
+        if login {
+            check
+                .env("IDM_SMTP_USERNAME", "mailer")
+                .env("IDM_SMTP_PASSWORD", "check-must-not-print-this");
+        }
+        let out = check.output().await.unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(expected_code), "{stdout}{stderr}");
+        assert!(stdout.contains(expected_line), "{stdout}");
+        assert!(
+            !stdout.contains("check-must-not-print-this")
+                && !stderr.contains("check-must-not-print-this")
+        );
+    }
+}

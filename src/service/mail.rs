@@ -94,7 +94,11 @@ impl Mailer {
         match &result {
             Ok(()) => *last_failure = None,
             Err(failure) => {
-                tracing::error!(reason = failure.summary, error = %failure.detail, "mail delivery failed");
+                tracing::error!(
+                    reason = failure.summary,
+                    error = format!("{:#}", failure.detail),
+                    "mail delivery failed"
+                );
                 *last_failure = Some(failure.summary);
             }
         }
@@ -190,8 +194,12 @@ fn describe_smtp_error(e: &lettre::transport::smtp::Error) -> &'static str {
         "the SMTP server refused the message or the login"
     } else if e.is_transient() {
         "the SMTP server is temporarily refusing mail"
+    } else if e.is_client() {
+        "the SMTP server does not offer what the configuration requires (STARTTLS or a login method)"
     } else {
-        "the SMTP server is not reachable"
+        // lettre reports a TLS mismatch (TLS to a plain port or the other
+        // way round) as a connection error too.
+        "the SMTP server is not reachable, or does not use the configured TLS mode (smtp_tls)"
     }
 }
 
