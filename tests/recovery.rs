@@ -771,3 +771,18 @@ async fn idm_check_verifies_the_smtp_connection() {
         );
     }
 }
+
+#[tokio::test]
+async fn polling_status_does_not_flood_the_smtp_server() {
+    let (app, smtp) = smtp_app(|_| {}).await;
+    let polls: Vec<_> = (0..20)
+        .map(|_| tokio::spawn(app.client.get(app.url("/status")).send()))
+        .collect();
+    for poll in polls {
+        let r = poll.await.unwrap().unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(body["data"]["mail"], "ok");
+    }
+    assert_eq!(smtp.connections(), 1, "one probe serves all polls");
+}

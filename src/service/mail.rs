@@ -6,7 +6,7 @@
 
 use std::path::PathBuf;
 use std::sync::Mutex;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use lettre::message::Mailbox;
@@ -37,6 +37,7 @@ pub struct Mailer {
     /// Why the most recent delivery failed, until one succeeds again. Short
     /// and free of secrets: it is shown on `/status`.
     last_failure: Mutex<Option<&'static str>>,
+    probe_cache: tokio::sync::Mutex<Option<(Instant, Result<(), &'static str>)>>,
 }
 
 impl Mailer {
@@ -74,6 +75,7 @@ impl Mailer {
             // A delivery is a handful of round trips, each allowed the timeout.
             delivery_timeout: Duration::from_secs(config.smtp_timeout_secs.max(1) * 3),
             last_failure: Mutex::new(None),
+            probe_cache: tokio::sync::Mutex::new(None),
         })
     }
 
@@ -159,14 +161,7 @@ impl Mailer {
                 Ok(()) => Ok(()),
                 Err(_) => Err("the mail outbox folder is not writable"),
             },
-            Transport::Smtp(t) => {
-                match tokio::time::timeout(self.probe_timeout, t.test_connection()).await {
-                    Ok(Ok(true)) => Ok(()),
-                    Ok(Ok(false)) => Err("the SMTP server does not answer"),
-                    Ok(Err(e)) => Err(describe_smtp_error(&e)),
-                    Err(_) => Err("the SMTP server timed out"),
-                }
-            }
+            Transport::Smtp(t) => self.probe_smtp(t).await,
         };
         if let Err(problem) = transport {
             return problem.into();
@@ -177,6 +172,39 @@ impl Mailer {
         }
     }
 }
+
+impl Mailer {
+    /// Connects (and logs in, if configured) to the SMTP server. `/status`
+    /// is public, so the result is reused for a while: polling it cannot
+    /// turn into a flood of SMTP logins. The lock also makes concurrent
+    /// callers share one probe.
+    async fn probe_smtp(
+        &self,
+        transport: &AsyncSmtpTransport<Tokio1Executor>,
+    ) -> Result<(), &'static str> {
+        let mut cached = self.probe_cache.lock().await;
+        if let Some((at, result)) = *cached
+            && at.elapsed() < PROBE_REUSE
+        {
+            return result;
+        }
+        let result =
+            match tokio::time::timeout(self.probe_timeout, transport.test_connection()).await {
+                Ok(Ok(true)) => Ok(()),
+                Ok(Ok(false)) => Err("the SMTP server does not answer"),
+                Ok(Err(e)) => {
+                    tracing::warn!(error = %e, "SMTP health probe failed");
+                    Err(describe_smtp_error(&e))
+                }
+                Err(_) => Err("the SMTP server timed out"),
+            };
+        *cached = Some((Instant::now(), result));
+        result
+    }
+}
+
+/// How long one SMTP probe result is reused by `/status`.
+const PROBE_REUSE: Duration = Duration::from_secs(10);
 
 struct DeliveryFailure {
     /// For `/status`: no host names, user names or server replies.

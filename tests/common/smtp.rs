@@ -4,6 +4,7 @@
 
 use std::collections::HashSet;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -80,6 +81,7 @@ pub struct TestSmtp {
     received: Arc<Mutex<Vec<ReceivedMail>>>,
     arrived: Arc<Notify>,
     rejected: Arc<Mutex<HashSet<String>>>,
+    connections: Arc<AtomicUsize>,
     /// While false, connections wait before the greeting: the server is
     /// "slow", so tests can see what happens before a mail is accepted.
     open: watch::Sender<bool>,
@@ -135,11 +137,14 @@ impl TestSmtp {
             rejected: rejected.clone(),
         };
         let gate = open.subscribe();
+        let connections = Arc::new(AtomicUsize::new(0));
+        let counter = connections.clone();
         tokio::spawn(async move {
             loop {
                 let Ok((socket, peer)) = listener.accept().await else {
                     return;
                 };
+                counter.fetch_add(1, Ordering::SeqCst);
                 let handler = handler.clone();
                 let mut gate = gate.clone();
                 tokio::spawn(async move {
@@ -153,8 +158,14 @@ impl TestSmtp {
             received,
             arrived,
             rejected,
+            connections,
             open,
         }
+    }
+
+    /// How many connections clients have opened so far.
+    pub fn connections(&self) -> usize {
+        self.connections.load(Ordering::SeqCst)
     }
 
     /// Refuses mail for `address` from now on (550 at RCPT).
