@@ -159,6 +159,7 @@ impl RecoveryService {
             .user_by_username(username.as_str())
             .await?
             .ok_or_else(|| Error::NotFound("no such user".into()))?;
+        self.send_reset_mail(&user).await?;
         self.audits
             .record(
                 ctx,
@@ -166,7 +167,7 @@ impl RecoveryService {
                 "password reset email sent by an administrator",
             )
             .await;
-        self.send_reset_mail(&user).await
+        Ok(())
     }
 
     /// Creates a token for `user` (replacing any older one) and mails the
