@@ -103,13 +103,21 @@ impl Application {
             let _ = stopping.changed().await;
             tokio::time::sleep(grace).await;
         };
-        tokio::select! {
+        let served = tokio::select! {
             result = serve => result,
             () = grace_over => {
                 tracing::warn!(grace_secs = grace.as_secs(), "shutdown grace period over; exiting with requests still running");
                 Ok(())
             }
+        };
+        // Mails that requests already promised are still delivered.
+        if tokio::time::timeout(grace, self.state.services.background.idle())
+            .await
+            .is_err()
+        {
+            tracing::warn!("stopping with background work (mail delivery) unfinished");
         }
+        served
     }
 }
 

@@ -82,6 +82,8 @@ pub enum UserCommand {
         #[arg(long)]
         password_stdin: bool,
     },
+    /// Email the account a one-time link to choose a new password.
+    SendReset { email: String },
 }
 
 /// Exit codes: 0 success, 1 the operation failed, 2 bad input, 3 bad
@@ -303,6 +305,17 @@ async fn user_command(state: &AppState, cmd: UserCommand) -> Result<(), Error> {
             println!(
                 "password of {} changed; its sessions and tokens are revoked",
                 user.username
+            );
+        }
+        UserCommand::SendReset { email } => {
+            state
+                .services
+                .recovery
+                .send_reset_by_admin(&ctx, &email)
+                .await?;
+            println!(
+                "sent a password reset link to {}",
+                email.trim().to_lowercase()
             );
         }
     }

@@ -89,6 +89,12 @@ pub struct Config {
     pub static_dir: PathBuf,
 
     pub reset_token_lifetime_secs: u64,
+    /// Reset emails per account within `reset_window_secs`; further requests
+    /// get the same page but send nothing.
+    pub reset_account_limit: u32,
+    /// Reset requests per client IP within `reset_window_secs` before 429.
+    pub reset_ip_limit: u32,
+    pub reset_window_secs: u64,
     pub admin_email: Option<String>,
     pub mail_transport: MailTransportKind,
     pub mail_from: Option<String>,
@@ -172,6 +178,9 @@ impl Default for Config {
             session_absolute_secs: 12 * 3600,
             static_dir: PathBuf::from("static"),
             reset_token_lifetime_secs: 2 * 3600,
+            reset_account_limit: 3,
+            reset_ip_limit: 20,
+            reset_window_secs: 3600,
             admin_email: None,
             mail_transport: MailTransportKind::File,
             mail_from: None,
@@ -274,6 +283,7 @@ impl Config {
             ("reset_token_lifetime_secs", self.reset_token_lifetime_secs),
             ("session_idle_secs", self.session_idle_secs),
             ("session_absolute_secs", self.session_absolute_secs),
+            ("reset_window_secs", self.reset_window_secs),
         ] {
             if value == 0 {
                 bail!("{name} must be greater than 0");

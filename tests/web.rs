@@ -650,6 +650,10 @@ async fn forged_posts_to_signed_in_routes_are_refused_and_change_nothing() {
     assert_forgeries_refused(&app, &browser, "/users/delete", &token, &delete).await;
     assert!(user_exists(&app, STAFF).await, "forged delete");
 
+    assert_forgeries_refused(&app, &browser, "/users/reset", &token, &delete).await;
+    app.state.services.background.idle().await;
+    assert_eq!(outbox_len(&app), 0, "forged reset email");
+
     assert_forgeries_refused(&app, &browser, "/logout", &token, &[]).await;
     assert_eq!(
         browser.get("/users").await.status,
@@ -1226,4 +1230,114 @@ async fn the_database_holds_only_hashes_of_session_ids() {
         row.expires,
         now + Duration::seconds(app.config.session_idle_secs as i64)
     );
+}
+
+/// The reset key in the newest mail of the file transport's outbox.
+async fn reset_key_from_outbox(app: &TestApp) -> String {
+    app.state.services.background.idle().await;
+    let outbox = app.dir.path().join("outbox");
+    let mut mails: Vec<_> = std::fs::read_dir(&outbox)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    mails.sort_by_key(|p| std::fs::metadata(p).unwrap().modified().unwrap());
+    let raw = std::fs::read(mails.last().expect("a mail in the outbox")).unwrap();
+    let message = mail_parser::MessageParser::default().parse(&raw).unwrap();
+    let text = message.body_text(0).unwrap().into_owned();
+    let start = text.find("/reset?k=").expect("a reset link") + "/reset?k=".len();
+    text[start..]
+        .chars()
+        .take_while(char::is_ascii_alphanumeric)
+        .collect()
+}
+
+fn outbox_len(app: &TestApp) -> usize {
+    std::fs::read_dir(app.dir.path().join("outbox")).map_or(0, |d| d.count())
+}
+
+#[tokio::test]
+async fn forged_posts_to_recovery_forms_are_refused_and_change_nothing() {
+    let app = app_with_admin().await;
+    let browser = Browser::new(&app);
+    let token = browser.get("/iforgot").await.csrf();
+    assert_forgeries_refused(&app, &browser, "/iforgot", &token, &[("username", ADMIN)]).await;
+    app.state.services.background.idle().await;
+    assert_eq!(outbox_len(&app), 0, "a forged /iforgot sent mail");
+
+    // A real key, then forged attempts to spend it.
+    let sent = browser
+        .post("/iforgot", &[("csrf_token", &token), ("username", ADMIN)])
+        .await;
+    assert_eq!(sent.status, StatusCode::OK);
+    let key = reset_key_from_outbox(&app).await;
+    let new_password = "a forged new passphrase";
+    let form = [
+        ("k", key.as_str()),
+        ("password", new_password),
+        ("password2", new_password),
+    ];
+    assert_forgeries_refused(&app, &browser, "/reset", &token, &form).await;
+    assert_eq!(
+        browser.get(&format!("/reset?k={key}")).await.status,
+        StatusCode::OK,
+        "the key is still unspent"
+    );
+    let old = app
+        .post_json(
+            "/auth",
+            None,
+            &serde_json::json!({"username": ADMIN, "password": ADMIN_PASSWORD}),
+        )
+        .await;
+    assert_eq!(old.status(), StatusCode::OK, "the password is unchanged");
+}
+
+#[tokio::test]
+async fn admins_send_reset_emails_from_the_users_page() {
+    let app = app_with_admin().await;
+    app.create_user(STAFF, STAFF_PASSWORD, false).await;
+    let browser = Browser::new(&app);
+    let token = browser.sign_in(ADMIN, ADMIN_PASSWORD).await;
+    let list = browser.get("/users").await;
+    assert!(
+        list.body.contains("action=\"/users/reset\""),
+        "the button is there"
+    );
+
+    let r = browser
+        .post_htmx("/users/reset", &token, &[("username", STAFF)])
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert!(r.body.contains("reset link was sent"), "{}", r.body);
+    let key = reset_key_from_outbox(&app).await;
+    assert_eq!(key.len(), 64);
+    let page = browser.get(&format!("/reset?k={key}")).await;
+    assert!(
+        page.body.contains(STAFF),
+        "the link is for the staff member"
+    );
+
+    // Plain form post: redirect with a flash message.
+    let r = browser
+        .post(
+            "/users/reset",
+            &[("csrf_token", &token), ("username", STAFF)],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    let r = browser
+        .post_htmx("/users/reset", &token, &[("username", "ghost@example.org")])
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+
+    // Staff may not.
+    let staff = Browser::new(&app);
+    let staff_token = staff.sign_in(STAFF, STAFF_PASSWORD).await;
+    let before = outbox_len(&app);
+    let r = staff
+        .post_htmx("/users/reset", &staff_token, &[("username", ADMIN)])
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    app.state.services.background.idle().await;
+    assert_eq!(outbox_len(&app), before);
 }

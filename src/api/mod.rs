@@ -10,6 +10,7 @@ pub mod error;
 pub mod extract;
 mod health;
 pub mod metrics;
+mod recovery;
 mod users;
 
 pub fn router() -> Router<AppState> {
@@ -26,4 +27,5 @@ pub fn router() -> Router<AppState> {
         )
         .route("/user/{username}", get(users::get).put(users::update))
         .route("/user/{username}/audits", get(users::audits))
+        .route("/user/{username}/reset", post(recovery::send_reset))
 }

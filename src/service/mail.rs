@@ -1,9 +1,12 @@
 //! Outgoing mail through lettre: SMTP (none / STARTTLS / implicit TLS), a
 //! file transport that writes .eml files for local use, or none.
+//!
+//! The mailer remembers whether the last delivery failed, so `/status`
+//! shows a broken mail setup even when the SMTP server answers a probe.
 
 use std::path::PathBuf;
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use lettre::message::Mailbox;
@@ -28,6 +31,15 @@ pub struct Mailer {
     metrics: Arc<Metrics>,
     from: Mailbox,
     reply_to: Option<Mailbox>,
+    /// Upper bound for one health probe or delivery. lettre's own timeout
+    /// covers only the connect, so a server that accepts connections but
+    /// never answers would otherwise hold a delivery (or `/status`) forever.
+    probe_timeout: Duration,
+    delivery_timeout: Duration,
+    /// Why the most recent delivery failed, until one succeeds again. Short
+    /// and free of secrets: it is shown on `/status`.
+    last_failure: Mutex<Option<&'static str>>,
+    probe_cache: tokio::sync::Mutex<Option<(Instant, Result<(), &'static str>)>>,
 }
 
 impl Mailer {
@@ -62,6 +74,11 @@ impl Mailer {
             metrics,
             from,
             reply_to,
+            probe_timeout: Duration::from_secs(config.smtp_timeout_secs.max(1)),
+            // A delivery is a handful of round trips, each allowed the timeout.
+            delivery_timeout: Duration::from_secs(config.smtp_timeout_secs.max(1) * 3),
+            last_failure: Mutex::new(None),
+            probe_cache: tokio::sync::Mutex::new(None),
         })
     }
 
@@ -74,26 +91,64 @@ impl Mailer {
         }
     }
 
+    /// Delivers `message`. A failure is logged and remembered for
+    /// `/status`; the caller decides whether to tell anyone else.
     pub async fn send(&self, message: Message) -> anyhow::Result<()> {
         let result = self.deliver(message).await;
         let outcome = if result.is_ok() { "sent" } else { "failed" };
         self.metrics.mails.with_label_values(&[outcome]).inc();
-        result
+        let mut last_failure = self.last_failure.lock().expect("mail state lock");
+        match &result {
+            Ok(()) => *last_failure = None,
+            Err(failure) => {
+                tracing::error!(
+                    reason = failure.summary,
+                    error = format!("{:#}", failure.detail),
+                    "mail delivery failed"
+                );
+                *last_failure = Some(failure.summary);
+            }
+        }
+        result.map_err(|f| f.detail)
     }
 
-    async fn deliver(&self, message: Message) -> anyhow::Result<()> {
+    async fn deliver(&self, message: Message) -> Result<(), DeliveryFailure> {
         match &self.transport {
             Transport::Smtp(t) => {
-                t.send(message).await.context("SMTP delivery failed")?;
+                match tokio::time::timeout(self.delivery_timeout, t.send(message)).await {
+                    Ok(Ok(_)) => {}
+                    Ok(Err(e)) => {
+                        return Err(DeliveryFailure {
+                            summary: describe_smtp_error(&e),
+                            detail: anyhow::Error::new(e).context("SMTP delivery failed"),
+                        });
+                    }
+                    Err(_) => {
+                        return Err(DeliveryFailure {
+                            summary: "the SMTP server timed out",
+                            detail: anyhow::anyhow!(
+                                "SMTP delivery did not finish within {:?}",
+                                self.delivery_timeout
+                            ),
+                        });
+                    }
+                }
             }
             Transport::File { dir, transport } => {
-                tokio::fs::create_dir_all(dir)
-                    .await
-                    .with_context(|| format!("cannot create {}", dir.display()))?;
-                transport
-                    .send(message)
-                    .await
-                    .context("cannot write mail file")?;
+                let written = async {
+                    tokio::fs::create_dir_all(dir)
+                        .await
+                        .with_context(|| format!("cannot create {}", dir.display()))?;
+                    transport
+                        .send(message)
+                        .await
+                        .context("cannot write mail file")?;
+                    Ok::<_, anyhow::Error>(())
+                };
+                written.await.map_err(|detail| DeliveryFailure {
+                    summary: "the mail outbox folder is not writable",
+                    detail,
+                })?;
             }
             Transport::Disabled => {
                 tracing::info!("mail transport is none; message dropped");
@@ -102,19 +157,82 @@ impl Mailer {
         Ok(())
     }
 
-    /// "ok", or what is wrong, without secrets.
+    /// "ok", or what is wrong, without secrets: whether the transport works
+    /// now, then whether the last delivery failed.
     pub async fn health(&self) -> String {
-        match &self.transport {
-            Transport::Disabled => "mail is disabled (mail_transport = none)".into(),
+        let transport = match &self.transport {
+            Transport::Disabled => return "mail is disabled (mail_transport = none)".into(),
             Transport::File { dir, .. } => match tokio::fs::create_dir_all(dir).await {
-                Ok(()) => "ok".into(),
-                Err(_) => "the mail outbox folder is not writable".into(),
+                Ok(()) => Ok(()),
+                Err(_) => Err("the mail outbox folder is not writable"),
             },
-            Transport::Smtp(t) => match t.test_connection().await {
-                Ok(true) => "ok".into(),
-                Ok(false) | Err(_) => "the SMTP server is not reachable".into(),
-            },
+            Transport::Smtp(t) => self.probe_smtp(t).await,
+        };
+        if let Err(problem) = transport {
+            return problem.into();
         }
+        match *self.last_failure.lock().expect("mail state lock") {
+            Some(reason) => format!("the last mail could not be delivered: {reason}"),
+            None => "ok".into(),
+        }
+    }
+}
+
+impl Mailer {
+    /// Connects (and logs in, if configured) to the SMTP server. `/status`
+    /// is public, so the result is reused for a while: polling it cannot
+    /// turn into a flood of SMTP logins. The lock also makes concurrent
+    /// callers share one probe.
+    async fn probe_smtp(
+        &self,
+        transport: &AsyncSmtpTransport<Tokio1Executor>,
+    ) -> Result<(), &'static str> {
+        let mut cached = self.probe_cache.lock().await;
+        if let Some((at, result)) = *cached
+            && at.elapsed() < PROBE_REUSE
+        {
+            return result;
+        }
+        let result =
+            match tokio::time::timeout(self.probe_timeout, transport.test_connection()).await {
+                Ok(Ok(true)) => Ok(()),
+                Ok(Ok(false)) => Err("the SMTP server does not answer"),
+                Ok(Err(e)) => {
+                    tracing::warn!(error = %e, "SMTP health probe failed");
+                    Err(describe_smtp_error(&e))
+                }
+                Err(_) => Err("the SMTP server timed out"),
+            };
+        *cached = Some((Instant::now(), result));
+        result
+    }
+}
+
+/// How long one SMTP probe result is reused by `/status`.
+const PROBE_REUSE: Duration = Duration::from_secs(10);
+
+struct DeliveryFailure {
+    /// For `/status`: no host names, user names or server replies.
+    summary: &'static str,
+    /// For the log.
+    detail: anyhow::Error,
+}
+
+fn describe_smtp_error(e: &lettre::transport::smtp::Error) -> &'static str {
+    if e.is_timeout() {
+        "the SMTP server timed out"
+    } else if e.is_tls() {
+        "the TLS handshake with the SMTP server failed"
+    } else if e.is_permanent() {
+        "the SMTP server refused the message or the login"
+    } else if e.is_transient() {
+        "the SMTP server is temporarily refusing mail"
+    } else if e.is_client() {
+        "the SMTP server does not offer what the configuration requires (STARTTLS or a login method)"
+    } else {
+        // lettre reports a TLS mismatch (TLS to a plain port or the other
+        // way round) as a connection error too.
+        "the SMTP server is not reachable, or does not use the configured TLS mode (smtp_tls)"
     }
 }
 

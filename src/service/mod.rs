@@ -16,9 +16,11 @@ use crate::store::Store;
 
 pub mod audits;
 pub mod auth;
+pub mod background;
 pub mod health;
 pub mod mail;
 pub mod passwords;
+pub mod recovery;
 pub mod throttle;
 pub mod tokens;
 pub mod users;
@@ -123,6 +125,9 @@ pub struct Services {
     pub health: health::HealthService,
     pub mailer: Arc<mail::Mailer>,
     pub metrics: Arc<Metrics>,
+    pub recovery: recovery::RecoveryService,
+    /// Work that runs after its request answered (mail delivery).
+    pub background: background::Background,
 }
 
 impl Services {
@@ -149,6 +154,15 @@ impl Services {
             config.login_ip_limit,
             seconds(config.login_window_secs),
         );
+        let background = background::Background::default();
+        let recovery = recovery::RecoveryService::new(
+            config,
+            deps.clone(),
+            users::UserService::new(deps.clone(), hasher.clone(), policy.clone(), audits.clone()),
+            audits.clone(),
+            mailer.clone(),
+            background.clone(),
+        );
         Ok(Self {
             users: users::UserService::new(deps.clone(), hasher.clone(), policy, audits.clone()),
             auth: auth::AuthService::new(
@@ -162,6 +176,8 @@ impl Services {
             health: health::HealthService::new(deps.clone(), mailer.clone()),
             mailer,
             metrics,
+            recovery,
+            background,
             deps,
         })
     }

@@ -173,7 +173,14 @@ pub trait ThrottleStore: Send + Sync {
 /// merged yet join this list when it is.)
 #[async_trait]
 pub trait Store:
-    UserStore + AuditStore + ThrottleStore + SessionRecordStore + Send + Sync + 'static
+    UserStore
+    + AuditStore
+    + ThrottleStore
+    + SessionRecordStore
+    + ResetTokenStore
+    + Send
+    + Sync
+    + 'static
 {
     /// A cheap round trip that proves the database answers.
     async fn ping(&self) -> StoreResult<()>;

@@ -21,6 +21,7 @@ mod home;
 mod init;
 pub mod layout;
 mod login;
+mod recovery;
 pub mod session;
 pub mod session_store;
 mod users;
@@ -57,8 +58,17 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/login", get(login::show).post(login::submit))
         .route("/logout", get(login::confirm_logout).post(login::logout))
         .route("/home", get(home::show))
+        .route(
+            "/iforgot",
+            get(recovery::iforgot_show).post(recovery::iforgot_submit),
+        )
+        .route(
+            "/reset",
+            get(recovery::reset_show).post(recovery::reset_submit),
+        )
         .route("/users", get(users::list).post(users::create))
         .route("/users/admin", post(users::set_admin))
+        .route("/users/reset", post(users::send_reset))
         .route(
             "/users/delete",
             get(users::confirm_delete).post(users::delete),

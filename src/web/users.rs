@@ -132,6 +132,16 @@ fn user_row(visitor: &Visitor, view: &ListView, user: &UserView) -> Markup {
                                 @if user.admin { "Remove admin" } @else { "Make admin" }
                             }
                         }
+                        form.inline-form method="post" action="/users/reset"
+                            hx-post="/users/reset" hx-target="#users-panel" hx-swap="outerHTML" {
+                            (csrf_field(&visitor.csrf))
+                            input type="hidden" name="username" value=(user.username);
+                            (view.hidden_fields())
+                            button.small.secondary type="submit"
+                                aria-label=(format!("Send a password reset link to {}", user.username)) {
+                                "Send reset email"
+                            }
+                        }
                         a.button.small.secondary href=(delete_url(user, view))
                             hx-get=(delete_url(user, view)) hx-target="closest tr" hx-swap="outerHTML"
                             aria-label=(format!("Delete {}", user.username)) { "Delete…" }
@@ -434,6 +444,34 @@ pub async fn set_admin(
             } else {
                 format!("{} is no longer an administrator.", user.username)
             }
+        });
+    outcome(&state, &visitor, &input.view, result).await
+}
+
+#[derive(Deserialize)]
+pub struct ResetInput {
+    #[serde(default)]
+    username: String,
+    #[serde(flatten)]
+    view: ListView,
+}
+
+/// Emails the user a password-reset link (the recovery service's rules).
+pub async fn send_reset(
+    State(state): State<AppState>,
+    Admin(visitor): Admin,
+    Form(input): Form<ResetInput>,
+) -> Result<Response, WebError> {
+    let result = state
+        .services
+        .recovery
+        .send_reset_by_admin(&visitor.ctx, &input.username)
+        .await
+        .map(|()| {
+            format!(
+                "A password reset link was sent to {}.",
+                input.username.trim().to_lowercase()
+            )
         });
     outcome(&state, &visitor, &input.view, result).await
 }

@@ -2,6 +2,8 @@
 //! test, a reqwest client, and helpers for common steps.
 #![allow(dead_code)] // each test binary uses a different part of the harness
 
+pub mod smtp;
+
 use std::sync::Arc;
 
 use chrono::{TimeZone, Utc};
@@ -55,7 +57,8 @@ pub async fn spawn_app_with(dir: TempDir, config: Config) -> TestApp {
     tokio::spawn(app.run_until_stopped());
     TestApp {
         base,
-        client: Client::builder().build().unwrap(),
+        // A cookie store, so page forms carry their session's CSRF token.
+        client: Client::builder().cookie_store(true).build().unwrap(),
         clock,
         state,
         config,
@@ -102,6 +105,16 @@ impl TestApp {
         assert_eq!(r.status(), StatusCode::OK, "login of {username} failed");
         let body: Value = r.json().await.unwrap();
         body["access_token"].as_str().unwrap().to_owned()
+    }
+
+    /// The CSRF token of this client's browser session (creating the
+    /// session if needed), for posting page forms.
+    pub async fn csrf(&self) -> String {
+        let page = self.get("/login", None).await.text().await.unwrap();
+        let marker = r#"name="csrf-token" content=""#;
+        let start = page.find(marker).expect("page has a csrf meta tag") + marker.len();
+        let end = page[start..].find('"').unwrap() + start;
+        page[start..end].to_owned()
     }
 
     pub async fn get(&self, path: &str, token: Option<&str>) -> Response {

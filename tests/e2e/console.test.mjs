@@ -9,7 +9,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { mkdtempSync, mkdirSync, rmSync } from "node:fs";
+import { mkdtempSync, mkdirSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
@@ -194,6 +194,19 @@ test("first run, user management, sign-out and the 403 page", async (t) => {
     await page.getByText(`${STAFF} is no longer an administrator.`).waitFor();
     await row().getByText("Staff", { exact: true }).waitFor();
     assertNoProblems("toggle admin");
+  });
+
+  await t.test("send a password reset email", async () => {
+    const row = () => page.getByRole("row").filter({ hasText: STAFF });
+    await row().getByRole("button", { name: `Send a password reset link to ${STAFF}` }).click();
+    await page.getByText(`A password reset link was sent to ${STAFF}.`).waitFor();
+    // The file transport (the embedded default) wrote the mail.
+    const mails = readdirSync(join(dataDir, "outbox")).filter((f) => f.endsWith(".eml"));
+    assert.equal(mails.length, 1, `outbox: ${mails}`);
+    const mail = readFileSync(join(dataDir, "outbox", mails[0]), "utf8");
+    assert.ok(mail.includes(STAFF), "the mail goes to the staff member");
+    await shot("05b-reset-sent");
+    assertNoProblems("send reset email");
   });
 
   await t.test("search filters the list", async () => {

@@ -14,6 +14,7 @@ use rusqlite_migration::{M, Migrations};
 use super::{Store, StoreError, StoreResult};
 
 mod audits;
+mod reset_tokens;
 mod sessions;
 mod throttle;
 mod users;
@@ -22,6 +23,7 @@ mod users;
 fn migrations() -> Migrations<'static> {
     Migrations::new(vec![
         M::up(include_str!("migrations/001_users_audits_throttle.sql")),
+        M::up(include_str!("migrations/003_reset_tokens.sql")),
         M::up(include_str!("migrations/004_sessions.sql")),
     ])
 }

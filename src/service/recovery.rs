@@ -1,0 +1,364 @@
+//! Password recovery (SPEC section 8): one-time reset links by email.
+//!
+//! - A token is 256 random bits, stored only as its SHA-256; a newer token
+//!   replaces the older one; it works once and expires.
+//! - `/iforgot` does the same visible work for known and unknown usernames:
+//!   it counts the request against the client IP and hands everything else
+//!   (lookup, token, mail) to a background task, so neither the answer nor
+//!   its timing tells whether the account exists.
+//! - Mails per account are limited; requests beyond the limit are audited
+//!   but send nothing.
+//! - Completing a reset sets the password with the shared policy, revokes
+//!   every token and session of the user, spends all their reset tokens
+//!   and sends a notice. It does not log the user in.
+
+use std::sync::Arc;
+
+use chrono::Duration;
+use lettre::Message;
+use lettre::message::{Mailbox, MultiPart};
+use sha2::{Digest, Sha256};
+
+use crate::clock::random_hex;
+use crate::config::Config;
+use crate::domain::{PasswordPolicy, Username};
+use crate::error::{Error, Result};
+use crate::service::audits::{AuditTarget, Auditor};
+use crate::service::background::Background;
+use crate::service::mail::Mailer;
+use crate::service::throttle::RateLimit;
+use crate::service::users::UserService;
+use crate::service::{Context, Deps, seconds};
+use crate::store::{ResetTokenRecord, UserRecord};
+
+/// The name mails and pages use for the service.
+pub const SERVICE_NAME: &str = "C3-PRO IDM";
+
+/// Random bytes in a reset token (hex encoded in the link).
+const TOKEN_BYTES: usize = 32;
+
+/// What an unusable key (unknown, used, superseded or expired) is told.
+const INVALID_KEY: &str =
+    "This reset link is invalid, was already used, was replaced by a newer one or has expired.";
+
+/// A reset key that can still be used, and whose account it resets.
+#[derive(Debug, Clone)]
+pub struct ValidKey {
+    pub username: Username,
+}
+
+#[derive(Clone)]
+pub struct RecoveryService {
+    deps: Deps,
+    users: UserService,
+    policy: PasswordPolicy,
+    audits: Auditor,
+    mailer: Arc<Mailer>,
+    background: Background,
+    per_account: RateLimit,
+    per_ip: RateLimit,
+    lifetime: Duration,
+    public_url: String,
+}
+
+impl RecoveryService {
+    pub fn new(
+        config: &Config,
+        deps: Deps,
+        users: UserService,
+        audits: Auditor,
+        mailer: Arc<Mailer>,
+        background: Background,
+    ) -> Self {
+        let window = seconds(config.reset_window_secs);
+        Self {
+            per_account: RateLimit::new(
+                deps.clone(),
+                "reset-account",
+                config.reset_account_limit,
+                window,
+            ),
+            per_ip: RateLimit::new(deps.clone(), "reset-ip", config.reset_ip_limit, window),
+            policy: users.policy().clone(),
+            deps,
+            users,
+            audits,
+            mailer,
+            background,
+            lifetime: seconds(config.reset_token_lifetime_secs),
+            public_url: config.public_url().to_owned(),
+        }
+    }
+
+    /// How long a reset link stays valid, in words ("2 hours").
+    pub fn lifetime_text(&self) -> String {
+        duration_text(self.lifetime)
+    }
+
+    /// `/iforgot`: answers the same for every well-formed username. Only a
+    /// malformed address (400) or too many requests from this IP (429)
+    /// are told apart, and neither depends on the account existing.
+    pub async fn request_reset(&self, ctx: &Context, username: &str) -> Result<()> {
+        let username = Username::parse(username)?;
+        if let Some(ip) = ctx.client_ip {
+            let ip = ip.to_string();
+            self.per_ip.check(&ip).await.inspect_err(|_| {
+                tracing::warn!(ip = %ip, "password reset requests throttled");
+            })?;
+            self.per_ip.hit(&ip).await?;
+        }
+        let this = self.clone();
+        let ctx = ctx.clone();
+        self.background.spawn(async move {
+            if let Err(err) = this.handle_request(&ctx, &username).await {
+                tracing::error!(user = %username, error = %err, "password reset request failed");
+            }
+        });
+        Ok(())
+    }
+
+    async fn handle_request(&self, ctx: &Context, username: &Username) -> Result<()> {
+        let target = || AuditTarget::user(username.as_str());
+        let within_limit = self.per_account.hit(username.as_str()).await?;
+        let Some(user) = self.deps.store.user_by_username(username.as_str()).await? else {
+            self.audits
+                .record(
+                    ctx,
+                    target(),
+                    "password reset requested for unknown account",
+                )
+                .await;
+            return Ok(());
+        };
+        if !within_limit {
+            tracing::warn!(user = %username, "password reset mails for this account throttled");
+            self.audits
+                .record(
+                    ctx,
+                    target(),
+                    "password reset requested (rate limited, no mail sent)",
+                )
+                .await;
+            return Ok(());
+        }
+        self.audits
+            .record(ctx, target(), "password reset requested")
+            .await;
+        self.send_reset_mail(&user).await
+    }
+
+    /// An admin (or the command line) sends a reset link to a user. Waits
+    /// for the mail to be handed over, so the admin learns of a failure.
+    pub async fn send_reset_by_admin(&self, ctx: &Context, username: &str) -> Result<()> {
+        ctx.require_admin()?;
+        let username =
+            Username::parse(username).map_err(|_| Error::NotFound("no such user".into()))?;
+        let user = self
+            .deps
+            .store
+            .user_by_username(username.as_str())
+            .await?
+            .ok_or_else(|| Error::NotFound("no such user".into()))?;
+        self.send_reset_mail(&user).await?;
+        self.audits
+            .record(
+                ctx,
+                AuditTarget::user(&user.username),
+                "password reset email sent by an administrator",
+            )
+            .await;
+        Ok(())
+    }
+
+    /// Creates a token for `user` (replacing any older one) and mails the
+    /// link. The token exists only in this mail and as a hash in the store.
+    async fn send_reset_mail(&self, user: &UserRecord) -> Result<()> {
+        let token = random_hex(self.deps.random.as_ref(), TOKEN_BYTES);
+        let now = self.deps.clock.now();
+        self.deps
+            .store
+            .put_reset_token(&ResetTokenRecord {
+                token_hash: token_hash(&token),
+                user_id: user.id.clone(),
+                created: now,
+                expires: now + self.lifetime,
+            })
+            .await?;
+        let link = format!("{}/reset?k={token}", self.public_url);
+        let message = self.compose(
+            &user.username,
+            &format!("Reset your {SERVICE_NAME} password"),
+            &[("link", link.as_str()), ("expiry", &self.lifetime_text())],
+            include_str!("../../assets/mail/reset.txt"),
+            include_str!("../../assets/mail/reset.html"),
+        )?;
+        self.mailer.send(message).await.map_err(|_| {
+            Error::Unavailable("the reset email could not be sent; see /status and the log".into())
+        })
+    }
+
+    /// Whether `key` can still reset a password, for showing the form.
+    pub async fn check_key(&self, key: &str) -> Result<ValidKey> {
+        let (_, key) = self.usable_key(key).await?;
+        Ok(key)
+    }
+
+    /// `/reset`: sets the new password if `key` is still usable and the
+    /// password meets the policy. A password the policy refuses leaves the
+    /// key usable (`BadRequest`); an unusable key is `Gone`.
+    pub async fn complete_reset(&self, ctx: &Context, key: &str, password: String) -> Result<()> {
+        let (record, ValidKey { username }) = self.usable_key(key).await?;
+        let password = self.policy.check(password, &username)?;
+        // Spend the key; of concurrent submissions only one gets here.
+        if self
+            .deps
+            .store
+            .take_reset_token(&record.token_hash)
+            .await?
+            .is_none()
+        {
+            return Err(Error::Gone(INVALID_KEY.into()));
+        }
+        self.users
+            .write_update(&username, None, Some(&password), true)
+            .await?;
+        self.deps
+            .store
+            .delete_reset_tokens_for_user(&record.user_id)
+            .await?;
+        self.audits
+            .record(
+                ctx,
+                AuditTarget::user(username.as_str()),
+                "password reset completed",
+            )
+            .await;
+        let notice = self.compose(
+            username.as_str(),
+            &format!("Your {SERVICE_NAME} password was changed"),
+            &[],
+            include_str!("../../assets/mail/password-changed.txt"),
+            include_str!("../../assets/mail/password-changed.html"),
+        )?;
+        let mailer = self.mailer.clone();
+        self.background.spawn(async move {
+            // A failure is logged and shown on /status by the mailer.
+            let _ = mailer.send(notice).await;
+        });
+        Ok(())
+    }
+
+    /// The stored token for `key` and its user, if the key is well formed,
+    /// known, not expired and its user still exists.
+    async fn usable_key(&self, key: &str) -> Result<(ResetTokenRecord, ValidKey)> {
+        let gone = || Error::Gone(INVALID_KEY.into());
+        let key = key.trim();
+        if key.len() != TOKEN_BYTES * 2 || !key.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(gone());
+        }
+        let hash = token_hash(&key.to_ascii_lowercase());
+        let record = self
+            .deps
+            .store
+            .find_reset_token(&hash)
+            .await?
+            .ok_or_else(gone)?;
+        if self.deps.clock.now() >= record.expires {
+            // Housekeeping: an expired token is never useful again.
+            self.deps.store.take_reset_token(&hash).await?;
+            return Err(gone());
+        }
+        let user = self
+            .deps
+            .store
+            .user_by_id(&record.user_id)
+            .await?
+            .ok_or_else(gone)?;
+        let username = Username::from_trusted(user.username);
+        Ok((record, ValidKey { username }))
+    }
+
+    /// A text + HTML mail to `to` from the templates, with `{{name}}`
+    /// placeholders filled (HTML-escaped in the HTML part).
+    fn compose(
+        &self,
+        to: &str,
+        subject: &str,
+        values: &[(&str, &str)],
+        text: &str,
+        html: &str,
+    ) -> Result<Message> {
+        let iforgot = format!("{}/iforgot", self.public_url);
+        let common = [
+            ("service", SERVICE_NAME),
+            ("username", to),
+            ("iforgot", iforgot.as_str()),
+        ];
+        let fill = |template: &str, escape: bool| {
+            common
+                .iter()
+                .chain(values)
+                .fold(template.to_owned(), |out, (name, value)| {
+                    let value = if escape {
+                        maud::html! { (value) }.into_string()
+                    } else {
+                        (*value).to_owned()
+                    };
+                    out.replace(&format!("{{{{{name}}}}}"), &value)
+                })
+        };
+        let to: Mailbox = to
+            .parse()
+            .map_err(|e| Error::internal(anyhow::anyhow!("cannot mail {to}: {e}")))?;
+        self.mailer
+            .message()
+            .to(to)
+            .subject(subject)
+            .multipart(MultiPart::alternative_plain_html(
+                fill(text, false),
+                fill(html, true),
+            ))
+            .map_err(Error::internal)
+    }
+}
+
+/// What the store keeps instead of the token. The token has 256 random
+/// bits, so a fast hash is enough: there is nothing to brute-force.
+fn token_hash(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+/// "2 hours", "90 minutes", "1 hour": for mails and pages.
+fn duration_text(d: Duration) -> String {
+    let plural = |n: i64, unit: &str| format!("{n} {unit}{}", if n == 1 { "" } else { "s" });
+    let minutes = d.num_minutes();
+    if minutes >= 60 && minutes % 60 == 0 {
+        plural(minutes / 60, "hour")
+    } else if minutes >= 1 {
+        plural(minutes, "minute")
+    } else {
+        plural(d.num_seconds(), "second")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_naturally() {
+        assert_eq!(duration_text(Duration::hours(2)), "2 hours");
+        assert_eq!(duration_text(Duration::hours(1)), "1 hour");
+        assert_eq!(duration_text(Duration::minutes(90)), "90 minutes");
+        assert_eq!(duration_text(Duration::seconds(30)), "30 seconds");
+    }
+
+    #[test]
+    fn the_stored_hash_is_not_the_token() {
+        let token = "ab".repeat(TOKEN_BYTES);
+        let hash = token_hash(&token);
+        assert_eq!(hash.len(), 64);
+        assert_ne!(hash, token);
+        assert_eq!(hash, token_hash(&token), "the hash is deterministic");
+    }
+}

@@ -1,0 +1,803 @@
+//! Password recovery over real sockets: the server on port 0, a real SMTP
+//! server on loopback (tests/common/smtp.rs), real SQLite files.
+
+mod common;
+
+use std::io::Write;
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use chrono::Duration as ChronoDuration;
+use common::smtp::{ReceivedMail, TestSmtp};
+use common::*;
+use idm::Config;
+use idm::config::{MailTransportKind, SmtpTls};
+use reqwest::StatusCode;
+use reqwest::header::{HeaderValue, REFERRER_POLICY};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+const ALICE: &str = "alice@example.org";
+const OLD_PASSWORD: &str = "old password of alice";
+const NEW_PASSWORD: &str = "brand new password of alice";
+const MAIL_FROM: &str = "C3-PRO IDM <idm@idm.test>";
+const ADMIN_EMAIL: &str = "it-admin@idm.test";
+
+// ------------------------------------------------------------ harness
+
+/// Every log line of this test binary, from every test, at TRACE level.
+fn captured_logs() -> &'static Mutex<Vec<u8>> {
+    static LOGS: OnceLock<&'static Mutex<Vec<u8>>> = OnceLock::new();
+    LOGS.get_or_init(|| {
+        let logs: &'static Mutex<Vec<u8>> = Box::leak(Box::new(Mutex::new(Vec::new())));
+        tracing_subscriber::fmt()
+            // The test client's own logs are not the server's.
+            .with_env_filter("trace,reqwest=off")
+            .with_writer(move || LogWriter(logs))
+            .with_ansi(false)
+            .try_init()
+            .expect("the only subscriber of this test binary");
+        logs
+    })
+}
+
+struct LogWriter(&'static Mutex<Vec<u8>>);
+
+impl Write for LogWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn logs_text() -> String {
+    String::from_utf8_lossy(&captured_logs().lock().unwrap()).into_owned()
+}
+
+/// The app mailing through a fresh test SMTP server, with alice created.
+async fn smtp_app(adjust: impl FnOnce(&mut Config)) -> (TestApp, TestSmtp) {
+    captured_logs();
+    let smtp = TestSmtp::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = test_config(&dir);
+    config.mail_transport = MailTransportKind::Smtp;
+    config.smtp_host = Some("127.0.0.1".into());
+    config.smtp_port = Some(smtp.addr.port());
+    config.smtp_tls = SmtpTls::None;
+    config.smtp_timeout_secs = 5;
+    config.mail_from = Some(MAIL_FROM.into());
+    config.admin_email = Some(ADMIN_EMAIL.into());
+    adjust(&mut config);
+    let app = spawn_app_with(dir, config).await;
+    app.create_user(ALICE, OLD_PASSWORD, false).await;
+    (app, smtp)
+}
+
+impl TestAppExt for TestApp {
+    async fn iforgot(&self, username: &str) -> (StatusCode, String) {
+        let csrf = self.csrf().await;
+        let r = self
+            .client
+            .post(self.url("/iforgot"))
+            .form(&[("csrf_token", csrf.as_str()), ("username", username)])
+            .send()
+            .await
+            .unwrap();
+        (r.status(), r.text().await.unwrap())
+    }
+
+    async fn reset_page(&self, key: &str) -> reqwest::Response {
+        self.client
+            .get(self.url("/reset"))
+            .query(&[("k", key)])
+            .send()
+            .await
+            .unwrap()
+    }
+
+    async fn submit_reset(&self, key: &str, password: &str, repeat: &str) -> reqwest::Response {
+        let csrf = self.csrf().await;
+        self.client
+            .post(self.url("/reset"))
+            .form(&[
+                ("csrf_token", csrf.as_str()),
+                ("k", key),
+                ("password", password),
+                ("password2", repeat),
+            ])
+            .send()
+            .await
+            .unwrap()
+    }
+
+    async fn try_login(&self, username: &str, password: &str) -> StatusCode {
+        self.post_json(
+            "/auth",
+            None,
+            &serde_json::json!({"username": username, "password": password}),
+        )
+        .await
+        .status()
+    }
+
+    async fn settle(&self) {
+        self.state.services.background.idle().await;
+    }
+
+    async fn audit_actions(&self, username: &str) -> Vec<String> {
+        self.state
+            .services
+            .deps
+            .store
+            .audits_for_user(username)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|a| a.action)
+            .collect()
+    }
+}
+
+trait TestAppExt {
+    async fn iforgot(&self, username: &str) -> (StatusCode, String);
+    async fn reset_page(&self, key: &str) -> reqwest::Response;
+    async fn submit_reset(&self, key: &str, password: &str, repeat: &str) -> reqwest::Response;
+    async fn try_login(&self, username: &str, password: &str) -> StatusCode;
+    /// Waits until background work (mail delivery) has finished.
+    async fn settle(&self);
+    async fn audit_actions(&self, username: &str) -> Vec<String>;
+}
+
+fn assert_invalid_link_page(status: StatusCode, body: &str) {
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(body.contains("invalid"), "{body}");
+    assert!(
+        body.contains("href=\"/iforgot\""),
+        "offers a new link: {body}"
+    );
+}
+
+fn sha256_hex(text: &str) -> String {
+    hex::encode(Sha256::digest(text.as_bytes()))
+}
+
+// ------------------------------------------------------------ the whole flow
+
+#[tokio::test]
+async fn reset_by_mail_sets_a_new_password_and_revokes_old_credentials() {
+    let (app, smtp) = smtp_app(|_| {}).await;
+    let old_token = app.login(ALICE, OLD_PASSWORD).await;
+
+    let (status, page) = app.iforgot(ALICE).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains("If an account exists"), "{page}");
+
+    let mail = smtp.wait_for(1).await.remove(0);
+    assert_eq!(mail.to, vec![ALICE.to_owned()]);
+    assert_eq!(mail.from, "idm@idm.test");
+    assert_eq!(mail.reply_to.as_deref(), Some(ADMIN_EMAIL));
+    assert!(mail.subject.contains("C3-PRO IDM"), "{}", mail.subject);
+    assert!(mail.text.contains("C3-PRO IDM") && mail.text.contains("2 hours"));
+    let html = mail.html.as_deref().expect("an HTML part");
+    assert!(html.contains(&mail.reset_link().replace('&', "&amp;")));
+    assert!(mail.reset_link().starts_with("http://idm.test/reset?k="));
+    let key = mail.reset_key();
+    assert!(key.len() >= 32, "at least 128 bits as hex");
+
+    // The link opens the form, with no Referer leaving the page.
+    let r = app.reset_page(&key).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(
+        r.headers().get(REFERRER_POLICY),
+        Some(&HeaderValue::from_static("no-referrer"))
+    );
+    let form = r.text().await.unwrap();
+    assert!(form.contains(ALICE) && form.contains("name=\"password2\""));
+
+    // Mistakes keep the key usable and say what is wrong next to the field.
+    let r = app.submit_reset(&key, NEW_PASSWORD, "something else").await;
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert!(r.text().await.unwrap().contains("do not match"));
+    let r = app.submit_reset(&key, "password", "password").await;
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let body = r.text().await.unwrap();
+    assert!(
+        body.contains("too common"),
+        "shared password policy: {body}"
+    );
+    assert!(
+        !body.contains("value=\"password\""),
+        "passwords are never echoed"
+    );
+
+    let r = app.submit_reset(&key, NEW_PASSWORD, NEW_PASSWORD).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(
+        r.headers().get(REFERRER_POLICY),
+        Some(&HeaderValue::from_static("no-referrer"))
+    );
+    assert!(r.text().await.unwrap().contains("Password changed"));
+    // A reset does not sign the browser in: the console still asks for a login.
+    let home = app.get("/home", None).await;
+    assert!(
+        home.url().path() == "/login" || home.status() == StatusCode::UNAUTHORIZED,
+        "a reset does not log in: {} {}",
+        home.status(),
+        home.url()
+    );
+
+    assert_eq!(app.try_login(ALICE, NEW_PASSWORD).await, StatusCode::OK);
+    assert_eq!(
+        app.try_login(ALICE, OLD_PASSWORD).await,
+        StatusCode::UNAUTHORIZED
+    );
+    let r = app.get(&format!("/user/{ALICE}"), Some(&old_token)).await;
+    expect_error(r, StatusCode::UNAUTHORIZED).await;
+
+    // Single use: the page and the form both refuse the spent key.
+    let r = app.reset_page(&key).await;
+    let status = r.status();
+    assert_invalid_link_page(status, &r.text().await.unwrap());
+    let r = app
+        .submit_reset(&key, "another new password", "another new password")
+        .await;
+    let status = r.status();
+    assert_invalid_link_page(status, &r.text().await.unwrap());
+    assert_eq!(app.try_login(ALICE, NEW_PASSWORD).await, StatusCode::OK);
+
+    // The "password changed" notice, which carries no link with a key.
+    let notice = smtp.wait_for(2).await.remove(1);
+    assert_eq!(notice.to, vec![ALICE.to_owned()]);
+    assert!(notice.subject.contains("changed"), "{}", notice.subject);
+    assert!(!notice.raw.contains("/reset?k="));
+
+    let actions = app.audit_actions(ALICE).await;
+    assert!(actions.contains(&"password reset requested".to_owned()));
+    assert!(actions.contains(&"password reset completed".to_owned()));
+}
+
+#[tokio::test]
+async fn malformed_and_missing_keys_get_the_invalid_link_page() {
+    let (app, _smtp) = smtp_app(|_| {}).await;
+    for key in ["", "abc", &"g".repeat(64), &"0".repeat(64)] {
+        let r = app.reset_page(key).await;
+        let status = r.status();
+        assert_invalid_link_page(status, &r.text().await.unwrap());
+        let r = app.submit_reset(key, NEW_PASSWORD, NEW_PASSWORD).await;
+        let status = r.status();
+        assert_invalid_link_page(status, &r.text().await.unwrap());
+    }
+}
+
+#[tokio::test]
+async fn an_expired_link_fails() {
+    let (app, smtp) = smtp_app(|_| {}).await;
+    app.iforgot(ALICE).await;
+    let key = smtp.wait_for(1).await[0].reset_key();
+
+    app.clock
+        .advance(ChronoDuration::hours(2) - ChronoDuration::seconds(1));
+    assert_eq!(app.reset_page(&key).await.status(), StatusCode::OK);
+    app.clock.advance(ChronoDuration::seconds(1));
+    let r = app.reset_page(&key).await;
+    let status = r.status();
+    assert_invalid_link_page(status, &r.text().await.unwrap());
+    let r = app.submit_reset(&key, NEW_PASSWORD, NEW_PASSWORD).await;
+    let status = r.status();
+    assert_invalid_link_page(status, &r.text().await.unwrap());
+    assert_eq!(app.try_login(ALICE, OLD_PASSWORD).await, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_newer_request_invalidates_the_older_link() {
+    let (app, smtp) = smtp_app(|_| {}).await;
+    app.iforgot(ALICE).await;
+    smtp.wait_for(1).await;
+    app.iforgot(ALICE).await;
+    let mails = smtp.wait_for(2).await;
+    let (older, newer) = (mails[0].reset_key(), mails[1].reset_key());
+    assert_ne!(older, newer);
+
+    let r = app.submit_reset(&older, NEW_PASSWORD, NEW_PASSWORD).await;
+    let status = r.status();
+    assert_invalid_link_page(status, &r.text().await.unwrap());
+    let r = app.submit_reset(&newer, NEW_PASSWORD, NEW_PASSWORD).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(app.try_login(ALICE, NEW_PASSWORD).await, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn concurrent_submissions_of_one_link_succeed_once() {
+    let (app, smtp) = smtp_app(|_| {}).await;
+    app.iforgot(ALICE).await;
+    let key = smtp.wait_for(1).await[0].reset_key();
+    let csrf = app.csrf().await;
+    let attempts: Vec<_> = (0..4)
+        .map(|i| {
+            let password = format!("{NEW_PASSWORD} {i}");
+            let request = app.client.post(app.url("/reset")).form(&[
+                ("csrf_token", csrf.as_str()),
+                ("k", key.as_str()),
+                ("password", &password),
+                ("password2", &password),
+            ]);
+            tokio::spawn(async move { request.send().await.unwrap().status() })
+        })
+        .collect();
+    let mut statuses = Vec::new();
+    for attempt in attempts {
+        statuses.push(attempt.await.unwrap());
+    }
+    let ok = statuses.iter().filter(|s| **s == StatusCode::OK).count();
+    assert_eq!(ok, 1, "{statuses:?}");
+}
+
+// ------------------------------------------------------------ what /iforgot reveals
+
+#[tokio::test]
+async fn unknown_usernames_get_the_same_answer_and_no_mail_but_an_audit_entry() {
+    let (app, smtp) = smtp_app(|c| c.reset_ip_limit = 1000).await;
+    let unknown = "nobody@example.org";
+    let known_answer = app.iforgot(ALICE).await;
+    let unknown_answer = app.iforgot(unknown).await;
+    assert_eq!(known_answer.0, StatusCode::OK);
+    assert_eq!(
+        known_answer, unknown_answer,
+        "status and body are identical"
+    );
+    app.settle().await;
+    let mails = smtp.mails();
+    assert_eq!(mails.len(), 1, "only the known account gets a mail");
+    assert_eq!(mails[0].to, vec![ALICE.to_owned()]);
+    assert_eq!(
+        app.audit_actions(unknown).await,
+        vec!["password reset requested for unknown account".to_owned()]
+    );
+    assert!(
+        app.audit_actions(ALICE)
+            .await
+            .contains(&"password reset requested".to_owned())
+    );
+
+    // Figures, not assertions: the answer for both does the same work (the
+    // per-IP count); lookup, token and mail happen after it is sent.
+    let mut timings = Vec::new();
+    for username in [ALICE, unknown] {
+        let mut samples = Vec::new();
+        for _ in 0..15 {
+            let started = Instant::now();
+            app.iforgot(username).await;
+            samples.push(started.elapsed());
+            app.settle().await;
+        }
+        samples.sort();
+        timings.push((username, samples[samples.len() / 2]));
+    }
+    println!("median /iforgot answer time: {timings:?}");
+}
+
+#[tokio::test]
+async fn iforgot_answers_before_the_mail_is_delivered() {
+    let (app, smtp) = smtp_app(|_| {}).await;
+    smtp.pause();
+    // If the answer waited for the mail, it could not arrive while the
+    // SMTP server holds back its greeting.
+    let answer = tokio::time::timeout(Duration::from_secs(5), app.iforgot(ALICE))
+        .await
+        .expect("/iforgot answered without waiting for the SMTP server");
+    assert_eq!(answer.0, StatusCode::OK);
+    assert!(smtp.mails().is_empty());
+    smtp.resume();
+    assert_eq!(smtp.wait_for(1).await[0].to, vec![ALICE.to_owned()]);
+}
+
+#[tokio::test]
+async fn fifty_requests_for_one_account_send_at_most_three_mails() {
+    let (app, smtp) = smtp_app(|c| c.reset_ip_limit = 1000).await;
+    for _ in 0..50 {
+        let (status, _) = app.iforgot(ALICE).await;
+        assert_eq!(status, StatusCode::OK, "the account limit is silent");
+    }
+    app.settle().await;
+    assert_eq!(smtp.mails().len(), 3);
+    let throttled = app
+        .audit_actions(ALICE)
+        .await
+        .into_iter()
+        .filter(|a| a.contains("rate limited"))
+        .count();
+    assert_eq!(throttled, 47);
+
+    // Another window, another mail.
+    app.clock.advance(ChronoDuration::hours(1));
+    app.iforgot(ALICE).await;
+    smtp.wait_for(4).await;
+}
+
+#[tokio::test]
+async fn requests_from_one_ip_are_limited_across_accounts() {
+    let (app, smtp) = smtp_app(|c| c.reset_ip_limit = 5).await;
+    for i in 0..5 {
+        let (status, _) = app.iforgot(&format!("user{i}@example.org")).await;
+        assert_eq!(status, StatusCode::OK);
+    }
+    let csrf = app.csrf().await;
+    let r = app
+        .client
+        .post(app.url("/iforgot"))
+        .form(&[("csrf_token", csrf.as_str()), ("username", ALICE)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(r.headers().get("retry-after").is_some());
+    let body = r.text().await.unwrap();
+    assert!(
+        body.contains(&format!("value=\"{ALICE}\"")),
+        "keeps what was typed"
+    );
+    app.settle().await;
+    assert!(smtp.mails().is_empty());
+}
+
+#[tokio::test]
+async fn a_malformed_username_is_shown_next_to_the_field() {
+    let (app, _smtp) = smtp_app(|_| {}).await;
+    let (status, body) = app.iforgot("not an email").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(body.contains("value=\"not an email\""));
+    assert!(body.contains("email address"), "{body}");
+}
+
+#[tokio::test]
+async fn the_host_header_does_not_change_the_link() {
+    let (app, smtp) = smtp_app(|_| {}).await;
+    let csrf = app.csrf().await;
+    let r = app
+        .client
+        .post(app.url("/iforgot"))
+        .header("Host", "evil.example")
+        .header("X-Forwarded-Host", "evil.example")
+        .header("Forwarded", "host=evil.example;proto=https")
+        .form(&[("csrf_token", csrf.as_str()), ("username", ALICE)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let mail = smtp.wait_for(1).await.remove(0);
+    assert!(
+        mail.reset_link().starts_with("http://idm.test/reset?k="),
+        "{}",
+        mail.reset_link()
+    );
+    assert!(!mail.raw.contains("evil.example"));
+}
+
+// ------------------------------------------------------------ secrecy of the key
+
+#[tokio::test]
+async fn the_reset_key_never_reaches_the_logs_and_the_store_keeps_only_its_hash() {
+    let (app, smtp) = smtp_app(|_| {}).await;
+    app.iforgot(ALICE).await;
+    let key = smtp.wait_for(1).await[0].reset_key();
+
+    let db = rusqlite::Connection::open(app.dir.path().join("idm.sqlite3")).unwrap();
+    let stored: Vec<String> = db
+        .prepare("SELECT token_hash FROM reset_tokens")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(stored, vec![sha256_hex(&key)]);
+    drop(db);
+
+    // Use the key every way a client can, including failures.
+    app.reset_page(&key).await;
+    app.submit_reset(&key, "short", "short").await;
+    app.submit_reset(&key, NEW_PASSWORD, NEW_PASSWORD).await;
+    app.reset_page(&key).await;
+    app.submit_reset(&key, NEW_PASSWORD, NEW_PASSWORD).await;
+    app.settle().await;
+
+    let logs = logs_text();
+    assert!(
+        logs.contains("/reset"),
+        "the capture sees this test's requests"
+    );
+    assert!(!logs.contains(&key), "the key appears in a log line");
+    for entry in std::fs::read_dir(app.dir.path()).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_file() {
+            let bytes = std::fs::read(&path).unwrap();
+            let text = String::from_utf8_lossy(&bytes);
+            assert!(!text.contains(&key), "{} holds the key", path.display());
+        }
+    }
+    for audit in app
+        .state
+        .services
+        .deps
+        .store
+        .audits_for_user(ALICE)
+        .await
+        .unwrap()
+    {
+        assert!(!audit.action.contains(&key));
+    }
+}
+
+// ------------------------------------------------------------ broken mail
+
+#[tokio::test]
+async fn with_smtp_down_the_user_sees_the_same_page_and_status_shows_the_problem() {
+    let closed_port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    let smtp_password = "smtp-password-that-must-not-leak";
+    let (app, _unused) = smtp_app(|c| {
+        c.smtp_port = Some(closed_port);
+        c.smtp_username = Some("mailer-account".into());
+        c.smtp_password = Some(smtp_password.to_owned().into());
+    })
+    .await;
+    let known = app.iforgot(ALICE).await;
+    let unknown = app.iforgot("nobody@example.org").await;
+    assert_eq!(known.0, StatusCode::OK);
+    assert_eq!(known, unknown);
+    app.settle().await;
+
+    assert!(logs_text().contains("mail delivery failed"));
+    let r = app.get("/status", None).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let status: Value = r.json().await.unwrap();
+    let mail = status["data"]["mail"].as_str().unwrap();
+    assert_ne!(mail, "ok");
+    assert!(mail.contains("SMTP"), "{mail}");
+    let raw = status.to_string();
+    assert!(!raw.contains(smtp_password) && !raw.contains("mailer-account"));
+
+    // An admin who sends a reset learns that it failed.
+    let admin = app.admin_token().await;
+    let r = app
+        .post_json(&format!("/user/{ALICE}/reset"), Some(&admin), &Value::Null)
+        .await;
+    expect_error(r, StatusCode::SERVICE_UNAVAILABLE).await;
+}
+
+#[tokio::test]
+async fn status_reports_a_failed_delivery_until_one_succeeds() {
+    let (app, smtp) = smtp_app(|_| {}).await;
+    let status = || async {
+        let body: Value = app.get("/status", None).await.json().await.unwrap();
+        body["data"]["mail"].as_str().unwrap().to_owned()
+    };
+    assert_eq!(status().await, "ok");
+    // A recipient the server cannot take: the mail is refused.
+    app.create_user("bounce@example.org", OLD_PASSWORD, false)
+        .await;
+    smtp.reject_recipient("bounce@example.org");
+    app.iforgot("bounce@example.org").await;
+    app.settle().await;
+    let problem = status().await;
+    assert!(problem.contains("could not be delivered"), "{problem}");
+    app.iforgot(ALICE).await;
+    app.settle().await;
+    assert_eq!(status().await, "ok");
+}
+
+#[tokio::test]
+async fn the_file_transport_writes_every_mail_as_a_readable_eml_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = test_config(&dir);
+    config.mail_transport = MailTransportKind::File;
+    let app = spawn_app_with(dir, config).await;
+    app.create_user(ALICE, OLD_PASSWORD, false).await;
+
+    app.iforgot(ALICE).await;
+    app.settle().await;
+    let mails = outbox(&app);
+    assert_eq!(mails.len(), 1);
+    assert_eq!(mails[0].to, vec![ALICE.to_owned()]);
+    let key = mails[0].reset_key();
+    let r = app.submit_reset(&key, NEW_PASSWORD, NEW_PASSWORD).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    app.settle().await;
+    let mails = outbox(&app);
+    assert_eq!(mails.len(), 2, "the reset mail and the notice");
+    assert!(mails.iter().any(|m| m.subject.contains("changed")));
+}
+
+fn outbox(app: &TestApp) -> Vec<ReceivedMail> {
+    std::fs::read_dir(app.dir.path().join("outbox"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "eml"))
+        .map(|p| ReceivedMail::parse(&std::fs::read(p).unwrap()))
+        .collect()
+}
+
+// ------------------------------------------------------------ admin and CLI
+
+#[tokio::test]
+async fn an_admin_can_send_a_reset_link_and_nobody_else_can() {
+    let (app, smtp) = smtp_app(|_| {}).await;
+    let admin = app.admin_token().await;
+    let path = format!("/user/{ALICE}/reset");
+
+    let r = app.post_json(&path, None, &Value::Null).await;
+    expect_error(r, StatusCode::UNAUTHORIZED).await;
+    let staff = app.login(ALICE, OLD_PASSWORD).await;
+    let r = app.post_json(&path, Some(&staff), &Value::Null).await;
+    expect_error(r, StatusCode::FORBIDDEN).await;
+    let r = app
+        .post_json("/user/nobody@example.org/reset", Some(&admin), &Value::Null)
+        .await;
+    expect_error(r, StatusCode::NOT_FOUND).await;
+    app.settle().await;
+    assert!(smtp.mails().is_empty());
+
+    let r = app.post_json(&path, Some(&admin), &Value::Null).await;
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    let key = smtp.wait_for(1).await[0].reset_key();
+    let r = app.submit_reset(&key, NEW_PASSWORD, NEW_PASSWORD).await;
+    assert_eq!(r.status(), StatusCode::OK);
+
+    let audits = app
+        .state
+        .services
+        .deps
+        .store
+        .audits_for_user(ALICE)
+        .await
+        .unwrap();
+    let sent = audits
+        .iter()
+        .find(|a| a.action.contains("administrator"))
+        .expect("audited");
+    assert_eq!(sent.actor.as_deref(), Some(ADMIN));
+}
+
+#[tokio::test]
+async fn the_command_line_sends_a_reset_link() {
+    let dir = tempfile::tempdir().unwrap();
+    let idm = |args: &[&str], stdin: &str| {
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_idm"))
+            .args(args)
+            .env("IDM_DATA_DIR", dir.path())
+            .env("IDM_MAIL_TRANSPORT", "file")
+            .env("IDM_PUBLIC_URL", "https://idm.example.org")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(stdin.as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, _, err) = idm(&["user", "add", ALICE, "--password-stdin"], OLD_PASSWORD);
+    assert_eq!(code, Some(0), "{err}");
+
+    let (code, out, err) = idm(&["user", "send-reset", ALICE], "");
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.contains(ALICE), "{out}");
+    let mails: Vec<_> = std::fs::read_dir(dir.path().join("outbox"))
+        .unwrap()
+        .map(|e| ReceivedMail::parse(&std::fs::read(e.unwrap().path()).unwrap()))
+        .collect();
+    assert_eq!(mails.len(), 1);
+    assert!(
+        mails[0]
+            .reset_link()
+            .starts_with("https://idm.example.org/reset?k=")
+    );
+
+    let (code, _, err) = idm(&["user", "send-reset", "nobody@example.org"], "");
+    assert_eq!(code, Some(1));
+    assert!(err.contains("no such user"), "{err}");
+}
+
+// ------------------------------------------------------------ TLS settings
+
+/// Mail status after one reset request, and how many mails arrived.
+async fn status_after_one_request(app: &TestApp, smtp: &TestSmtp) -> (String, usize) {
+    let (status, _) = app.iforgot(ALICE).await;
+    assert_eq!(status, StatusCode::OK);
+    app.settle().await;
+    let body: Value = app.get("/status", None).await.json().await.unwrap();
+    (
+        body["data"]["mail"].as_str().unwrap().to_owned(),
+        smtp.mails().len(),
+    )
+}
+
+#[tokio::test]
+async fn starttls_mode_never_falls_back_to_plain_text() {
+    // The test server offers no STARTTLS.
+    let (app, smtp) = smtp_app(|c| c.smtp_tls = SmtpTls::Starttls).await;
+    let (mail_status, delivered) = status_after_one_request(&app, &smtp).await;
+    assert_eq!(delivered, 0, "the mail went out unencrypted");
+    assert!(mail_status.contains("STARTTLS"), "{mail_status}");
+}
+
+#[tokio::test]
+async fn implicit_tls_mode_needs_a_tls_server() {
+    let (app, smtp) = smtp_app(|c| c.smtp_tls = SmtpTls::Tls).await;
+    let (mail_status, delivered) = status_after_one_request(&app, &smtp).await;
+    assert_eq!(delivered, 0, "the mail went out unencrypted");
+    assert!(mail_status.contains("TLS mode"), "{mail_status}");
+}
+
+#[tokio::test]
+async fn idm_check_verifies_the_smtp_connection() {
+    let smtp = TestSmtp::start().await;
+    let closed_port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    // The test server offers no login, so only the unreachable one gets
+    // credentials (which must not be printed).
+    for (port, login, expected_code, expected_line) in [
+        (smtp.addr.port(), false, 0, "mail: ok"),
+        (
+            closed_port,
+            true,
+            1,
+            "mail: the SMTP server is not reachable",
+        ),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut check = tokio::process::Command::new(env!("CARGO_BIN_EXE_idm"));
+        check
+            .arg("check")
+            .env("IDM_DATA_DIR", dir.path())
+            .env("IDM_MAIL_TRANSPORT", "smtp")
+            .env("IDM_SMTP_HOST", "127.0.0.1")
+            .env("IDM_SMTP_PORT", port.to_string())
+            .env("IDM_SMTP_TLS", "none");
+        if login {
+            check
+                .env("IDM_SMTP_USERNAME", "mailer")
+                .env("IDM_SMTP_PASSWORD", "check-must-not-print-this");
+        }
+        let out = check.output().await.unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(expected_code), "{stdout}{stderr}");
+        assert!(stdout.contains(expected_line), "{stdout}");
+        assert!(
+            !stdout.contains("check-must-not-print-this")
+                && !stderr.contains("check-must-not-print-this")
+        );
+    }
+}
+
+#[tokio::test]
+async fn polling_status_does_not_flood_the_smtp_server() {
+    let (app, smtp) = smtp_app(|_| {}).await;
+    let polls: Vec<_> = (0..20)
+        .map(|_| tokio::spawn(app.client.get(app.url("/status")).send()))
+        .collect();
+    for poll in polls {
+        let r = poll.await.unwrap().unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(body["data"]["mail"], "ok");
+    }
+    assert_eq!(smtp.connections(), 1, "one probe serves all polls");
+}
