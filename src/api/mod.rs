@@ -8,6 +8,8 @@ use crate::app::AppState;
 pub mod error;
 pub mod extract;
 mod health;
+mod links;
+mod subjects;
 mod users;
 
 pub fn router() -> Router<AppState> {
@@ -23,4 +25,14 @@ pub fn router() -> Router<AppState> {
         )
         .route("/user/{username}", get(users::get).put(users::update))
         .route("/user/{username}/audits", get(users::audits))
+        .route("/subject", get(subjects::list).post(subjects::create))
+        .route("/subject/{sssid}", get(subjects::get).put(subjects::update))
+        .route("/subject/{sssid}/audits", get(subjects::audits))
+        .route(
+            "/subject/{sssid}/links",
+            get(subjects::links).post(subjects::create_link),
+        )
+        .route("/link/{id}", get(links::get).put(links::update))
+        .route("/link/{id}/jwt", get(links::jwt))
+        .route("/establish", post(links::establish))
 }

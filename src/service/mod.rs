@@ -16,8 +16,11 @@ use crate::store::Store;
 pub mod audits;
 pub mod auth;
 pub mod health;
+pub mod link_tokens;
+pub mod links;
 pub mod mail;
 pub mod passwords;
+pub mod subjects;
 pub mod throttle;
 pub mod tokens;
 pub mod users;
@@ -121,6 +124,8 @@ pub struct Services {
     pub auth: auth::AuthService,
     pub health: health::HealthService,
     pub mailer: Arc<mail::Mailer>,
+    pub subjects: subjects::SubjectService,
+    pub links: links::LinkService,
 }
 
 impl Services {
@@ -146,12 +151,26 @@ impl Services {
             config.login_ip_limit,
             seconds(config.login_window_secs),
         );
+        let subjects = subjects::SubjectService::new(deps.clone(), audits.clone());
+        let links = links::LinkService::new(
+            deps.clone(),
+            subjects.clone(),
+            Arc::new(link_tokens::LinkTokens::new(&secrets.link_secret)?),
+            links::LinkSettings {
+                issuer: config.link_issuer(),
+                audience: config.link_audience(),
+                lifetime: seconds(config.link_lifetime_secs),
+            },
+            audits.clone(),
+        );
         Ok(Self {
             users: users::UserService::new(deps.clone(), hasher.clone(), policy, audits.clone()),
             auth: auth::AuthService::new(deps.clone(), hasher, tokens, login_throttle, audits),
             health: health::HealthService::new(deps.clone(), mailer.clone()),
             mailer,
             deps,
+            subjects,
+            links,
         })
     }
 }

@@ -14,14 +14,17 @@ use rusqlite_migration::{M, Migrations};
 use super::{Store, StoreError, StoreResult};
 
 mod audits;
+mod links;
+mod subjects;
 mod throttle;
 mod users;
 
 /// Versioned schema; append only, never edit a released migration.
 fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(include_str!(
-        "migrations/001_users_audits_throttle.sql"
-    ))])
+    Migrations::new(vec![
+        M::up(include_str!("migrations/001_users_audits_throttle.sql")),
+        M::up(include_str!("migrations/002_subjects_links.sql")),
+    ])
 }
 
 /// Applied to every new connection. `synchronous=FULL` makes every
