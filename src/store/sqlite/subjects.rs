@@ -52,27 +52,25 @@ fn sort_column(column: SubjectColumn) -> &'static str {
     }
 }
 
-fn status_condition(status: SubjectStatus) -> &'static str {
+/// The value of the generated `status` column.
+fn status_value(status: SubjectStatus) -> &'static str {
     match status {
-        SubjectStatus::Withdrawn => "date_withdrawn IS NOT NULL",
-        SubjectStatus::Enrolled => "date_enrolled IS NOT NULL AND date_withdrawn IS NULL",
-        SubjectStatus::Consented => {
-            "date_consented IS NOT NULL AND date_enrolled IS NULL AND date_withdrawn IS NULL"
-        }
-        SubjectStatus::Invited => {
-            "date_invited IS NOT NULL AND date_consented IS NULL AND date_enrolled IS NULL \
-             AND date_withdrawn IS NULL"
-        }
+        SubjectStatus::Invited => "invited",
+        SubjectStatus::Consented => "consented",
+        SubjectStatus::Enrolled => "enrolled",
+        SubjectStatus::Withdrawn => "withdrawn",
     }
 }
 
-/// The WHERE clause and its parameters. User text only ever travels as a
-/// parameter, and `instr()` compares it literally, so no character in it is
-/// special.
-fn filter(query: &SubjectQuery) -> (String, Vec<Value>) {
+/// The WHERE clause and its parameters, and whether it holds a text search.
+/// User text only ever travels as a parameter, and `instr()` compares it
+/// literally, so no character in it is special.
+fn filter(query: &SubjectQuery) -> (String, Vec<Value>, bool) {
     let mut conditions = Vec::new();
     let mut values = Vec::new();
-    if let Some(search) = query.search.as_deref().filter(|s| !s.is_empty()) {
+    let search = query.search.as_deref().filter(|s| !s.is_empty());
+    let searching = search.is_some();
+    if let Some(search) = search {
         conditions.push(
             "(instr(sssid, ?1) = 1 OR instr(name_folded, ?2) > 0 OR instr(bday, ?1) = 1)"
                 .to_owned(),
@@ -81,14 +79,15 @@ fn filter(query: &SubjectQuery) -> (String, Vec<Value>) {
         values.push(Value::Text(search.to_lowercase()));
     }
     if let Some(status) = query.status {
-        conditions.push(format!("({})", status_condition(status)));
+        conditions.push(format!("status = ?{}", values.len() + 1));
+        values.push(Value::Text(status_value(status).to_owned()));
     }
     let clause = if conditions.is_empty() {
         String::new()
     } else {
         format!("WHERE {}", conditions.join(" AND "))
     };
-    (clause, values)
+    (clause, values, searching)
 }
 
 #[async_trait]
@@ -171,24 +170,38 @@ impl SubjectStore for SqliteStore {
     }
 
     async fn list_subjects(&self, query: &SubjectQuery) -> StoreResult<Page<SubjectRecord>> {
-        let (clause, values) = filter(query);
+        let (clause, values, searching) = filter(query);
+        // A text search reads every row anyway (substrings cannot use an
+        // index). Walking a sort index row by row instead would visit the
+        // whole table through random lookups when matches are rare; one
+        // sequential scan with a bounded top-N sort is fast in every case.
+        let source = if searching {
+            "subjects NOT INDEXED"
+        } else {
+            "subjects"
+        };
         let column = sort_column(query.order_by);
         let direction = if query.descending { "DESC" } else { "ASC" };
         let (limit, offset) = (query.limit as i64, query.offset as i64);
         self.read(move |c| {
             let total: i64 = c.query_row(
-                &format!("SELECT count(*) FROM subjects {clause}"),
+                &format!("SELECT count(*) FROM {source} {clause}"),
                 params_from_iter(values.iter()),
                 |r| r.get(0),
             )?;
-            let tiebreak = if column == "sssid" {
-                String::new()
+            let order = if column == "sssid" {
+                format!("sssid {direction}")
             } else {
-                format!(", sssid {direction}")
+                format!("{column} {direction}, sssid {direction}")
             };
+            // A deferred join: the inner query pages through the sort index
+            // alone (it holds the sssid), so rows skipped by a deep OFFSET
+            // are never read; only the page's rows are fetched.
             let mut stmt = c.prepare(&format!(
-                "SELECT {SUBJECT_COLUMNS} FROM subjects {clause}
-                 ORDER BY {column} {direction}{tiebreak} LIMIT {limit} OFFSET {offset}"
+                "SELECT {SUBJECT_COLUMNS} FROM subjects
+                 WHERE sssid IN (SELECT sssid FROM {source} {clause}
+                                 ORDER BY {order} LIMIT {limit} OFFSET {offset})
+                 ORDER BY {order}"
             ))?;
             let items = stmt
                 .query_map(params_from_iter(values.iter()), subject_from_row)?

@@ -2,6 +2,8 @@
 -- Timestamps are fixed-width RFC 3339 UTC text and birth dates YYYY-MM-DD,
 -- so both sort correctly as text.
 
+-- WITHOUT ROWID: the table is the sssid index, so a fetch by sssid is one
+-- b-tree lookup and listing by sssid walks the table in order.
 CREATE TABLE subjects (
     sssid          TEXT PRIMARY KEY,
     name           TEXT NOT NULL,
@@ -16,8 +18,15 @@ CREATE TABLE subjects (
     date_withdrawn TEXT,
     created        TEXT NOT NULL,
     changed        TEXT NOT NULL,
-    version        INTEGER NOT NULL
-) STRICT;
+    version        INTEGER NOT NULL,
+    -- The latest state, for the status filter (SPEC section 4).
+    status         TEXT GENERATED ALWAYS AS (CASE
+        WHEN date_withdrawn IS NOT NULL THEN 'withdrawn'
+        WHEN date_enrolled IS NOT NULL THEN 'enrolled'
+        WHEN date_consented IS NOT NULL THEN 'consented'
+        WHEN date_invited IS NOT NULL THEN 'invited'
+    END) VIRTUAL
+) STRICT, WITHOUT ROWID;
 
 -- One index per sort column; sssid breaks ties so pages are stable and the
 -- ORDER BY ... LIMIT walks an index instead of sorting the table.
@@ -29,6 +38,7 @@ CREATE INDEX subjects_by_invited ON subjects (date_invited, sssid);
 CREATE INDEX subjects_by_consented ON subjects (date_consented, sssid);
 CREATE INDEX subjects_by_enrolled ON subjects (date_enrolled, sssid);
 CREATE INDEX subjects_by_withdrawn ON subjects (date_withdrawn, sssid);
+CREATE INDEX subjects_by_status ON subjects (status, sssid);
 
 -- No foreign key to subjects: imported data from the old service may hold
 -- links of subjects that no longer exist, and subjects are never deleted.
