@@ -294,6 +294,100 @@ async fn links_need_a_consented_subject() {
         2,
         "several links per subject"
     );
+    let r = app
+        .put_json(
+            "/subject/S1",
+            Some(&token),
+            &json!({"date_withdrawn": "2026-11-28"}),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    let r = app
+        .post_json("/subject/S1/links", Some(&token), &json!({}))
+        .await;
+    expect_error(r, StatusCode::PRECONDITION_FAILED).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_consents_with_different_dates_exactly_one_wins() {
+    let app = spawn_app().await;
+    let token = app.admin_token().await;
+    create_subject(&app, &token, "S1", "Ada").await;
+    let start = std::sync::Arc::new(tokio::sync::Barrier::new(20));
+    let tasks: Vec<_> = (0..20)
+        .map(|i| {
+            let (client, url, start) = (app.client.clone(), app.url("/subject/S1"), start.clone());
+            let auth = format!("JWT {token}");
+            tokio::spawn(async move {
+                start.wait().await;
+                let body =
+                    json!({"sssid": "S1", "date_consented": format!("2026-11-{:02}", i + 1)});
+                let r = client
+                    .put(url)
+                    .header("Authorization", auth)
+                    .json(&body)
+                    .send();
+                r.await.unwrap().status()
+            })
+        })
+        .collect();
+    let mut statuses = Vec::new();
+    for task in tasks {
+        statuses.push(task.await.unwrap());
+    }
+    let wins = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::NO_CONTENT)
+        .count();
+    let conflicts = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::CONFLICT)
+        .count();
+    assert_eq!((wins, conflicts), (1, 19), "{statuses:?}");
+    let actions = audit_actions(&app, &token, "S1").await;
+    let consents = actions
+        .iter()
+        .filter(|(a, _)| a.starts_with("consented"))
+        .count();
+    assert_eq!(consents, 1);
+}
+
+#[tokio::test]
+async fn store_replaces_only_the_expected_version() {
+    let app = spawn_app().await;
+    let token = app.admin_token().await;
+    let link = consented_link(&app, &token, "S1").await;
+    let store = app.state.services.deps.store.clone();
+    let subject = store.subject("S1").await.unwrap().unwrap();
+    let mut next = subject.clone();
+    next.name = "Changed".into();
+    next.version += 1;
+    assert!(
+        !store
+            .replace_subject(&next, subject.version - 1)
+            .await
+            .unwrap(),
+        "stale"
+    );
+    assert!(store.replace_subject(&next, subject.version).await.unwrap());
+    assert!(
+        !store.replace_subject(&next, subject.version).await.unwrap(),
+        "used up"
+    );
+    assert_eq!(store.subject("S1").await.unwrap().unwrap().name, "Changed");
+    let stored = store.link(&link).await.unwrap().unwrap();
+    let mut next = stored.clone();
+    next.linked_to = Some("x".into());
+    next.version += 1;
+    assert!(
+        !store.replace_link(&next, stored.version + 1).await.unwrap(),
+        "stale"
+    );
+    assert!(store.replace_link(&next, stored.version).await.unwrap());
+    assert!(
+        !store.replace_link(&next, stored.version).await.unwrap(),
+        "used up"
+    );
 }
 
 // ---------------------------------------------------------------- /establish answers

@@ -320,14 +320,12 @@ impl LinkService {
                 self.audits.record(ctx, link_target(&next), action).await;
             }
             if newly_linked {
-                self.subjects
-                    .derive_date(ctx, &next.sssid, JourneyDate::Enrolled, now)
-                    .await?;
+                self.derive_subject_date(ctx, &next.sssid, JourneyDate::Enrolled, now)
+                    .await;
             }
             if let Some(at) = newly_withdrawn {
-                self.subjects
-                    .derive_date(ctx, &next.sssid, JourneyDate::Withdrawn, at)
-                    .await?;
+                self.derive_subject_date(ctx, &next.sssid, JourneyDate::Withdrawn, at)
+                    .await;
             }
             return Ok(());
         }
@@ -376,6 +374,21 @@ impl LinkService {
             }
         }
         Err(concurrent_change())
+    }
+
+    /// Records the subject's enrolment or withdrawal that a link change
+    /// implies. The link change already happened and is what the caller
+    /// asked for, so a failure here is logged rather than reported.
+    async fn derive_subject_date(
+        &self,
+        ctx: &Context,
+        sssid: &str,
+        date: JourneyDate,
+        at: DateTime<Utc>,
+    ) {
+        if let Err(err) = self.subjects.derive_date(ctx, sssid, date, at).await {
+            tracing::error!(error = %err, sssid, ?date, "could not record the subject's derived date");
+        }
     }
 
     async fn sign(
@@ -462,9 +475,8 @@ impl LinkService {
                         format!("[Link] link to {linked_to}"),
                     )
                     .await;
-                self.subjects
-                    .derive_date(ctx, &next.sssid, JourneyDate::Enrolled, now)
-                    .await?;
+                self.derive_subject_date(ctx, &next.sssid, JourneyDate::Enrolled, now)
+                    .await;
                 return Ok(());
             }
             // Someone wrote first: most likely a concurrent establish.
