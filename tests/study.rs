@@ -306,6 +306,13 @@ async fn links_need_a_consented_subject() {
         .post_json("/subject/S1/links", Some(&token), &json!({}))
         .await;
     expect_error(r, StatusCode::PRECONDITION_FAILED).await;
+    let link = links[0]["_id"].as_str().unwrap();
+    let r = app.get(&format!("/link/{link}/jwt"), Some(&token)).await;
+    let message = expect_error(r, StatusCode::PRECONDITION_FAILED).await;
+    assert_eq!(
+        message, "Subject has withdrawn from the study",
+        "no QR code after withdrawal"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -16,7 +16,7 @@ use crate::service::subjects::{
     subject_not_found,
 };
 use crate::service::{Context, Deps};
-use crate::store::LinkRecord;
+use crate::store::{LinkRecord, SubjectRecord};
 
 /// Random bytes in a link id: 128 bits, so ids cannot be guessed or
 /// enumerated.
@@ -349,13 +349,26 @@ impl LinkService {
                     "this link has been withdrawn; create a new link".into(),
                 ));
             }
+            if current.exp.is_some_and(|exp| now >= exp) {
+                return Err(Error::Gone(
+                    "this link has expired; create a new link".into(),
+                ));
+            }
+            let subject = self
+                .deps
+                .store
+                .subject(&current.sssid)
+                .await?
+                .ok_or_else(|| {
+                    Error::internal(anyhow::anyhow!("link {} has no subject", current.id))
+                })?;
+            if subject.date_withdrawn.is_some() {
+                return Err(Error::PreconditionFailed(
+                    "Subject has withdrawn from the study".into(),
+                ));
+            }
             if let (Some(issued_at), Some(exp)) = (current.issued_at, current.exp) {
-                if now >= exp {
-                    return Err(Error::Gone(
-                        "this link has expired; create a new link".into(),
-                    ));
-                }
-                return self.sign(&current, issued_at, exp).await;
+                return self.sign(&current, &subject, issued_at, exp);
             }
             // JWT times are whole seconds; keep the stored ones equal, so the
             // token can be re-created exactly and `exp` in the JSON matches.
@@ -370,7 +383,7 @@ impl LinkService {
                 self.audits
                     .record(ctx, link_target(&next), "[Link] create JWT")
                     .await;
-                return self.sign(&next, issued_at, exp).await;
+                return self.sign(&next, &subject, issued_at, exp);
             }
         }
         Err(concurrent_change())
@@ -391,23 +404,20 @@ impl LinkService {
         }
     }
 
-    async fn sign(
+    fn sign(
         &self,
         link: &LinkRecord,
+        subject: &SubjectRecord,
         issued_at: DateTime<Utc>,
         exp: DateTime<Utc>,
     ) -> Result<String> {
-        let subject =
-            self.deps.store.subject(&link.sssid).await?.ok_or_else(|| {
-                Error::internal(anyhow::anyhow!("link {} has no subject", link.id))
-            })?;
         self.tokens.sign(&LinkClaims {
             jti: link.id.clone(),
             iss: link.iss.clone(),
             aud: link.aud.clone(),
             iat: issued_at.timestamp(),
             exp: exp.timestamp(),
-            sub: subject.name,
+            sub: subject.name.clone(),
             birthdate: subject.bday.format("%Y-%m-%d").to_string(),
         })
     }
