@@ -8,6 +8,9 @@ use secrecy::{ExposeSecret, SecretString};
 
 use crate::error::{Error, Result};
 
+mod study;
+pub use study::*;
+
 /// A staff username: an email address, trimmed and lower-cased.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize)]
 #[serde(transparent)]

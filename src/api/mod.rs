@@ -9,8 +9,10 @@ pub mod client_ip;
 pub mod error;
 pub mod extract;
 mod health;
+mod links;
 pub mod metrics;
 mod recovery;
+mod subjects;
 mod users;
 
 pub fn router() -> Router<AppState> {
@@ -28,4 +30,14 @@ pub fn router() -> Router<AppState> {
         .route("/user/{username}", get(users::get).put(users::update))
         .route("/user/{username}/audits", get(users::audits))
         .route("/user/{username}/reset", post(recovery::send_reset))
+        .route("/subject", get(subjects::list).post(subjects::create))
+        .route("/subject/{sssid}", get(subjects::get).put(subjects::update))
+        .route("/subject/{sssid}/audits", get(subjects::audits))
+        .route(
+            "/subject/{sssid}/links",
+            get(subjects::links).post(subjects::create_link),
+        )
+        .route("/link/{id}", get(links::get).put(links::update))
+        .route("/link/{id}/jwt", get(links::jwt))
+        .route("/establish", post(links::establish))
 }

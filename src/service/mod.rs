@@ -18,9 +18,12 @@ pub mod audits;
 pub mod auth;
 pub mod background;
 pub mod health;
+pub mod link_tokens;
+pub mod links;
 pub mod mail;
 pub mod passwords;
 pub mod recovery;
+pub mod subjects;
 pub mod throttle;
 pub mod tokens;
 pub mod users;
@@ -128,6 +131,8 @@ pub struct Services {
     pub recovery: recovery::RecoveryService,
     /// Work that runs after its request answered (mail delivery).
     pub background: background::Background,
+    pub subjects: subjects::SubjectService,
+    pub links: links::LinkService,
 }
 
 impl Services {
@@ -163,6 +168,18 @@ impl Services {
             mailer.clone(),
             background.clone(),
         );
+        let subjects = subjects::SubjectService::new(deps.clone(), audits.clone());
+        let links = links::LinkService::new(
+            deps.clone(),
+            subjects.clone(),
+            Arc::new(link_tokens::LinkTokens::new(&secrets.link_secret)?),
+            links::LinkSettings {
+                issuer: config.link_issuer(),
+                audience: config.link_audience(),
+                lifetime: seconds(config.link_lifetime_secs),
+            },
+            audits.clone(),
+        );
         Ok(Self {
             users: users::UserService::new(deps.clone(), hasher.clone(), policy, audits.clone()),
             auth: auth::AuthService::new(
@@ -179,6 +196,8 @@ impl Services {
             recovery,
             background,
             deps,
+            subjects,
+            links,
         })
     }
 }

@@ -178,6 +178,8 @@ pub trait Store:
     + ThrottleStore
     + SessionRecordStore
     + ResetTokenStore
+    + SubjectStore
+    + LinkStore
     + Send
     + Sync
     + 'static

@@ -14,8 +14,10 @@ use rusqlite_migration::{M, Migrations};
 use super::{Store, StoreError, StoreResult};
 
 mod audits;
+mod links;
 mod reset_tokens;
 mod sessions;
+mod subjects;
 mod throttle;
 mod users;
 
@@ -23,6 +25,7 @@ mod users;
 fn migrations() -> Migrations<'static> {
     Migrations::new(vec![
         M::up(include_str!("migrations/001_users_audits_throttle.sql")),
+        M::up(include_str!("migrations/002_subjects_links.sql")),
         M::up(include_str!("migrations/003_reset_tokens.sql")),
         M::up(include_str!("migrations/004_sessions.sql")),
     ])

@@ -1,0 +1,526 @@
+//! Study subjects: creation, reading, partial updates with the set-once
+//! dates of SPEC section 4, listing, and the subject's audit trail.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::Serialize;
+
+use crate::domain::{
+    BirthDate, Sssid, SubjectName, Timestamp, format_timestamp, parse_subject_email,
+};
+use crate::error::{Error, Result};
+use crate::service::audits::{AuditTarget, Auditor};
+use crate::service::{Actor, Context, Deps};
+use crate::store::{
+    AuditRecord, Page, StoreError, SubjectColumn, SubjectQuery, SubjectRecord, SubjectStatus,
+};
+
+pub const DEFAULT_SUBJECTS_PER_PAGE: u64 = 50;
+pub const MAX_SUBJECTS_PER_PAGE: u64 = 500;
+
+/// How often an optimistic write is retried after losing a race before the
+/// caller is told to try again. Races need a concurrent writer of the same
+/// record, so a handful of rounds is plenty.
+pub(crate) const MAX_WRITE_ATTEMPTS: usize = 16;
+
+/// A subject as clients see it: `bday` as `YYYY-MM-DD`, times RFC 3339 UTC.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct SubjectView {
+    pub sssid: String,
+    pub name: String,
+    pub bday: NaiveDate,
+    pub email: Option<String>,
+    pub date_invited: Option<DateTime<Utc>>,
+    pub date_consented: Option<DateTime<Utc>>,
+    pub date_enrolled: Option<DateTime<Utc>>,
+    pub date_withdrawn: Option<DateTime<Utc>>,
+    pub created: DateTime<Utc>,
+    pub changed: DateTime<Utc>,
+}
+
+impl From<SubjectRecord> for SubjectView {
+    fn from(s: SubjectRecord) -> Self {
+        Self {
+            sssid: s.sssid,
+            name: s.name,
+            bday: s.bday,
+            email: s.email,
+            date_invited: s.date_invited,
+            date_consented: s.date_consented,
+            date_enrolled: s.date_enrolled,
+            date_withdrawn: s.date_withdrawn,
+            created: s.created,
+            changed: s.changed,
+        }
+    }
+}
+
+/// Subject fields as typed; `None` means "not sent". For `email`,
+/// `Some(None)` (JSON null) or empty text removes the address.
+#[derive(Debug, Default, Clone)]
+pub struct SubjectFields {
+    pub sssid: Option<String>,
+    pub name: Option<String>,
+    pub bday: Option<String>,
+    pub email: Option<Option<String>>,
+    pub date_invited: Option<String>,
+    pub date_consented: Option<String>,
+    pub date_enrolled: Option<String>,
+    pub date_withdrawn: Option<String>,
+}
+
+/// List parameters as typed in the query string; empty means default.
+#[derive(Debug, Default, Clone)]
+pub struct SubjectListParams {
+    pub offset: Option<String>,
+    pub perpage: Option<String>,
+    pub ordercol: Option<String>,
+    pub orderdir: Option<String>,
+    pub search: Option<String>,
+    pub status: Option<String>,
+}
+
+/// The dates that can be set once and never changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JourneyDate {
+    Invited,
+    Consented,
+    Enrolled,
+    Withdrawn,
+}
+
+impl JourneyDate {
+    const ALL: [JourneyDate; 4] = [
+        JourneyDate::Invited,
+        JourneyDate::Consented,
+        JourneyDate::Enrolled,
+        JourneyDate::Withdrawn,
+    ];
+
+    fn field(self) -> &'static str {
+        match self {
+            JourneyDate::Invited => "date_invited",
+            JourneyDate::Consented => "date_consented",
+            JourneyDate::Enrolled => "date_enrolled",
+            JourneyDate::Withdrawn => "date_withdrawn",
+        }
+    }
+
+    /// The word of the audit text and the conflict message.
+    fn word(self) -> &'static str {
+        match self {
+            JourneyDate::Invited => "invited",
+            JourneyDate::Consented => "consented",
+            JourneyDate::Enrolled => "enrolled",
+            JourneyDate::Withdrawn => "withdrawn",
+        }
+    }
+
+    fn slot(self, subject: &mut SubjectRecord) -> &mut Option<DateTime<Utc>> {
+        match self {
+            JourneyDate::Invited => &mut subject.date_invited,
+            JourneyDate::Consented => &mut subject.date_consented,
+            JourneyDate::Enrolled => &mut subject.date_enrolled,
+            JourneyDate::Withdrawn => &mut subject.date_withdrawn,
+        }
+    }
+
+    fn typed(self, fields: &SubjectFields) -> Option<&str> {
+        match self {
+            JourneyDate::Invited => fields.date_invited.as_deref(),
+            JourneyDate::Consented => fields.date_consented.as_deref(),
+            JourneyDate::Enrolled => fields.date_enrolled.as_deref(),
+            JourneyDate::Withdrawn => fields.date_withdrawn.as_deref(),
+        }
+    }
+
+    fn audit_text(self, at: DateTime<Utc>) -> String {
+        format!("{}: {}", self.word(), format_timestamp(at))
+    }
+}
+
+/// Validated fields of one request.
+struct ParsedFields {
+    name: Option<String>,
+    bday: Option<NaiveDate>,
+    email: Option<Option<String>>,
+    dates: Vec<(JourneyDate, DateTime<Utc>)>,
+}
+
+impl ParsedFields {
+    fn parse(fields: &SubjectFields) -> Result<Self> {
+        let dates = JourneyDate::ALL
+            .into_iter()
+            .filter_map(|d| d.typed(fields).map(|raw| (d, raw)))
+            .map(|(d, raw)| Ok((d, Timestamp::parse(d.field(), raw)?.instant())))
+            .collect::<Result<_>>()?;
+        Ok(Self {
+            name: fields
+                .name
+                .as_deref()
+                .map(SubjectName::parse)
+                .transpose()?
+                .map(SubjectName::into_inner),
+            bday: fields
+                .bday
+                .as_deref()
+                .map(BirthDate::parse)
+                .transpose()?
+                .map(BirthDate::date),
+            email: fields
+                .email
+                .as_ref()
+                .map(|e| e.as_deref().map(parse_subject_email).transpose())
+                .transpose()?
+                .map(Option::flatten),
+            dates,
+        })
+    }
+}
+
+/// Study data is for staff and the command line, never anonymous callers.
+pub(crate) fn require_study_access(ctx: &Context) -> Result<()> {
+    match ctx.actor {
+        Actor::Staff(_) | Actor::System => Ok(()),
+        Actor::Anonymous => Err(Error::Unauthorized("Authorization Required".into())),
+    }
+}
+
+pub(crate) fn subject_not_found() -> Error {
+    Error::NotFound("no such subject".into())
+}
+
+pub(crate) fn subject_target(sssid: &str) -> AuditTarget {
+    AuditTarget {
+        subject: Some(sssid.to_owned()),
+        ..AuditTarget::default()
+    }
+}
+
+/// JSON-quoted, so the audit text is unambiguous whatever the value holds.
+fn quoted(value: &str) -> String {
+    serde_json::Value::from(value).to_string()
+}
+
+#[derive(Clone)]
+pub struct SubjectService {
+    deps: Deps,
+    audits: Auditor,
+}
+
+impl SubjectService {
+    pub fn new(deps: Deps, audits: Auditor) -> Self {
+        Self { deps, audits }
+    }
+
+    pub async fn create(&self, ctx: &Context, fields: SubjectFields) -> Result<SubjectView> {
+        require_study_access(ctx)?;
+        let required = |value: &Option<String>, name: &str| {
+            value
+                .clone()
+                .ok_or_else(|| Error::BadRequest(format!("{name} is required")))
+        };
+        let sssid = Sssid::parse(&required(&fields.sssid, "sssid")?)?;
+        required(&fields.name, "name")?;
+        required(&fields.bday, "bday")?;
+        let parsed = ParsedFields::parse(&fields)?;
+        let now = self.deps.clock.now();
+        let mut record = SubjectRecord {
+            sssid: sssid.to_string(),
+            name: parsed.name.unwrap_or_default(),
+            bday: parsed.bday.unwrap_or_default(),
+            email: parsed.email.flatten(),
+            date_invited: None,
+            date_consented: None,
+            date_enrolled: None,
+            date_withdrawn: None,
+            created: now,
+            changed: now,
+            version: 1,
+        };
+        for (date, at) in &parsed.dates {
+            *date.slot(&mut record) = Some(*at);
+        }
+        match self.deps.store.insert_subject(&record).await {
+            Err(StoreError::Duplicate(_)) => {
+                return Err(Error::Conflict("this SSSID is already taken".into()));
+            }
+            other => other?,
+        }
+        let target = || subject_target(&record.sssid);
+        self.audits.record(ctx, target(), "create").await;
+        if !parsed.dates.is_empty() {
+            let texts: Vec<_> = parsed
+                .dates
+                .iter()
+                .map(|(d, at)| d.audit_text(*at))
+                .collect();
+            self.audits.record(ctx, target(), texts.join("; ")).await;
+        }
+        Ok(record.into())
+    }
+
+    pub async fn get(&self, ctx: &Context, sssid: &str) -> Result<SubjectView> {
+        require_study_access(ctx)?;
+        self.deps
+            .store
+            .subject(sssid)
+            .await?
+            .map(SubjectView::from)
+            .ok_or_else(subject_not_found)
+    }
+
+    /// Applies a partial update. Name, bday and email may change; each
+    /// journey date is set once (the same value again is a no-op). Nothing
+    /// is written, and nothing audited, when nothing changes.
+    pub async fn update(&self, ctx: &Context, sssid: &str, fields: SubjectFields) -> Result<()> {
+        require_study_access(ctx)?;
+        if fields.sssid.as_deref().is_some_and(|s| s != sssid) {
+            return Err(Error::Conflict("SSSID cannot be changed".into()));
+        }
+        let parsed = ParsedFields::parse(&fields)?;
+        for _ in 0..MAX_WRITE_ATTEMPTS {
+            let current = self
+                .deps
+                .store
+                .subject(sssid)
+                .await?
+                .ok_or_else(subject_not_found)?;
+            let mut next = current.clone();
+            let mut changes = Vec::new();
+            if let Some(name) = &parsed.name
+                && *name != next.name
+            {
+                changes.push(format!("name: {}", quoted(name)));
+                next.name = name.clone();
+            }
+            if let Some(bday) = parsed.bday
+                && bday != next.bday
+            {
+                changes.push(format!("bday: {}", quoted(&bday.to_string())));
+                next.bday = bday;
+            }
+            if let Some(email) = &parsed.email
+                && *email != next.email
+            {
+                changes.push(format!("email: {}", quoted(email.as_deref().unwrap_or(""))));
+                next.email = email.clone();
+            }
+            for (date, at) in &parsed.dates {
+                match *date.slot(&mut next) {
+                    None => {
+                        *date.slot(&mut next) = Some(*at);
+                        changes.push(date.audit_text(*at));
+                    }
+                    Some(existing) if existing == *at => {}
+                    Some(_) => {
+                        return Err(Error::Conflict(format!(
+                            "Subject has already been {}",
+                            date.word()
+                        )));
+                    }
+                }
+            }
+            if changes.is_empty() {
+                return Ok(());
+            }
+            next.changed = self.deps.clock.now();
+            next.version += 1;
+            if self
+                .deps
+                .store
+                .replace_subject(&next, current.version)
+                .await?
+            {
+                self.audits
+                    .record(ctx, subject_target(sssid), changes.join("; "))
+                    .await;
+                return Ok(());
+            }
+        }
+        Err(concurrent_change())
+    }
+
+    /// Sets a journey date derived from the subject's links (first
+    /// establishment, first withdrawal) unless it is set already.
+    pub(crate) async fn derive_date(
+        &self,
+        ctx: &Context,
+        sssid: &str,
+        date: JourneyDate,
+        at: DateTime<Utc>,
+    ) -> Result<()> {
+        for _ in 0..MAX_WRITE_ATTEMPTS {
+            let Some(current) = self.deps.store.subject(sssid).await? else {
+                return Ok(());
+            };
+            let mut next = current.clone();
+            if date.slot(&mut next).is_some() {
+                return Ok(());
+            }
+            *date.slot(&mut next) = Some(at);
+            next.changed = self.deps.clock.now();
+            next.version += 1;
+            if self
+                .deps
+                .store
+                .replace_subject(&next, current.version)
+                .await?
+            {
+                self.audits
+                    .record(ctx, subject_target(sssid), date.audit_text(at))
+                    .await;
+                return Ok(());
+            }
+        }
+        Err(concurrent_change())
+    }
+
+    pub async fn list(
+        &self,
+        ctx: &Context,
+        params: SubjectListParams,
+    ) -> Result<Page<SubjectView>> {
+        require_study_access(ctx)?;
+        let query = parse_list_params(params)?;
+        let page = self.deps.store.list_subjects(&query).await?;
+        Ok(Page {
+            items: page.items.into_iter().map(SubjectView::from).collect(),
+            total: page.total,
+        })
+    }
+
+    /// The audit trail of a subject and its links, oldest first.
+    pub async fn audits(&self, ctx: &Context, sssid: &str) -> Result<Vec<AuditRecord>> {
+        require_study_access(ctx)?;
+        if self.deps.store.subject(sssid).await?.is_none() {
+            return Err(subject_not_found());
+        }
+        Ok(self.deps.store.audits_for_subject(sssid).await?)
+    }
+}
+
+pub(crate) fn concurrent_change() -> Error {
+    Error::Conflict("the record was changed by someone else at the same time; try again".into())
+}
+
+fn parse_list_params(params: SubjectListParams) -> Result<SubjectQuery> {
+    let given = |v: Option<String>| v.filter(|s| !s.trim().is_empty());
+    let number = |name: &str, v: Option<String>| -> Result<Option<u64>> {
+        given(v)
+            .map(|s| {
+                s.trim().parse::<u64>().map_err(|_| {
+                    Error::BadRequest(format!("{name} must be a whole number, got {s:?}"))
+                })
+            })
+            .transpose()
+    };
+    let offset = number("offset", params.offset)?.unwrap_or(0);
+    let limit = match number("perpage", params.perpage)? {
+        None => DEFAULT_SUBJECTS_PER_PAGE,
+        Some(0) => return Err(Error::BadRequest("perpage must be at least 1".into())),
+        Some(n) => n.min(MAX_SUBJECTS_PER_PAGE),
+    };
+    let order_by = match given(params.ordercol) {
+        None => SubjectColumn::Sssid,
+        Some(col) => match col.trim() {
+            "sssid" => SubjectColumn::Sssid,
+            "name" => SubjectColumn::Name,
+            "bday" => SubjectColumn::Bday,
+            "created" => SubjectColumn::Created,
+            "changed" => SubjectColumn::Changed,
+            "date_invited" => SubjectColumn::DateInvited,
+            "date_consented" => SubjectColumn::DateConsented,
+            "date_enrolled" => SubjectColumn::DateEnrolled,
+            "date_withdrawn" => SubjectColumn::DateWithdrawn,
+            _ => {
+                return Err(Error::BadRequest(format!(
+                    "ordercol must be one of sssid, name, bday, created, changed, \
+                     date_invited, date_consented, date_enrolled, date_withdrawn; got {col:?}"
+                )));
+            }
+        },
+    };
+    let descending = match given(params.orderdir) {
+        None => false,
+        Some(dir) => match dir.trim().to_ascii_lowercase().as_str() {
+            "asc" => false,
+            "desc" => true,
+            _ => {
+                return Err(Error::BadRequest(format!(
+                    "orderdir must be asc or desc, got {dir:?}"
+                )));
+            }
+        },
+    };
+    let status = match given(params.status) {
+        None => None,
+        Some(status) => Some(match status.trim().to_ascii_lowercase().as_str() {
+            "invited" => SubjectStatus::Invited,
+            "consented" => SubjectStatus::Consented,
+            "enrolled" => SubjectStatus::Enrolled,
+            "withdrawn" => SubjectStatus::Withdrawn,
+            _ => {
+                return Err(Error::BadRequest(format!(
+                    "status must be one of invited, consented, enrolled, withdrawn; got {status:?}"
+                )));
+            }
+        }),
+    };
+    Ok(SubjectQuery {
+        // Searched as typed (sssids are case-sensitive); the store folds
+        // case for the name.
+        search: given(params.search),
+        status,
+        order_by,
+        descending,
+        offset,
+        limit,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn params(pairs: &[(&str, &str)]) -> SubjectListParams {
+        let mut p = SubjectListParams::default();
+        for (k, v) in pairs {
+            let v = Some(v.to_string());
+            match *k {
+                "offset" => p.offset = v,
+                "perpage" => p.perpage = v,
+                "ordercol" => p.ordercol = v,
+                "orderdir" => p.orderdir = v,
+                "search" => p.search = v,
+                "status" => p.status = v,
+                _ => unreachable!(),
+            }
+        }
+        p
+    }
+
+    #[test]
+    fn list_defaults_and_limits() {
+        let q = parse_list_params(SubjectListParams::default()).unwrap();
+        assert_eq!((q.offset, q.limit), (0, DEFAULT_SUBJECTS_PER_PAGE));
+        assert_eq!(q.order_by, SubjectColumn::Sssid);
+        assert!(!q.descending);
+        let q = parse_list_params(params(&[("perpage", "100000")])).unwrap();
+        assert_eq!(q.limit, MAX_SUBJECTS_PER_PAGE);
+        assert!(parse_list_params(params(&[("perpage", "0")])).is_err());
+        assert!(parse_list_params(params(&[("offset", "-1")])).is_err());
+    }
+
+    #[test]
+    fn list_order_direction_ignores_letter_case() {
+        for (dir, desc) in [("ASC", false), ("desc", true), ("DeSc", true)] {
+            let q = parse_list_params(params(&[("orderdir", dir)])).unwrap();
+            assert_eq!(q.descending, desc, "{dir}");
+        }
+        assert!(parse_list_params(params(&[("orderdir", "up")])).is_err());
+        assert!(parse_list_params(params(&[("ordercol", "password")])).is_err());
+        assert!(parse_list_params(params(&[("status", "lost")])).is_err());
+        let q = parse_list_params(params(&[("status", ""), ("search", "")])).unwrap();
+        assert_eq!((q.status, q.search), (None, None), "empty means absent");
+    }
+}

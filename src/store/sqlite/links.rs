@@ -1,0 +1,118 @@
+use async_trait::async_trait;
+use deadpool_sqlite::rusqlite::{self, OptionalExtension, Row, params};
+
+use super::{SqliteStore, classify, parse_opt_ts, parse_ts, ts};
+use crate::store::{LinkRecord, LinkStore, StoreResult};
+
+const LINK_COLUMNS: &str = "id, sssid, iss, aud, algorithm, created, changed, issued_at, exp, \
+     linked_on, linked_to, linked_system, withdrawn_on, version";
+
+fn link_from_row(row: &Row<'_>) -> rusqlite::Result<LinkRecord> {
+    Ok(LinkRecord {
+        id: row.get(0)?,
+        sssid: row.get(1)?,
+        iss: row.get(2)?,
+        aud: row.get(3)?,
+        algorithm: row.get(4)?,
+        created: parse_ts(&row.get::<_, String>(5)?)?,
+        changed: parse_ts(&row.get::<_, String>(6)?)?,
+        issued_at: parse_opt_ts(row.get(7)?)?,
+        exp: parse_opt_ts(row.get(8)?)?,
+        linked_on: parse_opt_ts(row.get(9)?)?,
+        linked_to: row.get(10)?,
+        linked_system: row.get(11)?,
+        withdrawn_on: parse_opt_ts(row.get(12)?)?,
+        version: row.get(13)?,
+    })
+}
+
+#[async_trait]
+impl LinkStore for SqliteStore {
+    async fn insert_link(&self, link: &LinkRecord) -> StoreResult<()> {
+        let l = link.clone();
+        self.write(move |c| {
+            c.execute(
+                &format!(
+                    "INSERT INTO links ({LINK_COLUMNS})
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"
+                ),
+                params![
+                    l.id,
+                    l.sssid,
+                    l.iss,
+                    l.aud,
+                    l.algorithm,
+                    ts(l.created),
+                    ts(l.changed),
+                    l.issued_at.map(ts),
+                    l.exp.map(ts),
+                    l.linked_on.map(ts),
+                    l.linked_to,
+                    l.linked_system,
+                    l.withdrawn_on.map(ts),
+                    l.version,
+                ],
+            )
+            .map_err(classify)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn link(&self, id: &str) -> StoreResult<Option<LinkRecord>> {
+        let id = id.to_owned();
+        self.read(move |c| {
+            c.query_row(
+                &format!("SELECT {LINK_COLUMNS} FROM links WHERE id = ?1"),
+                [id],
+                link_from_row,
+            )
+            .optional()
+        })
+        .await
+    }
+
+    async fn links_for_subject(&self, sssid: &str) -> StoreResult<Vec<LinkRecord>> {
+        let sssid = sssid.to_owned();
+        self.read(move |c| {
+            let mut stmt = c.prepare(&format!(
+                "SELECT {LINK_COLUMNS} FROM links WHERE sssid = ?1 ORDER BY created, id"
+            ))?;
+            stmt.query_map([sssid], link_from_row)?.collect()
+        })
+        .await
+    }
+
+    async fn replace_link(&self, link: &LinkRecord, expected_version: i64) -> StoreResult<bool> {
+        let l = link.clone();
+        self.write(move |c| {
+            let changed = c
+                .execute(
+                    "UPDATE links SET sssid = ?2, iss = ?3, aud = ?4, algorithm = ?5,
+                         created = ?6, changed = ?7, issued_at = ?8, exp = ?9, linked_on = ?10,
+                         linked_to = ?11, linked_system = ?12, withdrawn_on = ?13, version = ?14
+                     WHERE id = ?1 AND version = ?15",
+                    params![
+                        l.id,
+                        l.sssid,
+                        l.iss,
+                        l.aud,
+                        l.algorithm,
+                        ts(l.created),
+                        ts(l.changed),
+                        l.issued_at.map(ts),
+                        l.exp.map(ts),
+                        l.linked_on.map(ts),
+                        l.linked_to,
+                        l.linked_system,
+                        l.withdrawn_on.map(ts),
+                        l.version,
+                        expected_version,
+                    ],
+                )
+                .map_err(classify)?;
+            Ok(changed == 1)
+        })
+        .await
+    }
+}

@@ -1,0 +1,1283 @@
+//! The study side over real HTTP: subjects, links, link JWTs, `/establish`
+//! and audits (SPEC sections 4-6).
+
+mod common;
+
+use std::collections::{HashMap, HashSet};
+use std::time::Instant;
+
+use chrono::{Duration, Utc};
+use common::*;
+use idm::clock::{OsRandom, random_hex};
+use idm::store::SubjectRecord;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use reqwest::{Response, StatusCode};
+use secrecy::ExposeSecret;
+use serde_json::{Value, json};
+
+const PATIENT: &str = r#"{"resourceType":"Patient","identifier":[{"system":"urn:c3pro:app","value":"app-install-1"}]}"#;
+
+async fn data(response: Response) -> Value {
+    assert_eq!(response.status(), StatusCode::OK, "expected 200");
+    response.json::<Value>().await.unwrap()["data"].clone()
+}
+
+async fn create_subject(app: &TestApp, token: &str, sssid: &str, name: &str) -> Value {
+    let r = app
+        .post_json(
+            "/subject",
+            Some(token),
+            &json!({"sssid": sssid, "name": name, "bday": "1980-02-29", "email": "p@example.org"}),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    r.json::<Value>().await.unwrap()["data"].clone()
+}
+
+async fn consent(app: &TestApp, token: &str, sssid: &str) {
+    let r = app
+        .put_json(
+            &format!("/subject/{sssid}"),
+            Some(token),
+            &json!({"sssid": sssid, "date_consented": "2026-11-28T12:00:00Z"}),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+}
+
+/// A consented subject with one link; returns the link id.
+async fn consented_link(app: &TestApp, token: &str, sssid: &str) -> String {
+    create_subject(app, token, sssid, "Ada Lovelace").await;
+    consent(app, token, sssid).await;
+    new_link(app, token, sssid).await
+}
+
+async fn new_link(app: &TestApp, token: &str, sssid: &str) -> String {
+    let r = app
+        .post_json(&format!("/subject/{sssid}/links"), Some(token), &json!({}))
+        .await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let body: Value = r.json().await.unwrap();
+    body["data"]["_id"].as_str().unwrap().to_owned()
+}
+
+async fn fetch_jwt(app: &TestApp, token: &str, link: &str) -> String {
+    let r = app
+        .client
+        .get(app.url(&format!("/link/{link}/jwt")))
+        .header("Authorization", format!("JWT {token}"))
+        .header("Accept", "application/jwt")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.headers()["content-type"], "application/jwt");
+    r.text().await.unwrap()
+}
+
+async fn establish(app: &TestApp, authorization: Option<&str>, body: &str) -> Response {
+    let mut req = app
+        .client
+        .post(app.url("/establish"))
+        .header("Content-Type", "application/json")
+        .body(body.to_owned());
+    if let Some(value) = authorization {
+        req = req.header("Authorization", value);
+    }
+    req.send().await.unwrap()
+}
+
+fn link_secret(app: &TestApp) -> String {
+    app.config
+        .link_secret
+        .as_ref()
+        .unwrap()
+        .expose_secret()
+        .to_owned()
+}
+
+fn staff_key(app: &TestApp) -> String {
+    app.config
+        .token_secret
+        .as_ref()
+        .unwrap()
+        .expose_secret()
+        .to_owned()
+}
+
+fn decode_unverified(token: &str) -> Value {
+    use base64::Engine;
+    let payload = token.split('.').nth(1).unwrap();
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .unwrap();
+    serde_json::from_slice(&bytes).unwrap()
+}
+
+fn sign(claims: &Value, secret: &str) -> String {
+    jsonwebtoken::encode(
+        &Header::new(Algorithm::HS256),
+        claims,
+        &EncodingKey::from_secret(secret.as_bytes()).unwrap(),
+    )
+    .unwrap()
+}
+
+async fn audit_actions(app: &TestApp, token: &str, sssid: &str) -> Vec<(String, Value)> {
+    let entries = data(
+        app.get(&format!("/subject/{sssid}/audits"), Some(token))
+            .await,
+    )
+    .await;
+    entries
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["action"].as_str().unwrap().to_owned(), e["actor"].clone()))
+        .collect()
+}
+
+// ---------------------------------------------------------------- the app path
+
+#[tokio::test]
+async fn mobile_app_path_end_to_end() {
+    let app = spawn_app().await;
+    let token = app.admin_token().await;
+    let subject = create_subject(&app, &token, "S1", "Ada Lovelace").await;
+    assert_eq!(subject["bday"], "1980-02-29");
+    assert_eq!(subject["date_consented"], Value::Null);
+    consent(&app, &token, "S1").await;
+    let link = new_link(&app, &token, "S1").await;
+    let jwt = fetch_jwt(&app, &token, &link).await;
+
+    // The app's check: link secret, iss and aud.
+    let mut validation = Validation::new(Algorithm::HS256);
+    validation.set_issuer(&["http://idm.test"]);
+    validation.set_audience(&["http://idm.test"]);
+    let claims = jsonwebtoken::decode::<Value>(
+        &jwt,
+        &DecodingKey::from_secret(link_secret(&app).as_bytes()).unwrap(),
+        &validation,
+    )
+    .expect("verifies with the link secret")
+    .claims;
+    assert_eq!(claims["jti"], link.as_str());
+    assert_eq!(claims["sub"], "Ada Lovelace");
+    assert_eq!(claims["birthdate"], "1980-02-29");
+    assert_eq!(
+        claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap(),
+        24 * 3600
+    );
+    assert!(
+        jsonwebtoken::decode::<Value>(
+            &jwt,
+            &DecodingKey::from_secret(staff_key(&app).as_bytes()).unwrap(),
+            &validation,
+        )
+        .is_err(),
+        "the staff key must not verify a link JWT"
+    );
+    let aud = claims["aud"].as_str().unwrap();
+    assert_eq!(format!("{aud}/establish"), "http://idm.test/establish");
+
+    let r = establish(&app, Some(&format!("Bearer {jwt}")), PATIENT).await;
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    let r = establish(&app, Some(&format!("Bearer {jwt}")), PATIENT).await;
+    let message = expect_error(r, StatusCode::CONFLICT).await;
+    assert_eq!(message, "this link has already been established");
+
+    let stored = data(app.get(&format!("/link/{link}"), Some(&token)).await).await;
+    assert_eq!(stored["linked_to"], "app-install-1");
+    assert_eq!(stored["linked_system"], "urn:c3pro:app");
+    assert_eq!(stored["linked_on"], "2026-11-28T12:00:00Z");
+    let subject = data(app.get("/subject/S1", Some(&token)).await).await;
+    assert_eq!(subject["date_enrolled"], "2026-11-28T12:00:00Z", "derived");
+
+    let audits = audit_actions(&app, &token, "S1").await;
+    let actions: Vec<&str> = audits.iter().map(|(a, _)| a.as_str()).collect();
+    assert_eq!(
+        actions,
+        [
+            "create",
+            "consented: 2026-11-28T12:00:00Z",
+            "[Link] create",
+            "[Link] create JWT",
+            "[Link] link to app-install-1",
+            "enrolled: 2026-11-28T12:00:00Z",
+        ]
+    );
+    for (action, actor) in &audits[..4] {
+        assert_eq!(actor, ADMIN, "{action}");
+    }
+    assert_eq!(audits[4].1, Value::Null, "the app is no staff actor");
+}
+
+#[tokio::test]
+async fn link_json_has_rfc3339_exp_and_no_secrets() {
+    let app = spawn_app().await;
+    let token = app.admin_token().await;
+    let link = consented_link(&app, &token, "S1").await;
+    let before = data(app.get(&format!("/link/{link}"), Some(&token)).await).await;
+    assert!(
+        before.get("exp").is_none(),
+        "no exp before the JWT is issued"
+    );
+    let jwt = fetch_jwt(&app, &token, &link).await;
+    let listed = data(app.get("/subject/S1/links", Some(&token)).await).await;
+    let after = &listed[0];
+    assert_eq!(after["_id"], link.as_str());
+    assert_eq!(after["sub"], "S1");
+    assert_eq!(after["algorithm"], "HS256");
+    assert_eq!(after["iss"], "http://idm.test");
+    assert_eq!(after["exp"], "2026-11-29T12:00:00Z");
+    let text = after.to_string();
+    assert!(!text.contains(&jwt) && !text.contains("secret") && !text.contains("jwt"));
+    assert!(!text.contains(&link_secret(&app)));
+}
+
+#[tokio::test]
+async fn link_jwt_is_stable_until_expiry_then_gone() {
+    let app = spawn_app().await;
+    let token = app.admin_token().await;
+    let link = consented_link(&app, &token, "S1").await;
+    let first = fetch_jwt(&app, &token, &link).await;
+    app.clock.advance(Duration::hours(23));
+    // Staff tokens live 12 hours; log in again like staff would.
+    let token = app.login(ADMIN, ADMIN_PASSWORD).await;
+    assert_eq!(fetch_jwt(&app, &token, &link).await, first);
+    app.clock.advance(Duration::hours(1));
+    let r = app.get(&format!("/link/{link}/jwt"), Some(&token)).await;
+    let message = expect_error(r, StatusCode::GONE).await;
+    assert!(message.contains("create a new link"), "{message}");
+    let actions = audit_actions(&app, &token, "S1").await;
+    let issued = actions
+        .iter()
+        .filter(|(a, _)| a == "[Link] create JWT")
+        .count();
+    assert_eq!(issued, 1, "one token was created");
+}
+
+#[tokio::test]
+async fn link_jwt_of_an_established_link_is_gone() {
+    let app = spawn_app().await;
+    let token = app.admin_token().await;
+    let link = consented_link(&app, &token, "S1").await;
+    let jwt = fetch_jwt(&app, &token, &link).await;
+    let r = establish(&app, Some(&format!("JWT {jwt}")), PATIENT).await;
+    assert_eq!(r.status(), StatusCode::NO_CONTENT, "JWT scheme works too");
+    let r = app.get(&format!("/link/{link}/jwt"), Some(&token)).await;
+    expect_error(r, StatusCode::GONE).await;
+}
+
+#[tokio::test]
+async fn links_need_a_consented_subject() {
+    let app = spawn_app().await;
+    let token = app.admin_token().await;
+    create_subject(&app, &token, "S1", "Ada").await;
+    let r = app
+        .post_json("/subject/S1/links", Some(&token), &json!({}))
+        .await;
+    let message = expect_error(r, StatusCode::PRECONDITION_FAILED).await;
+    assert_eq!(message, "Subject has not yet been consented");
+    let r = app
+        .post_json("/subject/nobody/links", Some(&token), &json!({}))
+        .await;
+    expect_error(r, StatusCode::NOT_FOUND).await;
+    let r = app.get("/subject/nobody/links", Some(&token)).await;
+    expect_error(r, StatusCode::NOT_FOUND).await;
+    consent(&app, &token, "S1").await;
+    new_link(&app, &token, "S1").await;
+    new_link(&app, &token, "S1").await;
+    let links = data(app.get("/subject/S1/links", Some(&token)).await).await;
+    assert_eq!(
+        links.as_array().unwrap().len(),
+        2,
+        "several links per subject"
+    );
+    let r = app
+        .put_json(
+            "/subject/S1",
+            Some(&token),
+            &json!({"date_withdrawn": "2026-11-28"}),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    let r = app
+        .post_json("/subject/S1/links", Some(&token), &json!({}))
+        .await;
+    expect_error(r, StatusCode::PRECONDITION_FAILED).await;
+    let link = links[0]["_id"].as_str().unwrap();
+    let r = app.get(&format!("/link/{link}/jwt"), Some(&token)).await;
+    let message = expect_error(r, StatusCode::PRECONDITION_FAILED).await;
+    assert_eq!(
+        message, "Subject has withdrawn from the study",
+        "no QR code after withdrawal"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_consents_with_different_dates_exactly_one_wins() {
+    let app = spawn_app().await;
+    let token = app.admin_token().await;
+    create_subject(&app, &token, "S1", "Ada").await;
+    let start = std::sync::Arc::new(tokio::sync::Barrier::new(20));
+    let tasks: Vec<_> = (0..20)
+        .map(|i| {
+            let (client, url, start) = (app.client.clone(), app.url("/subject/S1"), start.clone());
+            let auth = format!("JWT {token}");
+            tokio::spawn(async move {
+                start.wait().await;
+                let body =
+                    json!({"sssid": "S1", "date_consented": format!("2026-11-{:02}", i + 1)});
+                let r = client
+                    .put(url)
+                    .header("Authorization", auth)
+                    .json(&body)
+                    .send();
+                r.await.unwrap().status()
+            })
+        })
+        .collect();
+    let mut statuses = Vec::new();
+    for task in tasks {
+        statuses.push(task.await.unwrap());
+    }
+    let wins = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::NO_CONTENT)
+        .count();
+    let conflicts = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::CONFLICT)
+        .count();
+    assert_eq!((wins, conflicts), (1, 19), "{statuses:?}");
+    let actions = audit_actions(&app, &token, "S1").await;
+    let consents = actions
+        .iter()
+        .filter(|(a, _)| a.starts_with("consented"))
+        .count();
+    assert_eq!(consents, 1);
+}
+
+#[tokio::test]
+async fn store_replaces_only_the_expected_version() {
+    let app = spawn_app().await;
+    let token = app.admin_token().await;
+    let link = consented_link(&app, &token, "S1").await;
+    let store = app.state.services.deps.store.clone();
+    let subject = store.subject("S1").await.unwrap().unwrap();
+    let mut next = subject.clone();
+    next.name = "Changed".into();
+    next.version += 1;
+    assert!(
+        !store
+            .replace_subject(&next, subject.version - 1)
+            .await
+            .unwrap(),
+        "stale"
+    );
+    assert!(store.replace_subject(&next, subject.version).await.unwrap());
+    assert!(
+        !store.replace_subject(&next, subject.version).await.unwrap(),
+        "used up"
+    );
+    assert_eq!(store.subject("S1").await.unwrap().unwrap().name, "Changed");
+    let stored = store.link(&link).await.unwrap().unwrap();
+    let mut next = stored.clone();
+    next.linked_to = Some("x".into());
+    next.version += 1;
+    assert!(
+        !store.replace_link(&next, stored.version + 1).await.unwrap(),
+        "stale"
+    );
+    assert!(store.replace_link(&next, stored.version).await.unwrap());
+    assert!(
+        !store.replace_link(&next, stored.version).await.unwrap(),
+        "used up"
+    );
+}
+
+// ---------------------------------------------------------------- /establish answers
+
+/// A consented subject, a link and its issued JWT.
+async fn issued_link(app: &TestApp) -> (String, String, String) {
+    let token = app.admin_token().await;
+    let link = consented_link(app, &token, "S1").await;
+    let jwt = fetch_jwt(app, &token, &link).await;
+    (token, link, jwt)
+}
+
+#[tokio::test]
+async fn establish_without_authorization_is_401() {
+    let app = spawn_app().await;
+    issued_link(&app).await;
+    let r = establish(&app, None, PATIENT).await;
+    expect_error(r, StatusCode::UNAUTHORIZED).await;
+}
+
+#[tokio::test]
+async fn establish_with_another_scheme_is_406() {
+    let app = spawn_app().await;
+    let (_, _, jwt) = issued_link(&app).await;
+    for header in [format!("Basic {jwt}"), format!("Token {jwt}"), jwt.clone()] {
+        let r = establish(&app, Some(&header), PATIENT).await;
+        expect_error(r, StatusCode::NOT_ACCEPTABLE).await;
+    }
+}
+
+#[tokio::test]
+async fn establish_with_a_bad_signature_is_403() {
+    let app = spawn_app().await;
+    let (staff_token, _, jwt) = issued_link(&app).await;
+    let claims = decode_unverified(&jwt);
+    let with_staff_key = sign(&claims, &staff_key(&app));
+    let with_other_key = sign(&claims, &random_hex(&OsRandom, 32));
+    let mut tampered = jwt.clone();
+    tampered.pop();
+    tampered.push(if jwt.ends_with('A') { 'B' } else { 'A' });
+    for bad in [
+        with_staff_key,
+        with_other_key,
+        tampered,
+        staff_token,
+        "garbage".into(),
+    ] {
+        let r = establish(&app, Some(&format!("Bearer {bad}")), PATIENT).await;
+        expect_error(r, StatusCode::FORBIDDEN).await;
+    }
+    let r = establish(&app, Some(&format!("Bearer {jwt}")), PATIENT).await;
+    assert_eq!(
+        r.status(),
+        StatusCode::NO_CONTENT,
+        "the real token still works"
+    );
+}
+
+#[tokio::test]
+async fn establish_with_a_wrong_audience_or_issuer_is_403() {
+    let app = spawn_app().await;
+    let (_, _, jwt) = issued_link(&app).await;
+    let claims = decode_unverified(&jwt);
+    for (field, value) in [
+        ("aud", "https://evil.example"),
+        ("iss", "https://evil.example"),
+    ] {
+        let mut forged = claims.clone();
+        forged[field] = json!(value);
+        let forged = sign(&forged, &link_secret(&app));
+        let r = establish(&app, Some(&format!("Bearer {forged}")), PATIENT).await;
+        expect_error(r, StatusCode::FORBIDDEN).await;
+    }
+}
+
+#[tokio::test]
+async fn establish_with_an_unknown_jti_is_403() {
+    let app = spawn_app().await;
+    let (_, _, jwt) = issued_link(&app).await;
+    let mut forged = decode_unverified(&jwt);
+    forged["jti"] = json!(random_hex(&OsRandom, 16));
+    let forged = sign(&forged, &link_secret(&app));
+    let r = establish(&app, Some(&format!("Bearer {forged}")), PATIENT).await;
+    expect_error(r, StatusCode::FORBIDDEN).await;
+}
+
+#[tokio::test]
+async fn establish_with_an_expired_token_is_403() {
+    let app = spawn_app().await;
+    let (_, _, jwt) = issued_link(&app).await;
+    app.clock.advance(Duration::hours(24));
+    let r = establish(&app, Some(&format!("Bearer {jwt}")), PATIENT).await;
+    expect_error(r, StatusCode::FORBIDDEN).await;
+}
+
+#[tokio::test]
+async fn establish_with_a_self_extended_expiry_is_403() {
+    let app = spawn_app().await;
+    let (_, _, jwt) = issued_link(&app).await;
+    app.clock.advance(Duration::hours(25));
+    let mut forged = decode_unverified(&jwt);
+    forged["exp"] = json!(forged["exp"].as_i64().unwrap() + 7 * 24 * 3600);
+    let forged = sign(&forged, &link_secret(&app));
+    let r = establish(&app, Some(&format!("Bearer {forged}")), PATIENT).await;
+    expect_error(r, StatusCode::FORBIDDEN).await;
+}
+
+#[tokio::test]
+async fn establish_of_an_established_link_is_409_before_the_body_is_read() {
+    let app = spawn_app().await;
+    let (_, _, jwt) = issued_link(&app).await;
+    let bearer = format!("Bearer {jwt}");
+    assert_eq!(
+        establish(&app, Some(&bearer), PATIENT).await.status(),
+        StatusCode::NO_CONTENT
+    );
+    let r = establish(&app, Some(&bearer), "not even json").await;
+    expect_error(r, StatusCode::CONFLICT).await;
+}
+
+#[tokio::test]
+async fn establish_checks_the_token_before_the_body() {
+    let app = spawn_app().await;
+    issued_link(&app).await;
+    let r = establish(&app, Some("Bearer garbage"), "not even json").await;
+    expect_error(r, StatusCode::FORBIDDEN).await;
+}
+
+#[tokio::test]
+async fn establish_with_a_non_patient_body_is_406() {
+    let app = spawn_app().await;
+    let (token, link, jwt) = issued_link(&app).await;
+    let bearer = format!("Bearer {jwt}");
+    for body in [
+        "",
+        "not json",
+        "[]",
+        r#"{"resourceType":"Observation","identifier":[{"value":"x"}]}"#,
+        r#"{"identifier":[{"value":"x"}]}"#,
+    ] {
+        let r = establish(&app, Some(&bearer), body).await;
+        expect_error(r, StatusCode::NOT_ACCEPTABLE).await;
+    }
+    let stored = data(app.get(&format!("/link/{link}"), Some(&token)).await).await;
+    assert!(stored.get("linked_on").is_none(), "nothing was linked");
+}
+
+#[tokio::test]
+async fn establish_without_an_identifier_value_is_406() {
+    let app = spawn_app().await;
+    let (_, _, jwt) = issued_link(&app).await;
+    let bearer = format!("Bearer {jwt}");
+    for body in [
+        r#"{"resourceType":"Patient"}"#,
+        r#"{"resourceType":"Patient","identifier":[]}"#,
+        r#"{"resourceType":"Patient","identifier":[{"system":"urn:x"}]}"#,
+        r#"{"resourceType":"Patient","identifier":[{"value":"  "}]}"#,
+    ] {
+        let r = establish(&app, Some(&bearer), body).await;
+        expect_error(r, StatusCode::NOT_ACCEPTABLE).await;
+    }
+    let r = establish(&app, Some(&bearer), PATIENT).await;
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+}
+
+#[tokio::test]
+async fn establish_of_a_withdrawn_link_is_refused() {
+    let app = spawn_app().await;
+    let (token, link, jwt) = issued_link(&app).await;
+    let r = app
+        .put_json(
+            &format!("/link/{link}"),
+            Some(&token),
+            &json!({"withdrawn_on": "2026-11-28T13:00:00Z"}),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    let r = establish(&app, Some(&format!("Bearer {jwt}")), PATIENT).await;
+    expect_error(r, StatusCode::FORBIDDEN).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fifty_concurrent_establishes_exactly_one_wins() {
+    let app = spawn_app().await;
+    let (token, link, jwt) = issued_link(&app).await;
+    let start = std::sync::Arc::new(tokio::sync::Barrier::new(50));
+    let tasks: Vec<_> = (0..50)
+        .map(|i| {
+            let (client, url, start) = (app.client.clone(), app.url("/establish"), start.clone());
+            let bearer = format!("Bearer {jwt}");
+            let body = PATIENT.replace("app-install-1", &format!("install-{i}"));
+            tokio::spawn(async move {
+                start.wait().await;
+                let r = client
+                    .post(url)
+                    .header("Authorization", bearer)
+                    .header("Content-Type", "application/json")
+                    .body(body)
+                    .send()
+                    .await
+                    .unwrap();
+                r.status()
+            })
+        })
+        .collect();
+    let mut statuses = Vec::new();
+    for task in tasks {
+        statuses.push(task.await.unwrap());
+    }
+    let wins = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::NO_CONTENT)
+        .count();
+    let conflicts = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::CONFLICT)
+        .count();
+    assert_eq!((wins, conflicts), (1, 49), "{statuses:?}");
+    let actions = audit_actions(&app, &token, "S1").await;
+    let linked = actions
+        .iter()
+        .filter(|(a, _)| a.starts_with("[Link] link to"))
+        .count();
+    assert_eq!(linked, 1);
+    let stored = data(app.get(&format!("/link/{link}"), Some(&token)).await).await;
+    assert!(
+        stored["linked_to"]
+            .as_str()
+            .unwrap()
+            .starts_with("install-")
+    );
+}
+
+// ---------------------------------------------------------------- subjects
+
+#[tokio::test]
+async fn set_once_dates_same_value_is_a_no_op_and_another_is_409() {
+    let app = spawn_app().await;
+    let token = app.admin_token().await;
+    create_subject(&app, &token, "S1", "Ada").await;
+    consent(&app, &token, "S1").await;
+    let before = data(app.get("/subject/S1", Some(&token)).await).await;
+    app.clock.advance(Duration::minutes(5));
+    // The same instant, written differently, is the same value.
+    let r = app
+        .put_json(
+            "/subject/S1",
+            Some(&token),
+            &json!({"sssid": "S1", "date_consented": "2026-11-28T13:00:00+01:00"}),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    let after = data(app.get("/subject/S1", Some(&token)).await).await;
+    assert_eq!(after["changed"], before["changed"], "nothing was written");
+    let r = app
+        .put_json(
+            "/subject/S1",
+            Some(&token),
+            &json!({"date_consented": "2026-11-29T12:00:00Z"}),
+        )
+        .await;
+    let message = expect_error(r, StatusCode::CONFLICT).await;
+    assert_eq!(message, "Subject has already been consented");
+    for (field, word) in [
+        ("date_invited", "invited"),
+        ("date_enrolled", "enrolled"),
+        ("date_withdrawn", "withdrawn"),
+    ] {
+        let set = json!({field: "2026-11-01"});
+        let r = app.put_json("/subject/S1", Some(&token), &set).await;
+        assert_eq!(r.status(), StatusCode::NO_CONTENT, "{field}");
+        let r = app.put_json("/subject/S1", Some(&token), &set).await;
+        assert_eq!(r.status(), StatusCode::NO_CONTENT, "{field} again");
+        let other = json!({field: "2026-11-02"});
+        let r = app.put_json("/subject/S1", Some(&token), &other).await;
+        let message = expect_error(r, StatusCode::CONFLICT).await;
+        assert_eq!(message, format!("Subject has already been {word}"));
+    }
+    let subject = data(app.get("/subject/S1", Some(&token)).await).await;
+    assert_eq!(
+        subject["date_invited"], "2026-11-01T00:00:00Z",
+        "a bare date is midnight UTC"
+    );
+    let actions: Vec<String> = audit_actions(&app, &token, "S1")
+        .await
+        .into_iter()
+        .map(|(a, _)| a)
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            "create",
+            "consented: 2026-11-28T12:00:00Z",
+            "invited: 2026-11-01T00:00:00Z",
+            "enrolled: 2026-11-01T00:00:00Z",
+            "withdrawn: 2026-11-01T00:00:00Z",
+        ],
+        "no-ops and refusals are not audited"
+    );
+}
+
+#[tokio::test]
+async fn sssid_cannot_change_and_other_fields_can() {
+    let app = spawn_app().await;
+    let token = app.admin_token().await;
+    create_subject(&app, &token, "S1", "Ada").await;
+    let r = app
+        .put_json("/subject/S1", Some(&token), &json!({"sssid": "S2"}))
+        .await;
+    let message = expect_error(r, StatusCode::CONFLICT).await;
+    assert_eq!(message, "SSSID cannot be changed");
+    let r = app
+        .put_json("/subject/s1", Some(&token), &json!({"name": "x"}))
+        .await;
+    expect_error(r, StatusCode::NOT_FOUND).await;
+    let r = app
+        .put_json(
+            "/subject/S1",
+            Some(&token),
+            &json!({"sssid": "S1", "name": "Ada \"Countess\" Lovelace", "bday": "1815-12-10",
+                    "email": "ada@example.org", "created": "1999-01-01", "changed": null}),
+        )
+        .await;
+    let message = expect_error(r, StatusCode::BAD_REQUEST).await;
+    assert!(message.contains("1900"), "{message}");
+    let r = app
+        .put_json(
+            "/subject/S1",
+            Some(&token),
+            &json!({"sssid": "S1", "name": "Ada \"Countess\" Lovelace", "bday": "1915-12-10",
+                    "email": null, "created": "1999-01-01", "changed": null}),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    let subject = data(app.get("/subject/S1", Some(&token)).await).await;
+    assert_eq!(subject["name"], "Ada \"Countess\" Lovelace");
+    assert_eq!(subject["bday"], "1915-12-10");
+    assert_eq!(subject["email"], Value::Null);
+    assert_eq!(
+        subject["created"], "2026-11-28T12:00:00Z",
+        "created is server-owned"
+    );
+    let audits = audit_actions(&app, &token, "S1").await;
+    assert_eq!(
+        audits.last().unwrap().0,
+        r#"name: "Ada \"Countess\" Lovelace"; bday: "1915-12-10"; email: """#
+    );
+}
+
+#[tokio::test]
+async fn subject_bodies_are_strict() {
+    let app = spawn_app().await;
+    let token = app.admin_token().await;
+    create_subject(&app, &token, "S1", "Ada").await;
+    let r = app
+        .put_json("/subject/S1", Some(&token), &json!({"nmae": "typo"}))
+        .await;
+    let message = expect_error(r, StatusCode::BAD_REQUEST).await;
+    assert!(message.contains("nmae"), "{message}");
+    let r = app
+        .post_json(
+            "/subject",
+            Some(&token),
+            &json!({"sssid": "S2", "name": "B", "bday": "1980-01-01", "admin": true}),
+        )
+        .await;
+    let message = expect_error(r, StatusCode::BAD_REQUEST).await;
+    assert!(message.contains("admin"), "{message}");
+    for bday in [
+        json!("1899-12-31"),
+        json!("2101-01-01"),
+        json!("not a date"),
+        json!("1981-02-29"),
+        json!(1980),
+        json!(""),
+    ] {
+        let r = app
+            .post_json(
+                "/subject",
+                Some(&token),
+                &json!({"sssid": "S2", "name": "B", "bday": bday}),
+            )
+            .await;
+        let message = expect_error(r, StatusCode::BAD_REQUEST).await;
+        assert!(message.contains("bday"), "{bday}: {message}");
+        let r = app
+            .put_json("/subject/S1", Some(&token), &json!({"bday": bday}))
+            .await;
+        expect_error(r, StatusCode::BAD_REQUEST).await;
+    }
+    for missing in ["sssid", "name", "bday"] {
+        let mut body = json!({"sssid": "S3", "name": "C", "bday": "1980-01-01"});
+        body.as_object_mut().unwrap().remove(missing);
+        let r = app.post_json("/subject", Some(&token), &body).await;
+        let message = expect_error(r, StatusCode::BAD_REQUEST).await;
+        assert!(message.contains(missing), "{message}");
+    }
+    let r = app
+        .put_json(
+            "/subject/S1",
+            Some(&token),
+            &json!({"date_consented": "soon"}),
+        )
+        .await;
+    let message = expect_error(r, StatusCode::BAD_REQUEST).await;
+    assert!(message.contains("date_consented"), "{message}");
+    let r = app
+        .post_json(
+            "/subject",
+            Some(&token),
+            &json!({"sssid": "x".repeat(65), "name": "B", "bday": "1980-01-01"}),
+        )
+        .await;
+    expect_error(r, StatusCode::BAD_REQUEST).await;
+}
+
+#[tokio::test]
+async fn duplicate_sssid_is_409_and_sssids_are_case_sensitive() {
+    let app = spawn_app().await;
+    let token = app.admin_token().await;
+    create_subject(&app, &token, "S1", "Ada").await;
+    let r = app
+        .post_json(
+            "/subject",
+            Some(&token),
+            &json!({"sssid": "S1", "name": "Other", "bday": "1990-01-01"}),
+        )
+        .await;
+    let message = expect_error(r, StatusCode::CONFLICT).await;
+    assert_eq!(message, "this SSSID is already taken");
+    create_subject(&app, &token, "s1", "Lower").await;
+    assert_eq!(
+        data(app.get("/subject/s1", Some(&token)).await).await["name"],
+        "Lower"
+    );
+    assert_eq!(
+        data(app.get("/subject/S1", Some(&token)).await).await["name"],
+        "Ada"
+    );
+    let r = app.get("/subject/S9", Some(&token)).await;
+    expect_error(r, StatusCode::NOT_FOUND).await;
+}
+
+async fn list(app: &TestApp, token: &str, query: &str) -> (Vec<String>, u64) {
+    let r = app.get(&format!("/subject?{query}"), Some(token)).await;
+    assert_eq!(r.status(), StatusCode::OK, "{query}");
+    let total: u64 = r.headers()["x-total-count"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let body: Value = r.json().await.unwrap();
+    let sssids = body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["sssid"].as_str().unwrap().to_owned())
+        .collect();
+    (sssids, total)
+}
+
+#[tokio::test]
+async fn search_is_literal_and_case_insensitive_on_names() {
+    let app = spawn_app().await;
+    let token = app.admin_token().await;
+    for (sssid, name) in [
+        ("A1", "Anna (Smith)"),
+        ("A2", "Regex .* Fan"),
+        ("A3", "ANNA Jones"),
+        ("A4", "Bob 100% Sure"),
+        ("A5", "under_score"),
+        ("B1", "Björn Ärger"),
+    ] {
+        create_subject(&app, &token, sssid, name).await;
+    }
+    let search = |q: &str| format!("search={}", urlencode(q));
+    assert_eq!(
+        list(&app, &token, &search("(")).await,
+        (vec!["A1".into()], 1)
+    );
+    assert_eq!(
+        list(&app, &token, &search(".*")).await,
+        (vec!["A2".into()], 1)
+    );
+    assert_eq!(
+        list(&app, &token, &search("%")).await,
+        (vec!["A4".into()], 1)
+    );
+    assert_eq!(
+        list(&app, &token, &search("_")).await,
+        (vec!["A5".into()], 1)
+    );
+    assert_eq!(list(&app, &token, &search("[a-z]")).await, (vec![], 0));
+    assert_eq!(
+        list(&app, &token, &search("anna")).await.0,
+        ["A1", "A3"],
+        "case-insensitive"
+    );
+    assert_eq!(
+        list(&app, &token, &search("äRG")).await.0,
+        ["B1"],
+        "beyond ASCII"
+    );
+    assert_eq!(
+        list(&app, &token, &search("A")).await.0,
+        ["A1", "A2", "A3", "A4", "A5"],
+        "sssid prefix or name; \"Björn Ärger\" has no a"
+    );
+    assert_eq!(list(&app, &token, &search("B")).await.0, ["A4", "B1"]);
+    assert_eq!(
+        list(&app, &token, &search("1980-02")).await.1,
+        6,
+        "bday prefix"
+    );
+    assert_eq!(
+        list(&app, &token, &search("02-29")).await.1,
+        0,
+        "bday is a prefix"
+    );
+}
+
+fn urlencode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn listing_pages_orders_and_filters_by_status() {
+    let app = spawn_app().await;
+    let token = app.admin_token().await;
+    for (i, name) in ["delta", "Alpha", "charlie", "Bravo", "echo"]
+        .iter()
+        .enumerate()
+    {
+        create_subject(&app, &token, &format!("S{i}"), name).await;
+        app.clock.advance(Duration::seconds(1));
+    }
+    let (all, total) = list(&app, &token, "").await;
+    assert_eq!((all.len(), total), (5, 5));
+    assert_eq!(
+        list(&app, &token, "ordercol=name&orderdir=ASC").await.0,
+        ["S1", "S3", "S2", "S0", "S4"]
+    );
+    assert_eq!(
+        list(
+            &app,
+            &token,
+            "ordercol=created&orderdir=DESC&offset=1&perpage=2"
+        )
+        .await,
+        (vec!["S3".into(), "S2".into()], 5)
+    );
+    let put = |sssid: &str, body: Value| {
+        let path = format!("/subject/{sssid}");
+        let app = &app;
+        let token = &token;
+        async move {
+            let r = app.put_json(&path, Some(token), &body).await;
+            assert_eq!(r.status(), StatusCode::NO_CONTENT);
+        }
+    };
+    put("S0", json!({"date_invited": "2026-11-01"})).await;
+    put(
+        "S1",
+        json!({"date_invited": "2026-11-01", "date_consented": "2026-11-02"}),
+    )
+    .await;
+    put(
+        "S2",
+        json!({"date_consented": "2026-11-02", "date_enrolled": "2026-11-03"}),
+    )
+    .await;
+    put(
+        "S3",
+        json!({"date_enrolled": "2026-11-03", "date_withdrawn": "2026-11-04"}),
+    )
+    .await;
+    for (status, expected) in [
+        ("invited", vec!["S0"]),
+        ("CONSENTED", vec!["S1"]),
+        ("enrolled", vec!["S2"]),
+        ("withdrawn", vec!["S3"]),
+    ] {
+        let (sssids, total) = list(&app, &token, &format!("status={status}")).await;
+        assert_eq!(sssids, expected, "{status}");
+        assert_eq!(total, 1);
+    }
+    assert_eq!(list(&app, &token, "status=&ordercol=&orderdir=").await.1, 5);
+    for bad in [
+        "orderdir=up",
+        "ordercol=password",
+        "status=lost",
+        "perpage=0",
+        "offset=x",
+    ] {
+        let r = app.get(&format!("/subject?{bad}"), Some(&token)).await;
+        expect_error(r, StatusCode::BAD_REQUEST).await;
+    }
+    let r = app.get("/subject?search=nobody", Some(&token)).await;
+    assert_eq!(r.json::<Value>().await.unwrap(), json!({"data": []}));
+}
+
+// ---------------------------------------------------------------- links by staff
+
+#[tokio::test]
+async fn withdrawing_a_link_is_set_once_and_withdraws_the_subject() {
+    let app = spawn_app().await;
+    let token = app.admin_token().await;
+    let link = consented_link(&app, &token, "S1").await;
+    let path = format!("/link/{link}");
+    let withdraw = json!({"withdrawn_on": "2026-11-28T15:00:00Z"});
+    let r = app.put_json(&path, Some(&token), &withdraw).await;
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    let r = app.put_json(&path, Some(&token), &withdraw).await;
+    assert_eq!(r.status(), StatusCode::NO_CONTENT, "same value again");
+    let r = app
+        .put_json(&path, Some(&token), &json!({"withdrawn_on": "2026-11-29"}))
+        .await;
+    expect_error(r, StatusCode::CONFLICT).await;
+    let stored = data(app.get(&path, Some(&token)).await).await;
+    assert_eq!(stored["withdrawn_on"], "2026-11-28T15:00:00Z");
+    let subject = data(app.get("/subject/S1", Some(&token)).await).await;
+    assert_eq!(subject["date_withdrawn"], "2026-11-28T15:00:00Z", "derived");
+    let r = app.get(&format!("{path}/jwt"), Some(&token)).await;
+    expect_error(r, StatusCode::GONE).await;
+    let actions: Vec<String> = audit_actions(&app, &token, "S1")
+        .await
+        .into_iter()
+        .map(|(a, _)| a)
+        .collect();
+    assert_eq!(
+        &actions[actions.len() - 2..],
+        [
+            "[Link] withdrawn: 2026-11-28T15:00:00Z",
+            "withdrawn: 2026-11-28T15:00:00Z"
+        ]
+    );
+}
+
+#[tokio::test]
+async fn link_identity_fields_cannot_change() {
+    let app = spawn_app().await;
+    let token = app.admin_token().await;
+    let link = consented_link(&app, &token, "S1").await;
+    fetch_jwt(&app, &token, &link).await;
+    let path = format!("/link/{link}");
+    let stored = data(app.get(&path, Some(&token)).await).await;
+    let r = app.put_json(&path, Some(&token), &stored).await;
+    assert_eq!(
+        r.status(),
+        StatusCode::NO_CONTENT,
+        "sending the link back unchanged"
+    );
+    for (field, value) in [
+        ("sub", json!("S2")),
+        ("iss", json!("https://evil.example")),
+        ("aud", json!("https://evil.example")),
+        ("exp", json!("2030-01-01T00:00:00Z")),
+        ("algorithm", json!("none")),
+        ("_id", json!("0123")),
+    ] {
+        let r = app
+            .put_json(&path, Some(&token), &json!({field: value}))
+            .await;
+        let message = expect_error(r, StatusCode::CONFLICT).await;
+        assert!(message.contains(field), "{message}");
+    }
+    let r = app
+        .put_json(&path, Some(&token), &json!({"secret": "x"}))
+        .await;
+    expect_error(r, StatusCode::BAD_REQUEST).await;
+    let r = app
+        .put_json("/link/unknown", Some(&token), &json!({}))
+        .await;
+    expect_error(r, StatusCode::NOT_FOUND).await;
+}
+
+#[tokio::test]
+async fn staff_can_link_by_hand_only_while_unlinked() {
+    let app = spawn_app().await;
+    let token = app.admin_token().await;
+    let link = consented_link(&app, &token, "S1").await;
+    let path = format!("/link/{link}");
+    let r = app
+        .put_json(
+            &path,
+            Some(&token),
+            &json!({"linked_to": "dev-7", "linked_system": "urn:x"}),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    let stored = data(app.get(&path, Some(&token)).await).await;
+    assert_eq!(stored["linked_to"], "dev-7");
+    assert_eq!(stored["linked_on"], "2026-11-28T12:00:00Z");
+    let r = app
+        .put_json(&path, Some(&token), &json!({"linked_to": "dev-8"}))
+        .await;
+    expect_error(r, StatusCode::CONFLICT).await;
+    let r = app
+        .put_json(&path, Some(&token), &json!({"linked_to": "dev-7"}))
+        .await;
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    let actions = audit_actions(&app, &token, "S1").await;
+    assert!(actions.contains(&("[Link] link to dev-7".into(), json!(ADMIN))));
+}
+
+// ---------------------------------------------------------------- access
+
+#[tokio::test]
+async fn study_endpoints_need_a_staff_token() {
+    let app = spawn_app().await;
+    let token = app.admin_token().await;
+    let link = consented_link(&app, &token, "S1").await;
+    let jwt = fetch_jwt(&app, &token, &link).await;
+    let routes = [
+        ("GET", "/subject".to_owned()),
+        ("POST", "/subject".to_owned()),
+        ("GET", "/subject/S1".to_owned()),
+        ("PUT", "/subject/S1".to_owned()),
+        ("GET", "/subject/S1/audits".to_owned()),
+        ("GET", "/subject/S1/links".to_owned()),
+        ("POST", "/subject/S1/links".to_owned()),
+        ("GET", format!("/link/{link}")),
+        ("PUT", format!("/link/{link}")),
+        ("GET", format!("/link/{link}/jwt")),
+    ];
+    for (method, path) in &routes {
+        for auth in [
+            None,
+            Some(format!("Bearer {jwt}")),
+            Some("JWT nonsense".into()),
+        ] {
+            let mut req = app
+                .client
+                .request(method.parse().unwrap(), app.url(path))
+                .json(&json!({"sssid": "S9", "name": "X", "bday": "1980-01-01"}));
+            if let Some(value) = &auth {
+                req = req.header("Authorization", value);
+            }
+            let r = req.send().await.unwrap();
+            let message = expect_error(r, StatusCode::UNAUTHORIZED).await;
+            if auth.is_none() {
+                assert_eq!(message, "Authorization Required", "{method} {path}");
+            }
+        }
+    }
+    let r = app.get("/subject/S9", Some(&token)).await;
+    expect_error(r, StatusCode::NOT_FOUND).await;
+}
+
+#[tokio::test]
+async fn ten_thousand_link_ids_are_unique_128_bit_random() {
+    // The file system under the store is the only thing this test does not
+    // care about, so put it in memory to keep 20,000 commits quick.
+    let dir = tempfile::tempdir_in("/dev/shm").unwrap_or_else(|_| tempfile::tempdir().unwrap());
+    let config = test_config(&dir);
+    let app = spawn_app_with(dir, config).await;
+    let token = app.admin_token().await;
+    create_subject(&app, &token, "S1", "Ada").await;
+    consent(&app, &token, "S1").await;
+    let ctx = idm::service::Context::system();
+    let mut ids = HashSet::new();
+    for _ in 0..10_000 {
+        let link = app.state.services.links.create(&ctx, "S1").await.unwrap();
+        assert_eq!(link.id.len(), 32, "16 bytes, hex");
+        assert!(link.id.bytes().all(|b| b.is_ascii_hexdigit()));
+        ids.insert(link.id);
+    }
+    assert_eq!(ids.len(), 10_000, "all unique");
+    // Every one of the 128 bits varies across ids and is set about half the
+    // time: no counters, timestamps or fixed parts.
+    let mut ones = [0u32; 128];
+    for id in &ids {
+        let bytes = hex::decode(id).unwrap();
+        for bit in 0..128 {
+            ones[bit] += u32::from(bytes[bit / 8] >> (7 - bit % 8) & 1);
+        }
+    }
+    for (bit, count) in ones.iter().enumerate() {
+        assert!(
+            (4_500..=5_500).contains(count),
+            "bit {bit} set {count} times of 10,000"
+        );
+    }
+    // And they work over HTTP like any link.
+    let some = ids.iter().next().unwrap();
+    data(app.get(&format!("/link/{some}"), Some(&token)).await).await;
+}
+
+// ---------------------------------------------------------------- speed
+
+/// Prints how long listing, searching and fetching take with 100,000
+/// subjects. Run with
+/// `cargo test --release --test study -- --ignored --nocapture hundred_thousand`.
+#[tokio::test]
+#[ignore = "benchmark: seeds 100,000 subjects; run explicitly"]
+async fn hundred_thousand_subjects_benchmark() {
+    // Seeding commits 100,000 times; keep the file in memory where there is
+    // a tmpfs, since what is measured is reading, not fsync.
+    let dir = tempfile::tempdir_in("/dev/shm").unwrap_or_else(|_| tempfile::tempdir().unwrap());
+    let config = test_config(&dir);
+    let app = spawn_app_with(dir, config).await;
+    let token = app.admin_token().await;
+    let store = app.state.services.deps.store.clone();
+    let now = Utc::now();
+    let seeding = Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    for chunk in 0..100 {
+        let store = store.clone();
+        tasks.spawn(async move {
+            for i in 0..1_000 {
+                let n = chunk * 1_000 + i;
+                let subject = SubjectRecord {
+                    sssid: format!("S{n:06}"),
+                    name: format!("Person {n} {}", ["Smith", "Jones", "Müller", "Ng"][n % 4]),
+                    bday: chrono::NaiveDate::from_ymd_opt(
+                        1930 + (n % 80) as i32,
+                        1 + (n % 12) as u32,
+                        1 + (n % 28) as u32,
+                    )
+                    .unwrap(),
+                    email: None,
+                    date_invited: Some(now),
+                    date_consented: (n % 2 == 0).then_some(now),
+                    date_enrolled: (n % 4 == 0).then_some(now),
+                    date_withdrawn: None,
+                    created: now,
+                    changed: now,
+                    version: 1,
+                };
+                store.insert_subject(&subject).await.unwrap();
+            }
+        });
+    }
+    while let Some(done) = tasks.join_next().await {
+        done.unwrap();
+    }
+    println!("seeded 100,000 subjects in {:?}", seeding.elapsed());
+
+    let mut figures: HashMap<&str, std::time::Duration> = HashMap::new();
+    let cases = [
+        ("first page by sssid", "/subject?perpage=50".to_owned()),
+        (
+            "page 1000 by name desc",
+            "/subject?offset=50000&perpage=50&ordercol=name&orderdir=DESC".to_owned(),
+        ),
+        (
+            "last page by created",
+            "/subject?offset=99950&perpage=50&ordercol=created".to_owned(),
+        ),
+        (
+            "status=consented by bday",
+            "/subject?status=consented&ordercol=bday".to_owned(),
+        ),
+        (
+            "name search 'müller'",
+            "/subject?search=m%C3%BCller".to_owned(),
+        ),
+        ("sssid prefix search", "/subject?search=S09999".to_owned()),
+        ("fetch one by sssid", "/subject/S054321".to_owned()),
+    ];
+    for (label, path) in &cases {
+        let rounds = 20;
+        let started = Instant::now();
+        for _ in 0..rounds {
+            let r = app.get(path, Some(&token)).await;
+            assert_eq!(r.status(), StatusCode::OK, "{path}");
+            r.bytes().await.unwrap();
+        }
+        figures.insert(label, started.elapsed() / rounds);
+    }
+    for (label, _) in &cases {
+        println!(
+            "{label:>28}: {:>8.2} ms per request",
+            figures[label].as_secs_f64() * 1000.0
+        );
+    }
+    let (_, total) = list(&app, &token, "search=m%C3%BCller").await;
+    assert_eq!(total, 25_000);
+}
