@@ -1,8 +1,7 @@
 #!/usr/bin/env bash
 # Runs the whole test suite: formatting and lints, unit and integration tests
-# on the embedded SQLite store, the same API suite on a MongoDB wire-protocol
-# server, and the browser end-to-end tests. Installs what the tests need
-# (the NX-27017 test server into .venv/, Debian chromium, npm packages).
+# on the embedded SQLite store, the browser end-to-end tests in headless
+# Chromium. Installs what the tests need (Debian chromium, npm packages).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,3 +13,6 @@ cargo clippy --all-targets --locked -- -D warnings
 
 step "tests on SQLite"
 cargo test --locked
+
+step "browser end-to-end tests"
+scripts/e2e.sh
