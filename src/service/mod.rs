@@ -16,6 +16,7 @@ use crate::store::Store;
 pub mod audits;
 pub mod auth;
 pub mod health;
+pub mod import;
 pub mod mail;
 pub mod passwords;
 pub mod throttle;
