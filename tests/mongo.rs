@@ -183,7 +183,10 @@ async fn duplicate_names_are_409_on_mongodb() {
 async fn a_stopped_database_makes_readyz_fail_and_api_errors_stay_json() {
     let mut server = OwnServer::start();
     let dir = tempfile::tempdir().unwrap();
-    let config = mongo_config(&dir, &server.uri, &unique_database_name());
+    // A short selection timeout from the URL (it wins over the default)
+    // keeps the failing requests below quick.
+    let uri = format!("{}&serverSelectionTimeoutMS=1000", server.uri);
+    let config = mongo_config(&dir, &uri, &unique_database_name());
     let app = spawn_app_with(dir, config).await;
     let admin = app.admin_token().await;
     assert_eq!(app.get("/readyz", None).await.status(), StatusCode::OK);

@@ -61,7 +61,10 @@ impl Drop for TestDatabase {
                 .build()
                 .ok()?;
             runtime.block_on(async {
-                let client = mongodb::Client::with_uri_str(&uri).await.ok()?;
+                let mut options = mongodb::options::ClientOptions::parse(&uri).await.ok()?;
+                // The server may be gone already (tests that stop it).
+                options.server_selection_timeout = Some(Duration::from_secs(2));
+                let client = mongodb::Client::with_options(options).ok()?;
                 client.database(&name).drop().await.ok()
             })
         })

@@ -259,7 +259,7 @@ fn parse_subject(d: &Document, id: &str, now: DateTime<Utc>) -> Result<LegacySub
     Ok(LegacySubject {
         old_id: id.to_owned(),
         record: SubjectRecord {
-            name: text(d, "name").unwrap_or_default(),
+            name: required(d, "name")?,
             bday: birthday(d.get("bday"))?,
             email: text(d, "email"),
             date_invited: optional_time(d, "date_invited")?,

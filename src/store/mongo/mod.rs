@@ -27,7 +27,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use mongodb::bson::{self, Bson, Document, doc};
 use mongodb::error::{ErrorKind, WriteFailure};
-use mongodb::options::{ClientOptions, IndexOptions};
+use mongodb::options::{Acknowledgment, ClientOptions, IndexOptions, WriteConcern};
 use mongodb::{Client, Collection, Database, IndexModel};
 
 use super::{Store, StoreError, StoreResult};
@@ -71,6 +71,14 @@ impl MongoStore {
             .get_or_insert(SERVER_SELECTION_TIMEOUT);
         options.connect_timeout.get_or_insert(CONNECT_TIMEOUT);
         options.app_name.get_or_insert_with(|| "c3pro-idm".into());
+        // An acknowledged write survives a crash and a failover (SPEC 9: no
+        // data is lost). `w`/`journal` in the URL win.
+        options.write_concern.get_or_insert_with(|| {
+            WriteConcern::builder()
+                .w(Acknowledgment::Majority)
+                .journal(true)
+                .build()
+        });
         let hosts = options
             .hosts
             .iter()
@@ -252,12 +260,12 @@ impl Store for MongoStore {
 /// now becomes `Unavailable`, the rest `Other`. Never panics.
 pub(crate) fn classify(err: mongodb::error::Error) -> StoreError {
     match err.kind.as_ref() {
+        // The server's message names the duplicated value; callers name
+        // what was duplicated in words a client may see.
         ErrorKind::Write(WriteFailure::WriteError(e)) if e.code == DUPLICATE_KEY => {
-            StoreError::Duplicate(format!("key ({})", e.message))
+            StoreError::Duplicate("record".into())
         }
-        ErrorKind::Command(e) if e.code == DUPLICATE_KEY => {
-            StoreError::Duplicate(format!("key ({})", e.message))
-        }
+        ErrorKind::Command(e) if e.code == DUPLICATE_KEY => StoreError::Duplicate("record".into()),
         ErrorKind::InsertMany(e)
             if e
                 .write_errors
@@ -265,7 +273,7 @@ pub(crate) fn classify(err: mongodb::error::Error) -> StoreError {
                 .flatten()
                 .any(|w| w.code == DUPLICATE_KEY) =>
         {
-            StoreError::Duplicate("key".into())
+            StoreError::Duplicate("record".into())
         }
         ErrorKind::ServerSelection { .. } => {
             StoreError::Unavailable("mongodb: no reachable server (server selection timed out)".into())
@@ -302,8 +310,8 @@ pub(crate) fn to_bson_time(t: DateTime<Utc>) -> bson::DateTime {
 }
 
 /// A stored document that does not have the shape we wrote.
-pub(crate) fn malformed(collection: &str, what: impl std::fmt::Display) -> StoreError {
-    StoreError::Other(anyhow::anyhow!("malformed {collection} document: {what}"))
+pub(crate) fn malformed(what: impl std::fmt::Display) -> StoreError {
+    StoreError::Other(anyhow::anyhow!("malformed stored document: {what}"))
 }
 
 /// Lenient readers: some wire-compatible servers return booleans and 64-bit
@@ -321,7 +329,7 @@ pub(crate) trait DocExt {
 impl DocExt for Document {
     fn req_str(&self, key: &str) -> StoreResult<String> {
         self.opt_str(key)
-            .ok_or_else(|| malformed("a", format!("{key} is missing or not a string")))
+            .ok_or_else(|| malformed(format!("{key} is missing or not a string")))
     }
 
     fn opt_str(&self, key: &str) -> Option<String> {
@@ -333,7 +341,7 @@ impl DocExt for Document {
 
     fn req_time(&self, key: &str) -> StoreResult<DateTime<Utc>> {
         self.opt_time(key)
-            .ok_or_else(|| malformed("a", format!("{key} is missing or not a date")))
+            .ok_or_else(|| malformed(format!("{key} is missing or not a date")))
     }
 
     fn opt_time(&self, key: &str) -> Option<DateTime<Utc>> {
@@ -348,10 +356,7 @@ impl DocExt for Document {
             Some(Bson::Int64(n)) => Ok(*n),
             Some(Bson::Int32(n)) => Ok(i64::from(*n)),
             Some(Bson::Double(n)) if n.fract() == 0.0 => Ok(*n as i64),
-            _ => Err(malformed(
-                "a",
-                format!("{key} is missing or not an integer"),
-            )),
+            _ => Err(malformed(format!("{key} is missing or not an integer"))),
         }
     }
 
@@ -360,14 +365,14 @@ impl DocExt for Document {
             Some(Bson::Boolean(b)) => Ok(*b),
             Some(Bson::Int32(n)) => Ok(*n != 0),
             Some(Bson::Int64(n)) => Ok(*n != 0),
-            _ => Err(malformed("a", format!("{key} is missing or not a boolean"))),
+            _ => Err(malformed(format!("{key} is missing or not a boolean"))),
         }
     }
 
     fn req_date(&self, key: &str) -> StoreResult<NaiveDate> {
         let text = self.req_str(key)?;
         NaiveDate::parse_from_str(&text, "%Y-%m-%d")
-            .map_err(|e| malformed("a", format!("{key} is not a YYYY-MM-DD date: {e}")))
+            .map_err(|e| malformed(format!("{key} is not a YYYY-MM-DD date: {e}")))
     }
 }
 
