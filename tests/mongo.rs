@@ -288,6 +288,9 @@ async fn write_old_layout(collection: &mongodb::Collection<Document>) -> OldData
     let docs = vec![
         doc! { "_id": staff, "type": "user", "username": "Staff@Example.org", "password": binary(&old_hash), "admin": false,
         "temporary": { "hash": "reset-secret", "time": 1_600_000_000_i64 } },
+        // The old service did not normalise case: a second account of the
+        // same person.
+        doc! { "_id": ObjectId::new(), "type": "user", "username": "STAFF@example.org", "password": binary(&admin_hash), "admin": true },
         doc! { "_id": admin, "type": "user", "username": "boss@example.org", "password": binary(&admin_hash), "admin": true, "temporary": Bson::Null },
         doc! { "_id": s1, "type": "subject", "sssid": "S-1", "name": "Ada Lovelace", "bday": "1980-02-03",
         "email": "ada@example.org", "date_invited": "2020-01-02T03:04:05.678Z", "date_consented": "2020-01-03",
@@ -588,4 +591,113 @@ async fn import_refuses_to_overwrite_conflicting_data_without_force() {
         StatusCode::UNAUTHORIZED,
     )
     .await;
+}
+
+// ------------------------------------------------------------------ benchmark
+
+/// Prints how long typical subject queries take on MongoDB with many
+/// subjects (default 100,000; `IDM_BENCH_SUBJECTS` changes it). Run with
+/// `cargo test --test mongo -- --ignored --nocapture subject_queries_benchmark`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "benchmark: prints figures, run on demand"]
+async fn subject_queries_benchmark() {
+    use idm::store::{SubjectColumn, SubjectQuery, SubjectRecord, SubjectStatus};
+    use std::sync::Arc;
+    use std::time::Instant;
+
+    let count: usize = std::env::var("IDM_BENCH_SUBJECTS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(100_000);
+    let db = TestDatabase::new();
+    let store = Arc::new(MongoStore::open(&db.uri, &db.name).await.unwrap());
+    let t = Utc::now();
+    let started = Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    for worker in 0..16 {
+        let store = store.clone();
+        tasks.spawn(async move {
+            for i in (worker..count).step_by(16) {
+                let subject = SubjectRecord {
+                    sssid: format!("S{i:07}"),
+                    name: format!("Participant {i} Name{}", i % 997),
+                    bday: chrono::NaiveDate::from_ymd_opt(
+                        1940 + (i % 60) as i32,
+                        1 + (i % 12) as u32,
+                        1 + (i % 28) as u32,
+                    )
+                    .unwrap(),
+                    email: None,
+                    date_invited: Some(t),
+                    date_consented: (i % 2 == 0).then_some(t),
+                    date_enrolled: (i % 4 == 0).then_some(t),
+                    date_withdrawn: None,
+                    created: t + chrono::Duration::milliseconds(i as i64),
+                    changed: t,
+                    version: 0,
+                };
+                store.insert_subject(&subject).await.unwrap();
+            }
+        });
+    }
+    tasks.join_all().await;
+    println!("inserted {count} subjects in {:?}", started.elapsed());
+
+    let query = |search: Option<&str>, status, order_by, descending| SubjectQuery {
+        search: search.map(str::to_owned),
+        status,
+        order_by,
+        descending,
+        offset: 0,
+        limit: 50,
+    };
+    let cases = [
+        (
+            "first page by sssid",
+            query(None, None, SubjectColumn::Sssid, false),
+        ),
+        (
+            "first page by name desc",
+            query(None, None, SubjectColumn::Name, true),
+        ),
+        (
+            "first page by created desc",
+            query(None, None, SubjectColumn::Created, true),
+        ),
+        (
+            "sssid prefix search",
+            query(Some("S00001"), None, SubjectColumn::Sssid, false),
+        ),
+        (
+            "name substring search",
+            query(Some("name99"), None, SubjectColumn::Name, false),
+        ),
+        (
+            "status enrolled",
+            query(
+                None,
+                Some(SubjectStatus::Enrolled),
+                SubjectColumn::Sssid,
+                false,
+            ),
+        ),
+    ];
+    let lookup = Instant::now();
+    for i in 0..100 {
+        store
+            .subject(&format!("S{:07}", i * 7 % count))
+            .await
+            .unwrap();
+    }
+    println!("lookup by sssid: {:?} per call", lookup.elapsed() / 100);
+    for (name, q) in cases {
+        let started = Instant::now();
+        let page = store.list_subjects(&q).await.unwrap();
+        println!(
+            "{name}: {:?} ({} of {} matches)",
+            started.elapsed(),
+            page.items.len(),
+            page.total
+        );
+    }
 }

@@ -16,7 +16,7 @@
 //! - Audits are appended once: entries equal to ones already stored (same
 //!   time, action, actor, subject and link) are not added again.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 
@@ -110,7 +110,17 @@ pub async fn run<S: ImportTarget + ?Sized>(
 
     // ---- plan everything first, so a refused import writes nothing
     let mut user_plans = Vec::new();
+    // Old data may name one account twice (the old service did not
+    // normalise case) or repeat an id: the first one wins.
+    let mut seen = HashSet::new();
     for user in &data.users {
+        if !seen.insert(user.username.as_str()) {
+            report.skipped.push(format!(
+                "user {} ({}): the same username appears earlier",
+                user.username, user.id
+            ));
+            continue;
+        }
         let plan = match target.user_by_username(&user.username).await? {
             None => Plan::Insert,
             Some(existing) if existing.id == user.id => Plan::Unchanged,
@@ -125,8 +135,16 @@ pub async fn run<S: ImportTarget + ?Sized>(
         user_plans.push((user, plan));
     }
     let mut subject_plans = Vec::new();
+    let mut seen = HashSet::new();
     for subject in &data.subjects {
         let s = &subject.record;
+        if !seen.insert(s.sssid.as_str()) {
+            report.skipped.push(format!(
+                "subject {} ({}): the same sssid appears earlier",
+                s.sssid, subject.old_id
+            ));
+            continue;
+        }
         let plan = match target.subject(&s.sssid).await? {
             None => Plan::Insert,
             Some(existing) if same_subject(&existing, s) => Plan::Unchanged,
@@ -141,7 +159,14 @@ pub async fn run<S: ImportTarget + ?Sized>(
         subject_plans.push((s, plan));
     }
     let mut link_plans = Vec::new();
+    let mut seen = HashSet::new();
     for link in &data.links {
+        if !seen.insert(link.id.as_str()) {
+            report
+                .skipped
+                .push(format!("link {}: the same id appears earlier", link.id));
+            continue;
+        }
         let imported_subject = data.subjects.iter().any(|s| s.record.sssid == link.sssid);
         if !imported_subject && target.subject(&link.sssid).await?.is_none() {
             report.skipped.push(format!(

@@ -76,6 +76,9 @@ pub async fn read(
         .database(database)
         .collection::<Document>(collection)
         .find(doc! {})
+        // Oldest first (ObjectIds start with their creation time), so "the
+        // first one wins" for duplicates means the original.
+        .sort(doc! { "_id": 1 })
         .await
         .with_context(|| format!("cannot read {database}.{collection}"))?;
     let mut documents = Vec::new();
