@@ -2,6 +2,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context as _;
 use axum::Router;
@@ -16,7 +17,9 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 
+use crate::api::client_ip::resolve_client_ip;
 use crate::api::error::{REQUEST_ID, json_error_envelope};
+use crate::api::metrics::{measure, remember_route};
 use crate::clock::{Clock, OsRandom, RandomSource, SystemClock};
 use crate::config::Config;
 use crate::error::Error;
@@ -81,16 +84,32 @@ impl Application {
         &self.state
     }
 
-    /// Serves until SIGINT or SIGTERM, then lets in-flight requests finish.
+    /// Serves until SIGINT or SIGTERM, then stops accepting and lets
+    /// in-flight requests finish, for at most `shutdown_grace_secs`.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         tracing::info!(address = %self.local_addr(), store = self.state.services.deps.store.backend(), "listening");
-        axum::serve(
+        let grace = Duration::from_secs(self.state.config.shutdown_grace_secs);
+        let (stopping_tx, mut stopping) = tokio::sync::watch::channel(false);
+        let serve = axum::serve(
             self.listener,
             self.router
                 .into_make_service_with_connect_info::<SocketAddr>(),
         )
-        .with_graceful_shutdown(shutdown_signal())
-        .await
+        .with_graceful_shutdown(async move {
+            shutdown_signal().await;
+            let _ = stopping_tx.send(true);
+        });
+        let grace_over = async move {
+            let _ = stopping.changed().await;
+            tokio::time::sleep(grace).await;
+        };
+        tokio::select! {
+            result = serve => result,
+            () = grace_over => {
+                tracing::warn!(grace_secs = grace.as_secs(), "shutdown grace period over; exiting with requests still running");
+                Ok(())
+            }
+        }
     }
 }
 
@@ -143,11 +162,13 @@ pub fn router(state: AppState) -> Router {
         ));
     Router::new()
         .merge(crate::api::router())
-        .merge(crate::web::router())
+        .merge(crate::web::router(&state))
+        .route_layer(middleware::from_fn(remember_route))
         .fallback(|| async { Error::NotFound("Not found".into()) })
         .layer(
             ServiceBuilder::new()
                 .layer(SetRequestIdLayer::new(x_request_id.clone(), MakeRequestUuid))
+                .layer(middleware::from_fn_with_state(state.clone(), measure))
                 .layer(PropagateRequestIdLayer::new(x_request_id))
                 .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
                     // The path only: query strings may carry one-time keys.
@@ -160,6 +181,7 @@ pub fn router(state: AppState) -> Router {
                 }))
                 .layer(security_headers)
                 .layer(middleware::from_fn(request_scope))
+                .layer(middleware::from_fn_with_state(state.clone(), resolve_client_ip))
                 .layer(middleware::from_fn(json_error_envelope))
                 .layer(CatchPanicLayer::new())
                 .layer(DefaultBodyLimit::max(MAX_BODY_BYTES)),

@@ -1,4 +1,5 @@
-//! The `idm` command line: `serve` (default), user management and `check`.
+//! The `idm` command line: `serve` (default), user management, `check` and
+//! `backup`.
 
 use std::io::{IsTerminal, Read};
 use std::path::PathBuf;
@@ -9,11 +10,12 @@ use clap::{Parser, Subcommand};
 
 use crate::app::{AppState, Application, build_state};
 use crate::clock::{OsRandom, SystemClock};
-use crate::config::Config;
+use crate::config::{Config, StoreLocation};
 use crate::domain::Username;
 use crate::error::Error;
 use crate::service::Context;
 use crate::service::users::{NewUser, UserChanges};
+use crate::store::sqlite::SqliteStore;
 
 mod import;
 
@@ -62,6 +64,11 @@ pub enum Command {
         /// Overwrite records that differ from the stored ones.
         #[arg(long)]
         force: bool,
+    },
+    /// Write a consistent copy of the SQLite database while the service runs.
+    Backup {
+        /// The new file to write (must not exist).
+        destination: PathBuf,
     },
 }
 
@@ -135,6 +142,7 @@ pub async fn run(cli: Cli) -> ExitCode {
             collection,
             force,
         } => import::run(&config, &from, &db, &collection, force).await,
+        Command::Backup { destination } => backup(config, destination).await,
         Command::User(cmd) => {
             let state = match build_state(config, Arc::new(SystemClock), Arc::new(OsRandom)).await {
                 Ok(s) => s,
@@ -195,6 +203,43 @@ async fn check(config: Config) -> ExitCode {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(EXIT_FAILED)
+    }
+}
+
+async fn backup(config: Config, destination: PathBuf) -> ExitCode {
+    let path = match config.store_location() {
+        Ok(StoreLocation::Sqlite(path)) => path,
+        Ok(StoreLocation::Mongo { .. }) => {
+            eprintln!(
+                "error: idm backup copies the SQLite store; back up MongoDB with mongodump (see DEPLOY.md)"
+            );
+            return ExitCode::from(EXIT_BAD_INPUT);
+        }
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    if !path.exists() {
+        eprintln!("error: there is no database at {}", path.display());
+        return ExitCode::from(EXIT_CONFIG);
+    }
+    let store = match SqliteStore::open(&path).await {
+        Ok(store) => store,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    match store.backup_to(&destination).await {
+        Ok(()) => {
+            println!("backed up {} to {}", path.display(), destination.display());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: backup failed: {e:#}");
+            ExitCode::from(EXIT_FAILED)
+        }
     }
 }
 

@@ -38,6 +38,11 @@ impl ManualClock {
     pub fn advance(&self, by: Duration) {
         *self.now.lock().expect("clock lock") += by;
     }
+
+    /// The current time as seconds since the epoch, as in JWT claims.
+    pub fn now_ts(&self) -> i64 {
+        self.now().timestamp()
+    }
 }
 
 impl Clock for ManualClock {

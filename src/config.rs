@@ -85,6 +85,8 @@ pub struct Config {
 
     pub session_idle_secs: u64,
     pub session_absolute_secs: u64,
+    /// Folder with the console's stylesheet, script and htmx.
+    pub static_dir: PathBuf,
 
     pub reset_token_lifetime_secs: u64,
     pub admin_email: Option<String>,
@@ -97,6 +99,46 @@ pub struct Config {
     pub smtp_password: Option<SecretString>,
     pub smtp_password_file: Option<PathBuf>,
     pub smtp_timeout_secs: u64,
+
+    /// Reverse proxies whose `X-Forwarded-For` is believed (IPs or CIDRs;
+    /// a list, or a comma-separated string in the environment). Requests
+    /// from anyone else are taken at their socket address.
+    #[serde(deserialize_with = "networks")]
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// After SIGTERM, how long in-flight requests may take before exit.
+    pub shutdown_grace_secs: u64,
+    /// Serve Prometheus metrics at `/metrics`.
+    pub metrics_enabled: bool,
+    /// Client addresses allowed to read `/metrics`.
+    #[serde(deserialize_with = "networks")]
+    pub metrics_allow: Vec<ipnet::IpNet>,
+}
+
+/// Accepts `["10.0.0.0/8", "127.0.0.1"]` or `"10.0.0.0/8, 127.0.0.1"`; a
+/// bare address is a single-host network.
+fn networks<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<ipnet::IpNet>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        Text(String),
+        List(Vec<String>),
+    }
+    let items = match OneOrMany::deserialize(d)? {
+        OneOrMany::Text(text) => text.split(',').map(str::to_owned).collect(),
+        OneOrMany::List(list) => list,
+    };
+    items
+        .iter()
+        .map(|s| s.trim())
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            s.parse::<ipnet::IpNet>()
+                .or_else(|_| s.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                .map_err(|_| {
+                    serde::de::Error::custom(format!("{s:?} is not an IP address or CIDR network"))
+                })
+        })
+        .collect()
 }
 
 impl Default for Config {
@@ -128,6 +170,7 @@ impl Default for Config {
             login_window_secs: 300,
             session_idle_secs: 30 * 60,
             session_absolute_secs: 12 * 3600,
+            static_dir: PathBuf::from("static"),
             reset_token_lifetime_secs: 2 * 3600,
             admin_email: None,
             mail_transport: MailTransportKind::File,
@@ -139,6 +182,13 @@ impl Default for Config {
             smtp_password: None,
             smtp_password_file: None,
             smtp_timeout_secs: 10,
+            trusted_proxies: Vec::new(),
+            shutdown_grace_secs: 20,
+            metrics_enabled: true,
+            metrics_allow: vec![
+                "127.0.0.0/8".parse().expect("valid network"),
+                "::1/128".parse().expect("valid network"),
+            ],
         }
     }
 }
@@ -222,6 +272,8 @@ impl Config {
             ("link_lifetime_secs", self.link_lifetime_secs),
             ("login_window_secs", self.login_window_secs),
             ("reset_token_lifetime_secs", self.reset_token_lifetime_secs),
+            ("session_idle_secs", self.session_idle_secs),
+            ("session_absolute_secs", self.session_absolute_secs),
         ] {
             if value == 0 {
                 bail!("{name} must be greater than 0");

@@ -77,7 +77,23 @@ impl From<StoreError> for Error {
         match err {
             StoreError::Duplicate(what) => Error::Conflict(format!("{what} already exists")),
             StoreError::Unavailable(why) => Error::Unavailable(why),
-            StoreError::Other(e) => Error::Internal(e),
+            // Kept whole so that a failure can be traced to the store.
+            other @ StoreError::Other(_) => Error::Internal(other.into()),
+        }
+    }
+}
+
+/// Marks a response whose request failed in the database, for metrics.
+#[derive(Debug, Clone, Copy)]
+pub struct StoreFailure;
+
+impl Error {
+    /// Whether the database (or its connection) failed.
+    pub fn is_store_failure(&self) -> bool {
+        match self {
+            Error::Unavailable(_) => true,
+            Error::Internal(e) => e.downcast_ref::<StoreError>().is_some(),
+            _ => false,
         }
     }
 }

@@ -121,27 +121,60 @@ async fn failed_logins_are_counted_across_instances() {
     );
 }
 
+/// A browser: its own cookie jar, no redirects followed. Cookies do not
+/// depend on the port, so one jar serves both instances, as behind a load
+/// balancer.
+fn browser() -> reqwest::Client {
+    reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+/// The CSRF token of a console page (its meta tag).
+async fn csrf_of(r: reqwest::Response) -> String {
+    let body = r.text().await.unwrap();
+    let marker = r#"name="csrf-token" content=""#;
+    let start = body.find(marker).expect("page has a csrf meta tag") + marker.len();
+    let end = body[start..].find('"').unwrap() + start;
+    body[start..end].to_owned()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_first_admin_forms_on_two_instances_create_one_admin() {
     let (a, b, _db) = two_instances(|_| {}).await;
-    let mut requests = tokio::task::JoinSet::new();
+    // Eight browsers open the form, half on each instance, then all submit.
+    let mut forms = Vec::new();
     for i in 0..8 {
         let app = if i % 2 == 0 { &a } else { &b };
-        let email = format!("first{i}@example.org");
-        let request = app.client.post(app.url("/init")).form(&[
-            ("email", email.as_str()),
-            ("password", "a long first passphrase"),
-            ("password2", "a long first passphrase"),
-        ]);
-        requests.spawn(async move { request.send().await.unwrap().status() });
+        let client = browser();
+        let csrf = csrf_of(client.get(app.url("/init")).send().await.unwrap()).await;
+        forms.push((
+            client,
+            app.url("/init"),
+            csrf,
+            format!("first{i}@example.org"),
+        ));
+    }
+    let mut requests = tokio::task::JoinSet::new();
+    for (client, url, csrf, email) in forms {
+        requests.spawn(async move {
+            client
+                .post(url)
+                .form(&[
+                    ("csrf_token", csrf.as_str()),
+                    ("email", email.as_str()),
+                    ("password", "a long first passphrase"),
+                    ("password2", "a long first passphrase"),
+                ])
+                .send()
+                .await
+                .unwrap()
+                .status()
+        });
     }
     let statuses = requests.join_all().await;
-    let created = statuses.iter().filter(|s| **s == StatusCode::OK).count();
-    let refused = statuses
-        .iter()
-        .filter(|s| **s == StatusCode::CONFLICT)
-        .count();
-    assert_eq!((created, refused), (1, 7), "{statuses:?}");
     let users = a
         .state
         .services
@@ -154,8 +187,66 @@ async fn concurrent_first_admin_forms_on_two_instances_create_one_admin() {
         })
         .await
         .unwrap();
-    assert_eq!(users.total, 1);
+    assert_eq!(users.total, 1, "{statuses:?}");
     assert!(users.items[0].admin);
+    let refused = statuses
+        .iter()
+        .filter(|s| !s.is_success() && !s.is_redirection())
+        .count();
+    assert_eq!(
+        refused, 7,
+        "all but one submission are refused: {statuses:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_console_session_from_one_instance_is_valid_on_the_other_until_logout() {
+    let (a, b, _db) = two_instances(|_| {}).await;
+    a.create_user(ADMIN, ADMIN_PASSWORD, true).await;
+    let client = browser();
+    let csrf = csrf_of(client.get(a.url("/login")).send().await.unwrap()).await;
+    let r = client
+        .post(a.url("/login"))
+        .form(&[
+            ("csrf_token", csrf.as_str()),
+            ("username", ADMIN),
+            ("password", ADMIN_PASSWORD),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER, "signed in on A");
+
+    // The session lives in MongoDB: B knows it.
+    let home = client.get(b.url("/home")).send().await.unwrap();
+    assert_eq!(home.status(), StatusCode::OK);
+    let csrf = csrf_of(home).await;
+    assert_eq!(
+        client.get(b.url("/users")).send().await.unwrap().status(),
+        StatusCode::OK
+    );
+    // Signing out on B ends the session on A too.
+    let r = client
+        .post(b.url("/logout"))
+        .form(&[("csrf_token", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let after = client.get(a.url("/users")).send().await.unwrap();
+    assert_eq!(
+        after.status(),
+        StatusCode::SEE_OTHER,
+        "A sends the browser to sign in"
+    );
+    assert!(
+        after.headers()["location"]
+            .to_str()
+            .unwrap()
+            .starts_with("/login"),
+        "{:?}",
+        after.headers()
+    );
 }
 
 #[tokio::test]

@@ -1034,7 +1034,7 @@ macro_rules! core_conformance {
     };
 }
 
-/// Subjects, links, reset tokens and sessions. (Add the SQLite run with
+/// Subjects, links and reset tokens. (Add the SQLite run with
 /// `study_conformance!(sqlite_study, sqlite);` once SQLite implements them.)
 macro_rules! study_conformance {
     ($backend:ident, $open:path) => {
@@ -1072,6 +1072,15 @@ macro_rules! study_conformance {
                 let f = $open().await;
                 checks::concurrent_reset_token_takes_have_one_winner(vec![f.store.clone()]).await;
             }
+        }
+    };
+}
+
+/// Browser sessions (tower-sessions records).
+macro_rules! session_conformance {
+    ($backend:ident, $open:path) => {
+        mod $backend {
+            use super::*;
 
             #[tokio::test]
             async fn sessions_expire_and_overwrite() {
@@ -1084,6 +1093,8 @@ macro_rules! study_conformance {
 core_conformance!(sqlite_core, sqlite);
 core_conformance!(mongodb_core, mongodb);
 study_conformance!(mongodb_study, mongodb);
+session_conformance!(sqlite_sessions, sqlite);
+session_conformance!(mongodb_sessions, mongodb);
 
 /// The same races between two independent MongoDB clients on one database,
 /// as two `idm serve` instances behind a load balancer would run them.

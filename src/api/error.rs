@@ -8,7 +8,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-use crate::error::Error;
+use crate::error::{Error, StoreFailure};
 
 tokio::task_local! {
     /// The id of the request being handled, for error bodies and logs.
@@ -35,6 +35,7 @@ pub fn log_internal(err: &Error) -> String {
 impl IntoResponse for Error {
     fn into_response(self) -> Response {
         let status = self.status();
+        let store_failure = self.is_store_failure();
         let message = match &self {
             Error::Internal(_) => log_internal(&self),
             Error::Unavailable(why) => {
@@ -44,6 +45,9 @@ impl IntoResponse for Error {
             _ => self.public_message(),
         };
         let mut response = envelope(status, &message);
+        if store_failure {
+            response.extensions_mut().insert(StoreFailure);
+        }
         let headers = response.headers_mut();
         match self {
             Error::Unauthorized(_) => {

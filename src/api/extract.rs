@@ -9,6 +9,7 @@ use axum::http::header;
 use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
 
+use crate::api::client_ip::ClientIp;
 use crate::app::AppState;
 use crate::error::Error;
 use crate::service::Context;
@@ -22,12 +23,19 @@ pub fn request_id(parts: &Parts) -> Option<String> {
         .map(str::to_owned)
 }
 
-/// The address of the peer that connected to us.
+/// The client's address as resolved by `client_ip::resolve_client_ip`
+/// (trusted proxies honoured), else the socket peer.
 pub fn client_ip(parts: &Parts) -> Option<IpAddr> {
     parts
         .extensions
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|ConnectInfo(addr)| addr.ip())
+        .get::<ClientIp>()
+        .map(|ClientIp(ip)| *ip)
+        .or_else(|| {
+            parts
+                .extensions
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|ConnectInfo(addr)| addr.ip())
+        })
 }
 
 /// A JSON object body, with errors that name the problem: wrong content

@@ -5,9 +5,11 @@ use axum::routing::{get, post};
 
 use crate::app::AppState;
 
+pub mod client_ip;
 pub mod error;
 pub mod extract;
 mod health;
+pub mod metrics;
 mod users;
 
 pub fn router() -> Router<AppState> {
@@ -16,6 +18,7 @@ pub fn router() -> Router<AppState> {
         .route("/status", get(health::status))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
+        .route("/metrics", get(metrics::metrics))
         .route("/auth", post(users::auth))
         .route(
             "/user",

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use crate::domain::{Password, Username};
 use crate::error::{Error, Result};
+use crate::metrics::Metrics;
 use crate::service::audits::{AuditTarget, Auditor};
 use crate::service::passwords::{PasswordHasher, Verification};
 use crate::service::throttle::LoginThrottle;
@@ -21,6 +22,7 @@ pub struct AuthService {
     tokens: Arc<StaffTokens>,
     throttle: LoginThrottle,
     audits: Auditor,
+    metrics: Arc<Metrics>,
 }
 
 impl AuthService {
@@ -30,6 +32,7 @@ impl AuthService {
         tokens: Arc<StaffTokens>,
         throttle: LoginThrottle,
         audits: Auditor,
+        metrics: Arc<Metrics>,
     ) -> Self {
         Self {
             deps,
@@ -37,6 +40,7 @@ impl AuthService {
             tokens,
             throttle,
             audits,
+            metrics,
         }
     }
 
@@ -50,6 +54,7 @@ impl AuthService {
     ) -> Result<CurrentUser> {
         let account = username.and_then(|u| Username::parse(u).ok());
         self.throttle.check(account.as_ref(), ctx.client_ip).await.inspect_err(|_| {
+            self.metrics.logins.with_label_values(&["throttled"]).inc();
             tracing::warn!(account = ?account.as_ref().map(|a| a.as_str()), ip = ?ctx.client_ip, "login throttled");
         })?;
         let user = match &account {
@@ -80,9 +85,11 @@ impl AuthService {
                 self.audits
                     .record(ctx, AuditTarget::user(&user.username), "login")
                     .await;
+                self.metrics.logins.with_label_values(&["ok"]).inc();
                 Ok(current_user(&user))
             }
             (user, _) => {
+                self.metrics.logins.with_label_values(&["failed"]).inc();
                 self.throttle
                     .record_failure(account.as_ref(), ctx.client_ip)
                     .await?;

@@ -2,6 +2,7 @@
 //! file transport that writes .eml files for local use, or none.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -11,6 +12,7 @@ use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, To
 use secrecy::ExposeSecret;
 
 use crate::config::{Config, MailTransportKind, SmtpTls};
+use crate::metrics::Metrics;
 
 enum Transport {
     Smtp(AsyncSmtpTransport<Tokio1Executor>),
@@ -23,12 +25,13 @@ enum Transport {
 
 pub struct Mailer {
     transport: Transport,
+    metrics: Arc<Metrics>,
     from: Mailbox,
     reply_to: Option<Mailbox>,
 }
 
 impl Mailer {
-    pub fn from_config(config: &Config) -> anyhow::Result<Self> {
+    pub fn from_config(config: &Config, metrics: Arc<Metrics>) -> anyhow::Result<Self> {
         let from: Mailbox = config
             .mail_from
             .as_deref()
@@ -56,6 +59,7 @@ impl Mailer {
         };
         Ok(Self {
             transport,
+            metrics,
             from,
             reply_to,
         })
@@ -71,6 +75,13 @@ impl Mailer {
     }
 
     pub async fn send(&self, message: Message) -> anyhow::Result<()> {
+        let result = self.deliver(message).await;
+        let outcome = if result.is_ok() { "sent" } else { "failed" };
+        self.metrics.mails.with_label_values(&[outcome]).inc();
+        result
+    }
+
+    async fn deliver(&self, message: Message) -> anyhow::Result<()> {
         match &self.transport {
             Transport::Smtp(t) => {
                 t.send(message).await.context("SMTP delivery failed")?;

@@ -11,6 +11,7 @@ use crate::clock::{Clock, RandomSource};
 use crate::config::{Config, Secrets};
 use crate::domain::{PasswordPolicy, Username};
 use crate::error::{Error, Result};
+use crate::metrics::Metrics;
 use crate::store::Store;
 
 pub mod audits;
@@ -122,6 +123,7 @@ pub struct Services {
     pub auth: auth::AuthService,
     pub health: health::HealthService,
     pub mailer: Arc<mail::Mailer>,
+    pub metrics: Arc<Metrics>,
 }
 
 impl Services {
@@ -136,7 +138,8 @@ impl Services {
             min_chars: config.password_min_chars,
         };
         let audits = audits::Auditor::new(deps.clone());
-        let mailer = Arc::new(mail::Mailer::from_config(config)?);
+        let metrics = Arc::new(Metrics::new());
+        let mailer = Arc::new(mail::Mailer::from_config(config, metrics.clone())?);
         let tokens = Arc::new(tokens::StaffTokens::new(
             &secrets.token_key,
             seconds(config.token_lifetime_secs),
@@ -149,9 +152,17 @@ impl Services {
         );
         Ok(Self {
             users: users::UserService::new(deps.clone(), hasher.clone(), policy, audits.clone()),
-            auth: auth::AuthService::new(deps.clone(), hasher, tokens, login_throttle, audits),
+            auth: auth::AuthService::new(
+                deps.clone(),
+                hasher,
+                tokens,
+                login_throttle,
+                audits,
+                metrics.clone(),
+            ),
             health: health::HealthService::new(deps.clone(), mailer.clone()),
             mailer,
+            metrics,
             deps,
         })
     }

@@ -173,7 +173,9 @@ pub trait ThrottleStore: Send + Sync {
 /// Every aggregate's store. (Aggregates whose SQLite implementation is not
 /// merged yet join this list when it is.)
 #[async_trait]
-pub trait Store: UserStore + AuditStore + ThrottleStore + Send + Sync + 'static {
+pub trait Store:
+    UserStore + AuditStore + ThrottleStore + SessionRecordStore + Send + Sync + 'static
+{
     /// A cheap round trip that proves the database answers.
     async fn ping(&self) -> StoreResult<()>;
     /// "sqlite" or "mongodb", for logs and `/status`.

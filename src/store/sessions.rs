@@ -22,7 +22,11 @@ pub trait SessionRecordStore: Send + Sync {
     /// Inserts or overwrites.
     async fn save_session(&self, session: &SessionRecord) -> StoreResult<()>;
     /// The session, unless it has expired at `now`.
-    async fn load_session(&self, id: &str, now: DateTime<Utc>) -> StoreResult<Option<SessionRecord>>;
+    async fn load_session(
+        &self,
+        id: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<SessionRecord>>;
     async fn delete_session(&self, id: &str) -> StoreResult<()>;
     /// Housekeeping; returns how many were removed.
     async fn delete_expired_sessions(&self, now: DateTime<Utc>) -> StoreResult<u64>;

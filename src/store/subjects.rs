@@ -70,7 +70,11 @@ pub trait SubjectStore: Send + Sync {
     /// Writes `subject` (with `version` already incremented by the caller)
     /// only if the stored version is still `expected_version`; `false` means
     /// someone else wrote first and the caller should re-read and retry.
-    async fn replace_subject(&self, subject: &SubjectRecord, expected_version: i64) -> StoreResult<bool>;
+    async fn replace_subject(
+        &self,
+        subject: &SubjectRecord,
+        expected_version: i64,
+    ) -> StoreResult<bool>;
     /// Ties in the sort column are broken by sssid, so pages are stable.
     async fn list_subjects(&self, query: &SubjectQuery) -> StoreResult<Page<SubjectRecord>>;
 }

@@ -1,68 +1,106 @@
-//! `/init`: creates the first admin while none exists.
+//! `/init`: creates the first admin while none exists. The rule (exactly
+//! one first admin, even under concurrent posts) is the service's.
 
 use axum::Form;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use maud::{DOCTYPE, Markup, html};
+use maud::{Markup, html};
 use serde::Deserialize;
 
-use crate::api::extract::Anonymous;
 use crate::app::AppState;
+use crate::domain::Username;
 use crate::error::Error;
 use crate::service::users::FirstAdmin;
+use crate::web::error::WebError;
+use crate::web::layout::{Field, Section, csrf_field, page};
+use crate::web::session::Visitor;
 
-fn page(title: &str, body: Markup) -> Markup {
+#[derive(Default)]
+struct InitErrors {
+    email: Option<String>,
+    password: Option<String>,
+    password2: Option<String>,
+}
+
+fn init_form(csrf: &str, email: &str, errors: &InitErrors) -> Markup {
     html! {
-        (DOCTYPE)
-        html lang="en" {
-            head {
-                meta charset="utf-8";
-                meta name="viewport" content="width=device-width, initial-scale=1";
-                title { (title) " · C3-PRO IDM" }
-            }
-            body { main { h1 { (title) } (body) } }
+        form #init-form method="post" action="/init"
+            hx-post="/init" hx-target="this" hx-swap="outerHTML" novalidate {
+            (csrf_field(csrf))
+            (Field::new("email", "Email", "email")
+                .value(email)
+                .autocomplete("username")
+                .error(errors.email.as_deref())
+                .autofocus(true)
+                .render("init"))
+            (Field::new("password", "Password", "password")
+                .autocomplete("new-password")
+                .error(errors.password.as_deref())
+                .hint("At least 8 characters; a long phrase is best. Common passwords are refused.")
+                .render("init"))
+            (Field::new("password2", "Repeat password", "password")
+                .autocomplete("new-password")
+                .error(errors.password2.as_deref())
+                .render("init"))
+            button type="submit" { "Create administrator" }
         }
     }
 }
 
-fn ready_page() -> Markup {
-    page(
-        "System is ready",
-        html! {
-            p { "An administrator exists. Sign in to manage users." }
-        },
-    )
+fn ready() -> Markup {
+    html! {
+        div.card #init-done {
+            p { "An administrator exists, so this page creates no one. Sign in to manage users." }
+            a.button href="/login" { "Go to sign in" }
+        }
+    }
 }
 
-fn form(email: &str, error: Option<&str>) -> Markup {
-    page(
-        "Create the first administrator",
-        html! {
-            form method="post" action="/init" {
-                @if let Some(error) = error { p role="alert" { (error) } }
-                label for="email" { "Email" }
-                input id="email" name="email" type="email" required value=(email) autocomplete="username";
-                label for="password" { "Password" }
-                input id="password" name="password" type="password" required autocomplete="new-password";
-                label for="password2" { "Repeat password" }
-                input id="password2" name="password2" type="password" required autocomplete="new-password";
-                button type="submit" { "Create administrator" }
+fn created(username: &str) -> Markup {
+    html! {
+        div.card #init-done {
+            div.flash.flash-ok role="status" tabindex="-1" {
+                "The administrator " strong { (username) } " was created."
             }
+            a.button href="/login" { "Sign in" }
+        }
+    }
+}
+
+fn init_page(visitor: &Visitor, content: Markup) -> Markup {
+    page(
+        "Set up C3-PRO IDM",
+        Some(&visitor.chrome(Section::Other)),
+        true,
+        html! {
+            h1 { "Set up C3-PRO IDM" }
+            p.muted { "Create the first administrator. Further users are added from the user list." }
+            (content)
         },
     )
 }
 
-pub async fn show(State(state): State<AppState>) -> Result<Markup, Error> {
-    Ok(if state.services.users.is_initialized().await? {
-        ready_page()
+/// A full page, or only `content` for htmx.
+fn respond(visitor: &Visitor, status: StatusCode, content: Markup) -> Response {
+    if visitor.htmx {
+        (status, content).into_response()
     } else {
-        form("", None)
-    })
+        (status, init_page(visitor, content)).into_response()
+    }
+}
+
+pub async fn show(State(state): State<AppState>, visitor: Visitor) -> Result<Response, WebError> {
+    let content = if state.services.users.is_initialized().await? {
+        ready()
+    } else {
+        init_form(&visitor.csrf, "", &InitErrors::default())
+    };
+    Ok((StatusCode::OK, init_page(&visitor, content)).into_response())
 }
 
 #[derive(Deserialize)]
-pub struct InitForm {
+pub struct InitInput {
     #[serde(default)]
     email: String,
     #[serde(default)]
@@ -73,30 +111,54 @@ pub struct InitForm {
 
 pub async fn submit(
     State(state): State<AppState>,
-    Anonymous(ctx): Anonymous,
-    Form(input): Form<InitForm>,
-) -> Result<Response, Error> {
-    if input.password != input.password2 {
-        return Ok((
-            StatusCode::BAD_REQUEST,
-            form(&input.email, Some("The passwords do not match.")),
-        )
-            .into_response());
+    visitor: Visitor,
+    Form(input): Form<InitInput>,
+) -> Result<Response, WebError> {
+    let users = &state.services.users;
+    if users.is_initialized().await? {
+        return Ok(respond(&visitor, StatusCode::CONFLICT, ready()));
     }
-    match state
-        .services
-        .users
-        .create_first_admin(&ctx, &input.email, input.password)
-        .await
-    {
-        Ok(FirstAdmin::Created(user)) => Ok(page("Administrator created", html! {
-            p { "The administrator " strong { (user.username) } " was created. You can now sign in." }
-        })
-        .into_response()),
-        Ok(FirstAdmin::AlreadyInitialized) => Ok((StatusCode::CONFLICT, ready_page()).into_response()),
-        Err(Error::BadRequest(msg) | Error::Conflict(msg)) => {
-            Ok((StatusCode::BAD_REQUEST, form(&input.email, Some(&msg))).into_response())
+    // Checked here too so each message lands next to its field; the
+    // service checks again and stays the authority.
+    let mut errors = InitErrors::default();
+    let mut status = StatusCode::BAD_REQUEST;
+    match Username::parse(&input.email) {
+        Err(e) => errors.email = Some(e.to_string()),
+        Ok(username) => {
+            if let Err(e) = users.policy().check(input.password.clone(), &username) {
+                errors.password = Some(e.to_string());
+            }
         }
-        Err(other) => Err(other),
     }
+    if input.password != input.password2 {
+        errors.password2 = Some("The passwords do not match.".into());
+    }
+    if errors.email.is_none() && errors.password.is_none() && errors.password2.is_none() {
+        match users
+            .create_first_admin(&visitor.ctx, &input.email, input.password)
+            .await
+        {
+            Ok(FirstAdmin::Created(user)) => {
+                return Ok(respond(
+                    &visitor,
+                    StatusCode::CREATED,
+                    created(&user.username),
+                ));
+            }
+            Ok(FirstAdmin::AlreadyInitialized) => {
+                return Ok(respond(&visitor, StatusCode::CONFLICT, ready()));
+            }
+            Err(Error::Conflict(msg)) => {
+                status = StatusCode::CONFLICT;
+                errors.email = Some(msg);
+            }
+            Err(Error::BadRequest(msg)) => errors.password = Some(msg),
+            Err(other) => return Err(visitor.fail(other)),
+        }
+    }
+    Ok(respond(
+        &visitor,
+        status,
+        init_form(&visitor.csrf, &input.email, &errors),
+    ))
 }

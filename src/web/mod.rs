@@ -1,13 +1,94 @@
 //! Server-rendered pages (maud + HTMX). They call the same services as the
 //! JSON API.
 
+use std::time::Duration as StdDuration;
+
 use axum::Router;
-use axum::routing::get;
+use axum::http::{HeaderValue, header};
+use axum::middleware;
+use axum::routing::{get, post};
+use tower_http::services::ServeDir;
+use tower_http::set_header::SetResponseHeaderLayer;
+use tower_sessions::cookie::SameSite;
+use tower_sessions::{Expiry, SessionManagerLayer};
 
 use crate::app::AppState;
+use crate::service::seconds;
 
+pub mod csrf;
+pub mod error;
+mod home;
 mod init;
+pub mod layout;
+mod login;
+pub mod session;
+pub mod session_store;
+mod users;
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/init", get(init::show).post(init::submit))
+/// The session cookie's name.
+pub const SESSION_COOKIE: &str = "idm_session";
+
+/// How often expired sessions are swept from the store.
+const SESSION_SWEEP_EVERY: StdDuration = StdDuration::from_secs(15 * 60);
+
+pub fn router(state: &AppState) -> Router<AppState> {
+    let config = &state.config;
+    let deps = &state.services.deps;
+    let store = session_store::DbSessionStore::new(
+        deps.store.clone(),
+        deps.clock.clone(),
+        seconds(config.session_idle_secs),
+    );
+    let idle = tower_sessions::cookie::time::Duration::seconds(
+        i64::try_from(config.session_idle_secs).unwrap_or(i64::MAX),
+    );
+    let sessions = SessionManagerLayer::new(store)
+        .with_name(SESSION_COOKIE)
+        .with_http_only(true)
+        .with_same_site(SameSite::Lax)
+        .with_secure(config.serves_https())
+        .with_path("/")
+        .with_expiry(Expiry::OnInactivity(idle))
+        // Every request moves the idle deadline.
+        .with_always_save(true);
+    spawn_session_sweeper(state);
+    let pages = Router::new()
+        .route("/init", get(init::show).post(init::submit))
+        .route("/login", get(login::show).post(login::submit))
+        .route("/logout", get(login::confirm_logout).post(login::logout))
+        .route("/home", get(home::show))
+        .route("/users", get(users::list).post(users::create))
+        .route("/users/admin", post(users::set_admin))
+        .route(
+            "/users/delete",
+            get(users::confirm_delete).post(users::delete),
+        )
+        .layer(middleware::from_fn_with_state(state.clone(), csrf::protect))
+        .layer(sessions);
+    Router::new().merge(pages).nest_service(
+        "/static",
+        tower::ServiceBuilder::new()
+            .layer(SetResponseHeaderLayer::overriding(
+                header::CACHE_CONTROL,
+                HeaderValue::from_static("public, max-age=3600"),
+            ))
+            .service(ServeDir::new(&config.static_dir)),
+    )
+}
+
+/// Deletes expired sessions now and then; expired ones are already
+/// refused at load, this only keeps the table small.
+fn spawn_session_sweeper(state: &AppState) {
+    let deps = state.services.deps.clone();
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(SESSION_SWEEP_EVERY);
+        loop {
+            every.tick().await;
+            match deps.store.delete_expired_sessions(deps.clock.now()).await {
+                Ok(0) => {}
+                Ok(n) => tracing::debug!(removed = n, "expired sessions removed"),
+                Err(e) => tracing::warn!(error = %e, "could not remove expired sessions"),
+            }
+        }
+    });
 }

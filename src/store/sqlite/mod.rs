@@ -14,14 +14,16 @@ use rusqlite_migration::{M, Migrations};
 use super::{Store, StoreError, StoreResult};
 
 mod audits;
+mod sessions;
 mod throttle;
 mod users;
 
 /// Versioned schema; append only, never edit a released migration.
 fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(include_str!(
-        "migrations/001_users_audits_throttle.sql"
-    ))])
+    Migrations::new(vec![
+        M::up(include_str!("migrations/001_users_audits_throttle.sql")),
+        M::up(include_str!("migrations/004_sessions.sql")),
+    ])
 }
 
 /// Applied to every new connection. `synchronous=FULL` makes every
@@ -40,8 +42,7 @@ pub struct SqliteStore {
 impl SqliteStore {
     pub async fn open(path: &Path) -> anyhow::Result<Self> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir)
-                .with_context(|| format!("cannot create data folder {}", dir.display()))?;
+            create_private_dir(dir)?;
         }
         let path_owned = path.to_path_buf();
         tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
@@ -65,6 +66,20 @@ impl SqliteStore {
             writer: pool(path, 1)?,
             readers: pool(path, READER_CONNECTIONS)?,
         })
+    }
+
+    /// Writes a consistent copy of the database to `dest` while the service
+    /// keeps running (`VACUUM INTO` reads one snapshot). `dest` must not exist.
+    pub async fn backup_to(&self, dest: &Path) -> StoreResult<()> {
+        if dest.exists() {
+            return Err(StoreError::Other(anyhow::anyhow!(
+                "{} already exists; choose a new file",
+                dest.display()
+            )));
+        }
+        let dest = dest.to_string_lossy().into_owned();
+        self.read(move |c| c.execute("VACUUM INTO ?1", [dest]).map(|_| ()))
+            .await
     }
 
     /// Runs `f` on a reader connection off the async threads.
@@ -92,6 +107,24 @@ impl SqliteStore {
             .await
             .map_err(|e| StoreError::Other(anyhow::anyhow!("sqlite task failed: {e}")))?
     }
+}
+
+/// Creates the data folder readable by the service user only: it holds
+/// personal data of study participants.
+fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
+    if dir.exists() {
+        return Ok(());
+    }
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o700);
+    }
+    builder
+        .create(dir)
+        .with_context(|| format!("cannot create data folder {}", dir.display()))
 }
 
 fn pool(path: &Path, size: usize) -> anyhow::Result<Pool> {
@@ -177,8 +210,33 @@ impl Store for SqliteStore {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
     #[test]
     fn migrations_are_valid() {
-        super::migrations().validate().unwrap();
+        migrations().validate().unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_database_from_a_newer_version_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("idm.sqlite3");
+        SqliteStore::open(&path).await.unwrap();
+        Connection::open(&path)
+            .unwrap()
+            .execute_batch("PRAGMA user_version = 999")
+            .unwrap();
+        let err = SqliteStore::open(&path).await.err().expect("refused");
+        assert!(format!("{err:#}").contains("migrate"), "{err:#}");
+    }
+
+    #[tokio::test]
+    async fn the_data_folder_is_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        SqliteStore::open(&data.join("idm.sqlite3")).await.unwrap();
+        let mode = std::fs::metadata(&data).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o700);
     }
 }

@@ -1,0 +1,117 @@
+//! Errors of page routes: an HTML page with the right status, never the
+//! JSON envelope. For htmx requests the page replaces the whole body, so an
+//! unexpected failure in a small swap is not hidden in a corner.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use maud::html;
+
+use crate::api::error::log_internal;
+use crate::error::Error;
+use crate::web::layout::{Chrome, page};
+
+pub enum WebError {
+    /// An error page, with the visitor's header when known.
+    Page {
+        error: Error,
+        chrome: Option<Chrome>,
+    },
+    /// Not signed in (or the session ended): off to the login page, then
+    /// back to `next`.
+    SignIn { next: Option<String>, htmx: bool },
+}
+
+impl From<Error> for WebError {
+    fn from(error: Error) -> Self {
+        WebError::Page {
+            error,
+            chrome: None,
+        }
+    }
+}
+
+impl WebError {
+    pub fn with_chrome(error: Error, chrome: &Chrome) -> Self {
+        WebError::Page {
+            error,
+            chrome: Some(chrome.clone()),
+        }
+    }
+
+    pub fn internal(err: impl Into<anyhow::Error>) -> Self {
+        Error::internal(err).into()
+    }
+}
+
+pub fn login_url(next: Option<&str>) -> String {
+    match next {
+        Some(next) => format!(
+            "/login?{}",
+            serde_urlencoded::to_string([("next", next)]).unwrap_or_default()
+        ),
+        None => "/login".to_owned(),
+    }
+}
+
+impl IntoResponse for WebError {
+    fn into_response(self) -> Response {
+        match self {
+            WebError::SignIn { next, htmx } => {
+                let target = login_url(next.as_deref());
+                if htmx {
+                    // htmx follows this with a full page load.
+                    let mut response = StatusCode::UNAUTHORIZED.into_response();
+                    if let Ok(value) = HeaderValue::from_str(&target) {
+                        response.headers_mut().insert("hx-redirect", value);
+                    }
+                    response
+                } else {
+                    Redirect::to(&target).into_response()
+                }
+            }
+            WebError::Page { error, chrome } => error_page(&error, chrome.as_ref()),
+        }
+    }
+}
+
+pub fn error_page(error: &Error, chrome: Option<&Chrome>) -> Response {
+    let status = error.status();
+    let message = match error {
+        Error::Internal(_) => log_internal(error),
+        other => other.public_message(),
+    };
+    let title = match status {
+        StatusCode::FORBIDDEN => "Access denied",
+        StatusCode::NOT_FOUND => "Not found",
+        StatusCode::TOO_MANY_REQUESTS => "Too many attempts",
+        s if s.is_server_error() => "Something went wrong",
+        _ => "Request refused",
+    };
+    let signed_in = chrome.is_some_and(|c| c.user.is_some());
+    let body = page(
+        title,
+        chrome,
+        true,
+        html! {
+            h1 { (title) }
+            div.card {
+                p { (message) }
+                p {
+                    @if signed_in {
+                        a.button.secondary href="/home" { "Back to the start page" }
+                    } @else {
+                        a.button.secondary href="/login" { "Go to sign in" }
+                    }
+                }
+            }
+        },
+    );
+    let mut response = (status, body).into_response();
+    let headers = response.headers_mut();
+    headers.insert("hx-retarget", HeaderValue::from_static("body"));
+    headers.insert("hx-reswap", HeaderValue::from_static("innerHTML"));
+    if let Error::TooManyRequests { retry_after_secs } = error {
+        headers.insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
+    }
+    response
+}

@@ -1,0 +1,222 @@
+//! `/login` and `/logout`.
+
+use axum::Form;
+use axum::extract::{Query, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use maud::{Markup, html};
+use serde::Deserialize;
+
+use crate::app::AppState;
+use crate::error::Error;
+use crate::service::auth::BAD_LOGIN;
+use crate::web::error::WebError;
+use crate::web::layout::{Chrome, Field, Flash, Section, csrf_field, flash, page};
+use crate::web::session::Visitor;
+
+/// `next` only ever leads to a page of this site: an absolute path, not
+/// `//host` or `/\host` (which browsers treat as another site), no control
+/// characters.
+pub fn local_path(next: Option<&str>) -> Option<&str> {
+    let next = next?;
+    let mut chars = next.chars();
+    let local = chars.next() == Some('/')
+        && !matches!(chars.next(), Some('/' | '\\'))
+        && !next.chars().any(|c| c.is_control() || c == '\\');
+    local.then_some(next)
+}
+
+/// Where a user goes after signing in when no (valid) `next` was given.
+fn landing(admin: bool) -> &'static str {
+    if admin { "/users" } else { "/home" }
+}
+
+#[derive(Deserialize)]
+pub struct LoginQuery {
+    next: Option<String>,
+}
+
+#[derive(Default)]
+struct LoginForm<'a> {
+    username: &'a str,
+    next: Option<&'a str>,
+    error: Option<&'a str>,
+}
+
+fn login_form(csrf: &str, form: &LoginForm<'_>) -> Markup {
+    html! {
+        form #login-form method="post" action="/login"
+            hx-post="/login" hx-target="this" hx-swap="outerHTML" novalidate {
+            (csrf_field(csrf))
+            @if let Some(next) = form.next {
+                input type="hidden" name="next" value=(next);
+            }
+            @if let Some(error) = form.error {
+                div.flash.flash-error role="alert" id="login-error" { (error) }
+            }
+            (Field::new("username", "Email", "email")
+                .value(form.username)
+                .autocomplete("username")
+                .autofocus(form.username.is_empty())
+                .render("login"))
+            (Field::new("password", "Password", "password")
+                .autocomplete("current-password")
+                .autofocus(!form.username.is_empty())
+                .render("login"))
+            div.actions {
+                button type="submit" { "Sign in" }
+                a href="/iforgot" { "Forgot your password?" }
+            }
+        }
+    }
+}
+
+fn login_page(chrome: &Chrome, message: Option<&Flash>, form: &LoginForm<'_>) -> Markup {
+    page(
+        "Sign in",
+        Some(chrome),
+        true,
+        html! {
+            h1 { "Sign in" }
+            (flash(message))
+            div.card { (login_form(&chrome.csrf, form)) }
+        },
+    )
+}
+
+pub async fn show(visitor: Visitor, Query(query): Query<LoginQuery>) -> Result<Response, WebError> {
+    let next = local_path(query.next.as_deref());
+    if let Some(user) = visitor.user() {
+        return Ok(Redirect::to(next.unwrap_or(landing(user.admin))).into_response());
+    }
+    let message = visitor.take_flash().await?;
+    Ok(login_page(
+        &visitor.chrome(Section::Other),
+        message.as_ref(),
+        &LoginForm {
+            next,
+            ..LoginForm::default()
+        },
+    )
+    .into_response())
+}
+
+#[derive(Deserialize)]
+pub struct LoginInput {
+    #[serde(default)]
+    username: String,
+    #[serde(default)]
+    password: String,
+    next: Option<String>,
+}
+
+pub async fn submit(
+    State(state): State<AppState>,
+    mut visitor: Visitor,
+    Form(input): Form<LoginInput>,
+) -> Result<Response, WebError> {
+    let next = local_path(input.next.as_deref());
+    let result = state
+        .services
+        .auth
+        .verify_credentials(&visitor.ctx, Some(&input.username), Some(input.password))
+        .await;
+    let (status, error, retry_after) = match result {
+        Ok(user) => {
+            let target = next.unwrap_or(landing(user.admin)).to_owned();
+            visitor.sign_in(&state, user).await?;
+            return Ok(if visitor.htmx {
+                // A full page load, so the page picks up the new CSRF token.
+                let mut response = StatusCode::NO_CONTENT.into_response();
+                if let Ok(value) = HeaderValue::from_str(&target) {
+                    response.headers_mut().insert("hx-redirect", value);
+                }
+                response
+            } else {
+                Redirect::to(&target).into_response()
+            });
+        }
+        Err(Error::Unauthorized(_)) => (StatusCode::UNAUTHORIZED, BAD_LOGIN.to_owned(), None),
+        Err(e @ Error::TooManyRequests { retry_after_secs }) => (
+            StatusCode::TOO_MANY_REQUESTS,
+            e.to_string(),
+            Some(retry_after_secs),
+        ),
+        Err(other) => return Err(visitor.fail(other)),
+    };
+    let form = LoginForm {
+        username: &input.username,
+        next,
+        error: Some(&error),
+    };
+    let body = if visitor.htmx {
+        login_form(&visitor.csrf, &form)
+    } else {
+        login_page(&visitor.chrome(Section::Other), None, &form)
+    };
+    let mut response = (status, body).into_response();
+    if let Some(secs) = retry_after {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+    }
+    Ok(response)
+}
+
+/// A typed or bookmarked `/logout` asks first: GET never changes state.
+pub async fn confirm_logout(visitor: Visitor) -> Result<Response, WebError> {
+    if visitor.user().is_none() {
+        return Ok(Redirect::to("/login").into_response());
+    }
+    Ok(page(
+        "Sign out",
+        Some(&visitor.chrome(Section::Other)),
+        true,
+        html! {
+            h1 { "Sign out?" }
+            div.card {
+                form method="post" action="/logout" {
+                    (csrf_field(&visitor.csrf))
+                    div.actions {
+                        button type="submit" { "Sign out" }
+                        a.button.secondary href="/home" { "Stay signed in" }
+                    }
+                }
+            }
+        },
+    )
+    .into_response())
+}
+
+pub async fn logout(visitor: Visitor) -> Result<Response, WebError> {
+    let was_signed_in = visitor.user().is_some();
+    visitor.sign_out().await?;
+    if was_signed_in {
+        visitor.set_flash(Flash::ok("You have signed out.")).await?;
+    }
+    Ok(Redirect::to("/login").into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::local_path;
+
+    #[test]
+    fn next_only_allows_local_paths() {
+        for good in ["/users", "/users?q=a%40b&page=2", "/"] {
+            assert_eq!(local_path(Some(good)), Some(good));
+        }
+        for bad in [
+            "https://evil.example/",
+            "//evil.example/x",
+            "/\\evil.example",
+            "/users\\..",
+            "users",
+            "",
+            "javascript:alert(1)",
+            "/a\nb",
+        ] {
+            assert_eq!(local_path(Some(bad)), None, "{bad:?} accepted");
+        }
+    }
+}

@@ -1,0 +1,254 @@
+//! Browser sessions: what a session holds, and the extractors that turn a
+//! request into a visitor (anonymous, signed in, or an admin).
+//!
+//! A signed-in session holds the user id and the user's token version;
+//! every request re-checks both (`AuthService::revalidate`), so a password
+//! change, reset, demotion or deletion ends the user's sessions at once.
+//! The idle timeout is enforced by the session store (each request extends
+//! it), the absolute timeout here, both on the service clock.
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use tower_sessions::Session;
+
+use crate::api::extract::{client_ip, request_id};
+use crate::app::AppState;
+use crate::clock::random_hex;
+use crate::error::Error;
+use crate::service::{Context, CurrentUser, seconds};
+use crate::web::error::WebError;
+use crate::web::layout::{Chrome, Flash, Section};
+
+pub const CSRF_KEY: &str = "csrf";
+const AUTH_KEY: &str = "auth";
+const FLASH_KEY: &str = "flash";
+
+/// Random bytes in a CSRF token.
+const CSRF_TOKEN_BYTES: usize = 32;
+
+#[derive(Debug, Serialize, Deserialize)]
+struct SignedInAs {
+    user_id: String,
+    token_version: i64,
+    since: DateTime<Utc>,
+}
+
+fn session_error(err: tower_sessions::session::Error) -> WebError {
+    WebError::internal(anyhow::anyhow!("session: {err}"))
+}
+
+/// Anyone visiting a page.
+pub struct Visitor {
+    pub session: Session,
+    pub ctx: Context,
+    pub csrf: String,
+    /// The request came from htmx and wants a fragment.
+    pub htmx: bool,
+    /// The id of the element htmx will swap (`HX-Target`), if any.
+    pub htmx_target: Option<String>,
+    /// The page to come back to after signing in.
+    pub here: Option<String>,
+}
+
+impl Visitor {
+    pub fn user(&self) -> Option<&CurrentUser> {
+        self.ctx.current_user()
+    }
+
+    pub fn chrome(&self, section: Section) -> Chrome {
+        Chrome {
+            user: self.user().cloned(),
+            csrf: self.csrf.clone(),
+            section,
+        }
+    }
+
+    pub fn fail(&self, error: Error) -> WebError {
+        WebError::with_chrome(error, &self.chrome(Section::Other))
+    }
+
+    /// Shown on the next full page.
+    pub async fn set_flash(&self, flash: Flash) -> Result<(), WebError> {
+        self.session
+            .insert(FLASH_KEY, flash)
+            .await
+            .map_err(session_error)
+    }
+
+    pub async fn take_flash(&self) -> Result<Option<Flash>, WebError> {
+        self.session.remove(FLASH_KEY).await.map_err(session_error)
+    }
+
+    /// Starts a signed-in session under a new id (so an id planted before
+    /// login is worthless) with a new CSRF token.
+    pub async fn sign_in(&mut self, state: &AppState, user: CurrentUser) -> Result<(), WebError> {
+        self.session.cycle_id().await.map_err(session_error)?;
+        let auth = SignedInAs {
+            user_id: user.id.clone(),
+            token_version: user.token_version,
+            since: state.services.deps.clock.now(),
+        };
+        self.session
+            .insert(AUTH_KEY, auth)
+            .await
+            .map_err(session_error)?;
+        self.csrf = new_csrf_token(state);
+        self.session
+            .insert(CSRF_KEY, &self.csrf)
+            .await
+            .map_err(session_error)?;
+        self.ctx.actor = crate::service::Actor::Staff(user);
+        Ok(())
+    }
+
+    /// Ends the session: its row is deleted, so the old cookie is worthless.
+    pub async fn sign_out(&self) -> Result<(), WebError> {
+        end_session(&self.session).await
+    }
+}
+
+/// Deletes the session and its data. Anything stored afterwards (a flash,
+/// a fresh CSRF token) goes into a new session under a new id: flushing
+/// alone would reuse the old id.
+async fn end_session(session: &Session) -> Result<(), WebError> {
+    session.flush().await.map_err(session_error)?;
+    session.cycle_id().await.map_err(session_error)
+}
+
+fn new_csrf_token(state: &AppState) -> String {
+    random_hex(state.services.deps.random.as_ref(), CSRF_TOKEN_BYTES)
+}
+
+/// The signed-in user of `session`, if the session is still valid; an
+/// expired or revoked session is ended.
+async fn signed_in_user(
+    session: &Session,
+    state: &AppState,
+) -> Result<Option<CurrentUser>, WebError> {
+    let Some(auth) = session
+        .get::<SignedInAs>(AUTH_KEY)
+        .await
+        .map_err(session_error)?
+    else {
+        return Ok(None);
+    };
+    let now = state.services.deps.clock.now();
+    let too_old = now - auth.since >= seconds(state.config.session_absolute_secs);
+    let user = if too_old {
+        None
+    } else {
+        state
+            .services
+            .auth
+            .revalidate(&auth.user_id, auth.token_version)
+            .await?
+    };
+    if user.is_none() {
+        end_session(session).await?;
+    }
+    Ok(user)
+}
+
+/// Where to come back to after signing in: the page the visitor was on.
+fn here(parts: &Parts) -> Option<String> {
+    let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok());
+    if parts.headers.contains_key("hx-request") {
+        // The fragment URL is no page; htmx names the page it came from.
+        let current = header("hx-current-url")?;
+        let path = current.find("://").map_or(current, |i| {
+            let rest = &current[i + 3..];
+            rest.find('/').map_or("/", |j| &rest[j..])
+        });
+        return Some(path.to_owned());
+    }
+    (parts.method == axum::http::Method::GET)
+        .then(|| parts.uri.path_and_query().map(|p| p.as_str().to_owned()))
+        .flatten()
+}
+
+impl FromRequestParts<AppState> for Visitor {
+    type Rejection = WebError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let session = parts
+            .extensions
+            .get::<Session>()
+            .cloned()
+            .ok_or_else(|| WebError::internal(anyhow::anyhow!("session layer missing")))?;
+        let ctx = match signed_in_user(&session, state).await? {
+            Some(user) => Context::staff(user, request_id(parts), client_ip(parts)),
+            None => Context::anonymous(request_id(parts), client_ip(parts)),
+        };
+        let csrf = match session
+            .get::<String>(CSRF_KEY)
+            .await
+            .map_err(session_error)?
+        {
+            Some(token) => token,
+            None => {
+                let token = new_csrf_token(state);
+                session
+                    .insert(CSRF_KEY, &token)
+                    .await
+                    .map_err(session_error)?;
+                token
+            }
+        };
+        let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok());
+        Ok(Visitor {
+            htmx: header("hx-request").is_some(),
+            htmx_target: header("hx-target").map(str::to_owned),
+            here: here(parts),
+            session,
+            ctx,
+            csrf,
+        })
+    }
+}
+
+/// A signed-in staff member; others are sent to the login page.
+pub struct SignedIn(pub Visitor);
+
+impl FromRequestParts<AppState> for SignedIn {
+    type Rejection = WebError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let visitor = Visitor::from_request_parts(parts, state).await?;
+        if visitor.user().is_none() {
+            return Err(WebError::SignIn {
+                next: visitor.here.clone(),
+                htmx: visitor.htmx,
+            });
+        }
+        Ok(SignedIn(visitor))
+    }
+}
+
+/// A signed-in admin; other staff get the 403 page.
+pub struct Admin(pub Visitor);
+
+impl FromRequestParts<AppState> for Admin {
+    type Rejection = WebError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let SignedIn(visitor) = SignedIn::from_request_parts(parts, state).await?;
+        if visitor.ctx.require_admin().is_err() {
+            return Err(visitor.fail(Error::Forbidden(
+                "User management is for administrators. Ask an administrator if you need access."
+                    .into(),
+            )));
+        }
+        Ok(Admin(visitor))
+    }
+}

@@ -1,0 +1,244 @@
+// End-to-end test of the browser console: the real `idm` binary with a
+// fresh data folder, driven by headless Chromium from Debian
+// (/usr/bin/chromium) through playwright-core. Never downloads a browser.
+//
+// Fails on any console error (CSP violations included), uncaught page
+// error, failed request, or unexpected 4xx/5xx answer. Screenshots go to
+// <repo>/test-artifacts/e2e/ (git-ignored).
+
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { mkdtempSync, mkdirSync, rmSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { chromium } from "playwright-core";
+
+const repo = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
+const binary = process.env.IDM_BINARY ?? join(repo, "target/debug/idm");
+const chromiumPath = process.env.CHROMIUM ?? "/usr/bin/chromium";
+const artifacts = join(repo, "test-artifacts/e2e");
+
+const ADMIN = "admin@study.example";
+const ADMIN_PASSWORD = "correct horse battery staple";
+const STAFF = "staff@study.example";
+const STAFF_PASSWORD = "a staff member's passphrase";
+const TEMP = "temp@study.example";
+
+let server;
+let serverLog = "";
+let base;
+let dataDir;
+let profileDir;
+let context;
+let page;
+const problems = [];
+// Requests htmx made (they carry HX-Request), to prove the pages are
+// enhanced and not only working as plain forms.
+const htmxRequests = [];
+// Answers with an error status that a step provokes on purpose.
+const expectedErrors = new Set();
+
+function freePort() {
+  return new Promise((resolvePort, reject) => {
+    const probe = createServer();
+    probe.once("error", reject);
+    probe.listen(0, "127.0.0.1", () => {
+      const { port } = probe.address();
+      probe.close(() => resolvePort(port));
+    });
+  });
+}
+
+async function waitForServer(url) {
+  for (let i = 0; i < 100; i++) {
+    try {
+      const r = await fetch(`${url}/healthz`);
+      if (r.ok) return;
+    } catch {
+      // not listening yet
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`the server did not start:\n${serverLog}`);
+}
+
+async function shot(name) {
+  // caret "initial": hiding the caret injects an inline style, which the
+  // CSP blocks (and this test would report).
+  await page.screenshot({ path: join(artifacts, `${name}.png`), fullPage: true, caret: "initial" });
+}
+
+before(async () => {
+  mkdirSync(artifacts, { recursive: true });
+  dataDir = mkdtempSync(join(tmpdir(), "idm-e2e-data-"));
+  profileDir = mkdtempSync(join(tmpdir(), "idm-e2e-chromium-"));
+  const port = await freePort();
+  base = `http://127.0.0.1:${port}`;
+  server = spawn(binary, ["serve"], {
+    env: {
+      PATH: process.env.PATH,
+      IDM_BIND: "127.0.0.1",
+      IDM_PORT: String(port),
+      IDM_PUBLIC_URL: base,
+      IDM_DATA_DIR: dataDir,
+      IDM_STATIC_DIR: join(repo, "static"),
+      IDM_MAIL_TRANSPORT: "file",
+      IDM_LOG_LEVEL: "warn",
+    },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  server.stdout.on("data", (d) => (serverLog += d));
+  server.stderr.on("data", (d) => (serverLog += d));
+  await waitForServer(base);
+
+  context = await chromium.launchPersistentContext(profileDir, {
+    executablePath: chromiumPath,
+    headless: true,
+    args: [
+      "--headless",
+      "--no-sandbox",
+      "--disable-gpu",
+      "--disable-background-networking",
+      "--disable-quic",
+      "--no-first-run",
+      "--disable-component-update",
+      "--disable-sync",
+    ],
+    viewport: { width: 1280, height: 860 },
+  });
+  page = context.pages()[0] ?? (await context.newPage());
+  page.on("console", (msg) => {
+    if (msg.type() !== "error") return;
+    const text = msg.text();
+    const expected = [...expectedErrors].some((e) => text.includes(`status of ${e.status}`));
+    if (!expected) problems.push(`console error: ${text}`);
+  });
+  page.on("request", (req) => {
+    if (req.headers()["hx-request"]) htmxRequests.push(`${req.method()} ${new URL(req.url()).pathname}`);
+  });
+  page.on("pageerror", (err) => problems.push(`page error: ${err.message}`));
+  page.on("requestfailed", (req) =>
+    problems.push(`request failed: ${req.method()} ${req.url()} ${req.failure()?.errorText}`),
+  );
+  page.on("response", (res) => {
+    const path = new URL(res.url()).pathname;
+    const expected = [...expectedErrors].some((e) => e.path === path && e.status === res.status());
+    if (res.status() >= 400 && !expected) {
+      problems.push(`error answer: ${res.status()} ${res.request().method()} ${res.url()}`);
+    }
+  });
+});
+
+after(async () => {
+  await context?.close();
+  server?.kill("SIGTERM");
+  rmSync(dataDir, { recursive: true, force: true });
+  rmSync(profileDir, { recursive: true, force: true });
+});
+
+function assertNoProblems(step) {
+  assert.deepEqual(problems, [], `${step}: ${problems.join("\n")}`);
+}
+
+test("first run, user management, sign-out and the 403 page", async (t) => {
+  await t.test("first run: /init creates the administrator", async () => {
+    await page.goto(`${base}/init`);
+    await page.getByLabel("Email").fill(ADMIN);
+    await page.getByLabel("Password", { exact: true }).fill(ADMIN_PASSWORD);
+    await page.getByLabel("Repeat password").fill(ADMIN_PASSWORD);
+    await shot("01-init-form");
+    await page.getByRole("button", { name: "Create administrator" }).click();
+    await page.getByText(`The administrator ${ADMIN} was created.`).waitFor();
+    await shot("02-init-done");
+    assertNoProblems("init");
+  });
+
+  await t.test("login lands on user management", async () => {
+    await page.getByRole("link", { name: "Sign in" }).click();
+    await page.waitForURL(`${base}/login`);
+    await page.getByLabel("Email").fill(ADMIN);
+    await page.getByLabel("Password").fill(ADMIN_PASSWORD);
+    await page.getByRole("button", { name: "Sign in" }).click();
+    await page.waitForURL(`${base}/users`);
+    await page.getByText(`Signed in as ${ADMIN}`).waitFor();
+    await shot("03-users");
+    assertNoProblems("login");
+  });
+
+  await t.test("create users", async () => {
+    for (const username of [STAFF, TEMP]) {
+      await page.getByLabel("Email").fill(username);
+      await page.getByLabel("Initial password").fill(STAFF_PASSWORD);
+      await page.getByRole("button", { name: "Create user" }).click();
+      await page.getByText(`Created ${username} as staff member.`).waitFor();
+    }
+    const row = page.getByRole("row").filter({ hasText: STAFF });
+    await row.getByText("Staff", { exact: true }).waitFor();
+    // The form is empty again and the password never comes back.
+    assert.equal(await page.getByLabel("Initial password").inputValue(), "");
+    assert.ok(htmxRequests.includes("POST /users"), `htmx did not post: ${htmxRequests}`);
+    await shot("04-users-created");
+    assertNoProblems("create");
+  });
+
+  await t.test("make admin, then remove admin", async () => {
+    const row = () => page.getByRole("row").filter({ hasText: STAFF });
+    await row().getByRole("button", { name: `Make admin: ${STAFF}` }).click();
+    await page.getByText(`${STAFF} is now an administrator.`).waitFor();
+    await row().getByText("Admin", { exact: true }).waitFor();
+    await shot("05-made-admin");
+    await row().getByRole("button", { name: `Remove admin from ${STAFF}` }).click();
+    await page.getByText(`${STAFF} is no longer an administrator.`).waitFor();
+    await row().getByText("Staff", { exact: true }).waitFor();
+    assertNoProblems("toggle admin");
+  });
+
+  await t.test("search filters the list", async () => {
+    await page.getByLabel("Search users").fill("temp");
+    await page.waitForURL(`${base}/users?q=temp`);
+    await page.getByText("1 user · page 1 of 1").waitFor();
+    assert.equal(await page.getByRole("row").filter({ hasText: STAFF }).count(), 0);
+    await page.setViewportSize({ width: 390, height: 844 });
+    await shot("06-users-search-phone");
+    await page.setViewportSize({ width: 1280, height: 860 });
+    assertNoProblems("search");
+  });
+
+  await t.test("delete a user after confirmation", async () => {
+    await page.getByRole("link", { name: `Delete ${TEMP}` }).click();
+    await page.getByText(`Delete ${TEMP}?`).waitFor();
+    await shot("07-delete-confirm");
+    await page.getByRole("button", { name: "Delete user" }).click();
+    await page.getByText(`Deleted ${TEMP}.`).waitFor();
+    assert.ok(htmxRequests.includes("GET /users/delete"), `${htmxRequests}`);
+    assert.ok(htmxRequests.includes("POST /users/delete"), `${htmxRequests}`);
+    assert.equal(await page.getByRole("row").filter({ hasText: TEMP }).count(), 0);
+    await shot("08-deleted");
+    assertNoProblems("delete");
+  });
+
+  await t.test("logout", async () => {
+    await page.getByRole("button", { name: "Sign out" }).click();
+    await page.waitForURL(`${base}/login`);
+    await page.getByText("You have signed out.").waitFor();
+    await shot("09-signed-out");
+    assertNoProblems("logout");
+  });
+
+  await t.test("a non-admin sees no user management", async () => {
+    await page.getByLabel("Email").fill(STAFF);
+    await page.getByLabel("Password").fill(STAFF_PASSWORD);
+    await page.getByRole("button", { name: "Sign in" }).click();
+    await page.waitForURL(`${base}/home`);
+    assert.equal(await page.getByRole("link", { name: "Users" }).count(), 0);
+    expectedErrors.add({ path: "/users", status: 403 });
+    const response = await page.goto(`${base}/users`);
+    assert.equal(response.status(), 403);
+    await page.getByRole("heading", { name: "Access denied" }).waitFor();
+    await shot("10-forbidden");
+    assertNoProblems("403 page");
+  });
+});
