@@ -1,7 +1,15 @@
 #!/usr/bin/env bash
-# Runs the whole test suite: formatting and lints, unit and integration tests
-# on the embedded SQLite store, the browser end-to-end tests in headless
-# Chromium. Installs what the tests need (Debian chromium, npm packages).
+# Runs the whole test suite:
+#   1. formatting and lints;
+#   2. unit and integration tests on the embedded SQLite store, and the
+#      store conformance suite on SQLite and MongoDB;
+#   3. the API test suite again with MongoDB as the store;
+#   4. the browser end-to-end tests in headless Chromium.
+# Installs what the tests need: the NX-27017 MongoDB wire-protocol server
+# (PyPI, into .venv/), Debian's chromium, the npm packages of tests/e2e.
+#
+# To test against a real MongoDB instead of NX-27017, set
+# IDM_TEST_MONGODB_URI=mongodb://user:pass@host:27017/?authSource=admin
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -11,8 +19,17 @@ step "formatting and lints"
 cargo fmt --check
 cargo clippy --all-targets --locked -- -D warnings
 
-step "tests on SQLite"
-cargo test --locked
+if [[ -z "${IDM_TEST_MONGODB_URI:-}" ]]; then
+    step "starting the MongoDB wire-protocol test server (NX-27017)"
+    eval "$(scripts/mongo-test-server.sh)"
+    trap 'kill "$IDM_TEST_MONGODB_PID" 2>/dev/null || true' EXIT
+fi
+
+step "tests on SQLite (and the store conformance suite on both stores)"
+cargo test --locked --no-fail-fast
+
+step "the API test suite on MongoDB"
+IDM_TEST_BACKEND=mongodb cargo test --locked --no-fail-fast --tests
 
 step "browser end-to-end tests"
 scripts/e2e.sh

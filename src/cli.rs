@@ -17,6 +17,8 @@ use crate::service::Context;
 use crate::service::users::{NewUser, UserChanges};
 use crate::store::sqlite::SqliteStore;
 
+mod import;
+
 #[derive(Debug, Parser)]
 #[command(
     name = "idm",
@@ -47,6 +49,22 @@ pub enum Command {
     User(UserCommand),
     /// Validate configuration, database and mail, then exit.
     Check,
+    /// Import users, subjects, links and audits from the old service's
+    /// MongoDB collection into the configured store. Safe to re-run.
+    Import {
+        /// The old service's MongoDB, e.g. mongodb://host:27017.
+        #[arg(long, value_name = "URL")]
+        from: String,
+        /// Database of the old service.
+        #[arg(long, default_value = "default")]
+        db: String,
+        /// Collection of the old service.
+        #[arg(long, default_value = "c3pro_idm")]
+        collection: String,
+        /// Overwrite records that differ from the stored ones.
+        #[arg(long)]
+        force: bool,
+    },
     /// Write a consistent copy of the SQLite database while the service runs.
     Backup {
         /// The new file to write (must not exist).
@@ -120,6 +138,12 @@ pub async fn run(cli: Cli) -> ExitCode {
             serve(config).await
         }
         Command::Check => check(config).await,
+        Command::Import {
+            from,
+            db,
+            collection,
+            force,
+        } => import::run(&config, &from, &db, &collection, force).await,
         Command::Backup { destination } => backup(config, destination).await,
         Command::User(cmd) => {
             let state = match build_state(config, Arc::new(SystemClock), Arc::new(OsRandom)).await {

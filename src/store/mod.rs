@@ -11,6 +11,7 @@ use chrono::{DateTime, Duration, Utc};
 use crate::config::StoreLocation;
 
 pub mod links;
+pub mod mongo;
 pub mod reset_tokens;
 pub mod sessions;
 pub mod sqlite;
@@ -194,8 +195,8 @@ pub trait Store:
 pub async fn open(location: &StoreLocation) -> anyhow::Result<Arc<dyn Store>> {
     match location {
         StoreLocation::Sqlite(path) => Ok(Arc::new(sqlite::SqliteStore::open(path).await?)),
-        StoreLocation::Mongo { .. } => anyhow::bail!(
-            "MongoDB support is not built yet; use the embedded SQLite store (empty database_url)"
-        ),
+        StoreLocation::Mongo { url, database } => {
+            Ok(Arc::new(mongo::MongoStore::open(url, database).await?))
+        }
     }
 }

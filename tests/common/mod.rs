@@ -2,6 +2,7 @@
 //! test, a reqwest client, and helpers for common steps.
 #![allow(dead_code)] // each test binary uses a different part of the harness
 
+pub mod mongo;
 pub mod smtp;
 
 use std::sync::Arc;
@@ -25,11 +26,20 @@ pub struct TestApp {
     pub config: Config,
     /// Keeps the data folder alive for the test's duration.
     pub dir: TempDir,
+    /// With `IDM_TEST_BACKEND=mongodb`: the test's database, dropped at the end.
+    pub mongo: Option<mongo::TestDatabase>,
 }
 
 /// A configuration for tests: port 0, a fresh data folder, strong secrets.
 pub fn test_config(dir: &TempDir) -> Config {
+    let (database_url, database_name) = if mongo::api_suite_on_mongo() {
+        (mongo::mongo_uri(), mongo::unique_database_name())
+    } else {
+        (String::new(), Config::default().database_name)
+    };
     Config {
+        database_url,
+        database_name,
         port: 0,
         data_dir: dir.path().to_path_buf(),
         token_secret: Some(random_hex(&OsRandom, 32).into()),
@@ -52,6 +62,13 @@ pub async fn spawn_app_with(dir: TempDir, config: Config) -> TestApp {
     let app = Application::build_with(config.clone(), clock.clone(), Arc::new(OsRandom))
         .await
         .expect("the application builds");
+    let mongo = config
+        .database_url
+        .starts_with("mongodb")
+        .then(|| mongo::TestDatabase {
+            uri: config.database_url.clone(),
+            name: config.database_name.clone(),
+        });
     let base = format!("http://{}", app.local_addr());
     let state = app.state().clone();
     tokio::spawn(app.run_until_stopped());
@@ -63,6 +80,7 @@ pub async fn spawn_app_with(dir: TempDir, config: Config) -> TestApp {
         state,
         config,
         dir,
+        mongo,
     }
 }
 

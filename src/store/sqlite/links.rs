@@ -76,7 +76,7 @@ impl LinkStore for SqliteStore {
         let sssid = sssid.to_owned();
         self.read(move |c| {
             let mut stmt = c.prepare(&format!(
-                "SELECT {LINK_COLUMNS} FROM links WHERE sssid = ?1 ORDER BY created, id"
+                "SELECT {LINK_COLUMNS} FROM links WHERE sssid = ?1 ORDER BY created, rowid"
             ))?;
             stmt.query_map([sssid], link_from_row)?.collect()
         })

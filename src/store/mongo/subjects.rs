@@ -1,0 +1,193 @@
+use async_trait::async_trait;
+use mongodb::bson::{Document, doc};
+
+use super::{
+    DocExt, MongoStore, classify, collect, is_duplicate, put_opt, regex_literal, to_bson_time,
+};
+use crate::store::{
+    Page, StoreError, StoreResult, SubjectColumn, SubjectQuery, SubjectRecord, SubjectStatus,
+    SubjectStore,
+};
+
+/// Fields that lists can be ordered by; each has an index with the sssid as
+/// tie breaker.
+pub(super) const SORTABLE_FIELDS: &[&str] = &[
+    "name_lower",
+    "bday",
+    "created",
+    "changed",
+    "date_invited",
+    "date_consented",
+    "date_enrolled",
+    "date_withdrawn",
+];
+
+fn field(column: SubjectColumn) -> &'static str {
+    match column {
+        SubjectColumn::Sssid => "sssid",
+        // Names sort the way people read them, ignoring letter case.
+        SubjectColumn::Name => "name_lower",
+        SubjectColumn::Bday => "bday",
+        SubjectColumn::Created => "created",
+        SubjectColumn::Changed => "changed",
+        SubjectColumn::DateInvited => "date_invited",
+        SubjectColumn::DateConsented => "date_consented",
+        SubjectColumn::DateEnrolled => "date_enrolled",
+        SubjectColumn::DateWithdrawn => "date_withdrawn",
+    }
+}
+
+/// The stored document. The sssid is both `_id` (lookups) and `sssid`
+/// (compound indexes for sorted lists). `bday` is `YYYY-MM-DD` text, so it
+/// sorts and prefix-matches like a date.
+fn subject_doc(s: &SubjectRecord) -> Document {
+    let mut d = doc! {
+        "_id": &s.sssid,
+        "sssid": &s.sssid,
+        "name": &s.name,
+        "name_lower": s.name.to_lowercase(),
+        "bday": s.bday.format("%Y-%m-%d").to_string(),
+        "created": to_bson_time(s.created),
+        "changed": to_bson_time(s.changed),
+        "version": s.version,
+    };
+    put_opt(&mut d, "email", s.email.as_deref());
+    put_opt(&mut d, "date_invited", s.date_invited.map(to_bson_time));
+    put_opt(&mut d, "date_consented", s.date_consented.map(to_bson_time));
+    put_opt(&mut d, "date_enrolled", s.date_enrolled.map(to_bson_time));
+    put_opt(&mut d, "date_withdrawn", s.date_withdrawn.map(to_bson_time));
+    d
+}
+
+fn subject_from_doc(d: &Document) -> StoreResult<SubjectRecord> {
+    Ok(SubjectRecord {
+        sssid: d.req_str("sssid")?,
+        name: d.req_str("name")?,
+        bday: d.req_date("bday")?,
+        email: d.opt_str("email"),
+        date_invited: d.opt_time("date_invited"),
+        date_consented: d.opt_time("date_consented"),
+        date_enrolled: d.opt_time("date_enrolled"),
+        date_withdrawn: d.opt_time("date_withdrawn"),
+        created: d.req_time("created")?,
+        changed: d.req_time("changed")?,
+        version: d.req_i64("version")?,
+    })
+}
+
+fn set(field: &str) -> Document {
+    doc! { field: { "$exists": true } }
+}
+
+fn unset(field: &str) -> Document {
+    doc! { field: { "$exists": false } }
+}
+
+fn status_filter(status: SubjectStatus) -> Vec<Document> {
+    match status {
+        SubjectStatus::Withdrawn => vec![set("date_withdrawn")],
+        SubjectStatus::Enrolled => vec![set("date_enrolled"), unset("date_withdrawn")],
+        SubjectStatus::Consented => vec![
+            set("date_consented"),
+            unset("date_enrolled"),
+            unset("date_withdrawn"),
+        ],
+        SubjectStatus::Invited => vec![
+            set("date_invited"),
+            unset("date_consented"),
+            unset("date_enrolled"),
+            unset("date_withdrawn"),
+        ],
+    }
+}
+
+fn query_filter(query: &SubjectQuery) -> Document {
+    let mut clauses = Vec::new();
+    if let Some(search) = query.search.as_deref().filter(|s| !s.is_empty()) {
+        let literal = regex_literal(search);
+        clauses.push(doc! { "$or": [
+            { "sssid": { "$regex": format!("^{literal}") } },
+            { "name": { "$regex": &literal, "$options": "i" } },
+            { "bday": { "$regex": format!("^{literal}") } },
+        ] });
+    }
+    if let Some(status) = query.status {
+        clauses.extend(status_filter(status));
+    }
+    match clauses.len() {
+        0 => doc! {},
+        1 => clauses.remove(0),
+        _ => doc! { "$and": clauses },
+    }
+}
+
+#[async_trait]
+impl SubjectStore for MongoStore {
+    async fn insert_subject(&self, subject: &SubjectRecord) -> StoreResult<()> {
+        match self
+            .subjects()
+            .insert_one(subject_doc(subject))
+            .await
+            .map_err(classify)
+        {
+            Err(e) if is_duplicate(&e) => Err(StoreError::Duplicate("subject".into())),
+            other => other.map(|_| ()),
+        }
+    }
+
+    async fn subject(&self, sssid: &str) -> StoreResult<Option<SubjectRecord>> {
+        self.subjects()
+            .find_one(doc! { "_id": sssid })
+            .await
+            .map_err(classify)?
+            .as_ref()
+            .map(subject_from_doc)
+            .transpose()
+    }
+
+    async fn replace_subject(
+        &self,
+        subject: &SubjectRecord,
+        expected_version: i64,
+    ) -> StoreResult<bool> {
+        let result = self
+            .subjects()
+            .replace_one(
+                doc! { "_id": &subject.sssid, "version": expected_version },
+                subject_doc(subject),
+            )
+            .await
+            .map_err(classify)?;
+        Ok(result.matched_count == 1)
+    }
+
+    async fn list_subjects(&self, query: &SubjectQuery) -> StoreResult<Page<SubjectRecord>> {
+        let filter = query_filter(query);
+        let total = self
+            .subjects()
+            .count_documents(filter.clone())
+            .await
+            .map_err(classify)?;
+        let direction = if query.descending { -1 } else { 1 };
+        let column = field(query.order_by);
+        let sort = if column == "sssid" {
+            doc! { "sssid": direction }
+        } else {
+            doc! { column: direction, "sssid": 1 }
+        };
+        let cursor = self
+            .subjects()
+            .find(filter)
+            .sort(sort)
+            .skip(query.offset)
+            .limit(i64::try_from(query.limit).unwrap_or(i64::MAX))
+            .await
+            .map_err(classify)?;
+        let items = collect(cursor)
+            .await?
+            .iter()
+            .map(subject_from_doc)
+            .collect::<StoreResult<Vec<_>>>()?;
+        Ok(Page { items, total })
+    }
+}
