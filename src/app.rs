@@ -63,6 +63,7 @@ impl Application {
             .await
             .with_context(|| format!("cannot listen on {address}"))?;
         let router = router(state.clone());
+        crate::service::housekeeping::spawn(state.services.deps.clone());
         Ok(Self {
             listener,
             router,

@@ -432,6 +432,7 @@ mod checks {
                     action: action.into(),
                     actor: user.map(|_| "admin@example.org".to_owned()),
                     request_id: Some("req-1".into()),
+                    client_ip: Some("192.0.2.7".into()),
                     subject: subject.map(str::to_owned),
                     link: link.map(str::to_owned),
                     user: user.map(str::to_owned),
@@ -474,6 +475,28 @@ mod checks {
     }
 
     // ------------------------------------------------------------ throttle
+
+    pub async fn old_throttle_windows_are_purged<S: ThrottleStore + ?Sized>(store: &S) {
+        let t = base_time();
+        store
+            .throttle_hit("old", t, Duration::seconds(60))
+            .await
+            .unwrap();
+        store
+            .throttle_hit("open", t, Duration::seconds(600))
+            .await
+            .unwrap();
+        let later = t + Duration::seconds(61);
+        assert_eq!(store.purge_throttle_windows(later).await.unwrap(), 1);
+        assert_eq!(store.purge_throttle_windows(later).await.unwrap(), 0);
+        assert!(store.throttle_peek("open", later).await.unwrap().is_some());
+        // A purged key starts a fresh window.
+        let w = store
+            .throttle_hit("old", later, Duration::seconds(60))
+            .await
+            .unwrap();
+        assert_eq!(w.count, 1);
+    }
 
     pub async fn throttle_windows<S: ThrottleStore + ?Sized>(store: &S) {
         let t = base_time();
@@ -1036,6 +1059,11 @@ macro_rules! core_conformance {
             #[tokio::test]
             async fn throttle_windows() {
                 checks::throttle_windows(&*$open().await.store).await;
+            }
+
+            #[tokio::test]
+            async fn old_throttle_windows_are_purged() {
+                checks::old_throttle_windows_are_purged(&*$open().await.store).await;
             }
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

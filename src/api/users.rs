@@ -145,7 +145,9 @@ pub async fn audits(
     let entries = state.services.users.audits(&ctx, &username).await?;
     let data: Vec<_> = entries
         .into_iter()
-        .map(|e| json!({"datetime": e.datetime, "action": e.action, "actor": e.actor}))
+        .map(|e| {
+            json!({"datetime": e.datetime, "action": e.action, "actor": e.actor, "ip": e.client_ip})
+        })
         .collect();
     Ok(Json(json!({"data": data})))
 }

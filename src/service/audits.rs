@@ -37,6 +37,7 @@ impl Auditor {
             action: action.into(),
             actor: ctx.actor_name(),
             request_id: ctx.request_id.clone(),
+            client_ip: ctx.client_ip.map(|ip| ip.to_string()),
             subject: target.subject,
             link: target.link,
             user: target.user,

@@ -388,6 +388,7 @@ async fn import_audits<S: ImportTarget + ?Sized>(
                 .and_then(|id| username_of.get(id))
                 .map(|u| (*u).to_owned()),
             request_id: None,
+            client_ip: None,
             subject: Some(sssid.to_owned()),
             link,
             user: None,

@@ -18,6 +18,7 @@ pub mod audits;
 pub mod auth;
 pub mod background;
 pub mod health;
+pub mod housekeeping;
 pub mod import;
 pub mod link_tokens;
 pub mod links;

@@ -121,6 +121,9 @@ pub struct AuditRecord {
     /// Username of the staff member, `None` for the mobile app or anonymous.
     pub actor: Option<String>,
     pub request_id: Option<String>,
+    /// The client's address as the service resolved it (trusted proxies
+    /// honoured), when a request was behind the entry.
+    pub client_ip: Option<String>,
     /// The sssid, for subject and link entries.
     pub subject: Option<String>,
     /// The link id, for link entries.
@@ -166,6 +169,9 @@ pub trait ThrottleStore: Send + Sync {
         now: DateTime<Utc>,
     ) -> StoreResult<Option<ThrottleWindow>>;
     async fn throttle_clear(&self, key: &str) -> StoreResult<()>;
+    /// Housekeeping: removes windows that ended before `now`; returns how
+    /// many.
+    async fn purge_throttle_windows(&self, now: DateTime<Utc>) -> StoreResult<u64>;
 }
 
 // ---------------------------------------------------------------- the store

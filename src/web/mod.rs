@@ -1,8 +1,6 @@
 //! Server-rendered pages (maud + HTMX). They call the same services as the
 //! JSON API.
 
-use std::time::Duration as StdDuration;
-
 use axum::Router;
 use axum::http::{HeaderValue, header};
 use axum::middleware;
@@ -29,9 +27,6 @@ mod users;
 /// The session cookie's name.
 pub const SESSION_COOKIE: &str = "idm_session";
 
-/// How often expired sessions are swept from the store.
-const SESSION_SWEEP_EVERY: StdDuration = StdDuration::from_secs(15 * 60);
-
 pub fn router(state: &AppState) -> Router<AppState> {
     let config = &state.config;
     let deps = &state.services.deps;
@@ -52,7 +47,6 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .with_expiry(Expiry::OnInactivity(idle))
         // Every request moves the idle deadline.
         .with_always_save(true);
-    spawn_session_sweeper(state);
     let pages = Router::new()
         .route("/init", get(init::show).post(init::submit))
         .route("/login", get(login::show).post(login::submit))
@@ -84,21 +78,4 @@ pub fn router(state: &AppState) -> Router<AppState> {
             ))
             .service(ServeDir::new(&config.static_dir)),
     )
-}
-
-/// Deletes expired sessions now and then; expired ones are already
-/// refused at load, this only keeps the table small.
-fn spawn_session_sweeper(state: &AppState) {
-    let deps = state.services.deps.clone();
-    tokio::spawn(async move {
-        let mut every = tokio::time::interval(SESSION_SWEEP_EVERY);
-        loop {
-            every.tick().await;
-            match deps.store.delete_expired_sessions(deps.clock.now()).await {
-                Ok(0) => {}
-                Ok(n) => tracing::debug!(removed = n, "expired sessions removed"),
-                Err(e) => tracing::warn!(error = %e, "could not remove expired sessions"),
-            }
-        }
-    });
 }

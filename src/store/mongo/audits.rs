@@ -11,6 +11,7 @@ fn audit_from_doc(d: &Document) -> StoreResult<AuditRecord> {
         action: d.req_str("action")?,
         actor: d.opt_str("actor"),
         request_id: d.opt_str("request_id"),
+        client_ip: d.opt_str("client_ip"),
         subject: d.opt_str("subject"),
         link: d.opt_str("link"),
         user: d.opt_str("user"),
@@ -41,6 +42,7 @@ impl AuditStore for MongoStore {
         };
         put_opt(&mut d, "actor", entry.actor.as_deref());
         put_opt(&mut d, "request_id", entry.request_id.as_deref());
+        put_opt(&mut d, "client_ip", entry.client_ip.as_deref());
         put_opt(&mut d, "subject", entry.subject.as_deref());
         put_opt(&mut d, "link", entry.link.as_deref());
         put_opt(&mut d, "user", entry.user.as_deref());

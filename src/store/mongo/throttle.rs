@@ -81,6 +81,16 @@ impl ThrottleStore for MongoStore {
             .transpose()
     }
 
+    /// The TTL index removes old windows too, a day late (see `TTL_GRACE`).
+    async fn purge_throttle_windows(&self, now: DateTime<Utc>) -> StoreResult<u64> {
+        let result = self
+            .throttle()
+            .delete_many(doc! { "resets_at": { "$lte": to_bson_time(now) } })
+            .await
+            .map_err(classify)?;
+        Ok(result.deleted_count)
+    }
+
     async fn throttle_clear(&self, key: &str) -> StoreResult<()> {
         self.throttle()
             .delete_one(doc! { "_id": key })

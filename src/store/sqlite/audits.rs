@@ -4,7 +4,7 @@ use deadpool_sqlite::rusqlite::{self, Row, params};
 use super::{SqliteStore, classify, parse_ts, ts};
 use crate::store::{AuditRecord, AuditStore, StoreResult};
 
-const AUDIT_COLUMNS: &str = "datetime, action, actor, request_id, subject, link, user";
+const AUDIT_COLUMNS: &str = "datetime, action, actor, request_id, subject, link, user, client_ip";
 
 fn audit_from_row(row: &Row<'_>) -> rusqlite::Result<AuditRecord> {
     Ok(AuditRecord {
@@ -15,6 +15,7 @@ fn audit_from_row(row: &Row<'_>) -> rusqlite::Result<AuditRecord> {
         subject: row.get(4)?,
         link: row.get(5)?,
         user: row.get(6)?,
+        client_ip: row.get(7)?,
     })
 }
 
@@ -42,7 +43,7 @@ impl AuditStore for SqliteStore {
         self.write(move |c| {
             c.execute(
                 &format!(
-                    "INSERT INTO audits ({AUDIT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
+                    "INSERT INTO audits ({AUDIT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
                 ),
                 params![
                     ts(e.datetime),
@@ -51,7 +52,8 @@ impl AuditStore for SqliteStore {
                     e.request_id,
                     e.subject,
                     e.link,
-                    e.user
+                    e.user,
+                    e.client_ip
                 ],
             )
             .map_err(classify)?;

@@ -57,6 +57,16 @@ impl ThrottleStore for SqliteStore {
         .await
     }
 
+    async fn purge_throttle_windows(&self, now: DateTime<Utc>) -> StoreResult<u64> {
+        self.write(move |c| {
+            let removed = c
+                .execute("DELETE FROM throttle WHERE resets_at <= ?1", [ts(now)])
+                .map_err(classify)?;
+            Ok(removed as u64)
+        })
+        .await
+    }
+
     async fn throttle_clear(&self, key: &str) -> StoreResult<()> {
         let key = key.to_owned();
         self.write(move |c| {

@@ -1,0 +1,2 @@
+-- The client address (after trusted-proxy resolution) of audited requests.
+ALTER TABLE audits ADD COLUMN client_ip TEXT;
