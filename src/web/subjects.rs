@@ -482,7 +482,6 @@ fn person_fields(form: &SubjectForm, errors: &FormErrors, prefix: &str) -> Marku
         (Field::new("bday", "Birth date", "date")
             .value(&form.bday)
             .error(errors.bday.as_deref())
-            .hint("YYYY-MM-DD")
             .render(prefix))
         (Field::new("email", "Email (optional)", "email")
             .value(&form.email)
@@ -785,6 +784,7 @@ fn panel(
 ) -> Markup {
     html! {
         div #subject-panel {
+            (subject_heading(&details.subject))
             (flash(message))
             (journey(visitor, &details.subject))
             (edit_form(visitor, &details.subject, form, errors))
@@ -803,6 +803,17 @@ fn form_of(subject: &SubjectView) -> SubjectForm {
     }
 }
 
+/// Name and standing; inside the swapped panel, so they change with it.
+fn subject_heading(subject: &SubjectView) -> Markup {
+    html! {
+        div.title-row.subject-title {
+            h1 { (subject.name) }
+            (standing_badge(subject))
+        }
+        p.muted { "SSSID " (subject.sssid) " · born " (birth_date(subject.bday)) }
+    }
+}
+
 fn subject_page(visitor: &Visitor, subject: &SubjectView, content: Markup) -> Markup {
     page(
         &format!("Subject {}", subject.sssid),
@@ -810,11 +821,6 @@ fn subject_page(visitor: &Visitor, subject: &SubjectView, content: Markup) -> Ma
         false,
         html! {
             p.breadcrumb { a href="/subjects" { "Subjects" } " / " (subject.sssid) }
-            div.title-row {
-                h1 { (subject.name) }
-                (standing_badge(subject))
-            }
-            p.muted { "SSSID " (subject.sssid) " · born " (birth_date(subject.bday)) }
             (content)
             div #qr-overlay {}
         },
@@ -966,9 +972,12 @@ pub async fn confirm_step(
         .map_err(|e| visitor.fail(e))?;
     let action = format!("{}/record", subject_url(&sssid));
     let back = subject_url(&sssid);
+    // On its own page (no htmx) there is no panel to swap: plain form.
+    let panel_target = visitor.htmx.then_some("#subject-panel");
+    let swap = visitor.htmx.then_some("outerHTML");
     let form = html! {
         form.inline-form method="post" action=(action)
-            hx-post=(action) hx-target="#subject-panel" hx-swap="outerHTML" {
+            hx-post=[visitor.htmx.then_some(&action)] hx-target=[panel_target] hx-swap=[swap] {
             (csrf_field(&visitor.csrf))
             input type="hidden" name="step" value=(step.word());
             button.small.danger[step == Step::Withdrawn] type="submit" { (step.button()) }
@@ -979,14 +988,19 @@ pub async fn confirm_step(
             p #confirm-question { (step.question(&subject)) }
             div.actions {
                 (form)
-                a.button.small.secondary href=(back) hx-get=(back) hx-target="#subject-panel" hx-swap="outerHTML" { "Cancel" }
+                a.button.small.secondary href=(back) hx-get=[visitor.htmx.then_some(&back)] hx-target=[panel_target] hx-swap=[swap] { "Cancel" }
             }
         }
     };
     if visitor.htmx {
         return Ok(question.into_response());
     }
-    Ok(subject_page(&visitor, &subject, question).into_response())
+    Ok(subject_page(
+        &visitor,
+        &subject,
+        html! { (subject_heading(&subject)) (question) },
+    )
+    .into_response())
 }
 
 pub async fn record_step(
