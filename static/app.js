@@ -17,6 +17,14 @@
   // flash message, so keyboard and screen-reader users hear the outcome.
   document.addEventListener("htmx:afterSwap", function (event) {
     var root = event.detail.target;
+    // A swapped-in dialog (the QR code) arrives open, which works without
+    // script; reopen it as a modal so the page behind is inert.
+    var dialog = root.querySelector("dialog[data-modal]");
+    if (dialog && typeof dialog.showModal === "function") {
+      if (dialog.open) dialog.close();
+      dialog.showModal();
+      return;
+    }
     var invalid = root.querySelector('[aria-invalid="true"]');
     if (invalid) {
       invalid.focus();
@@ -26,5 +34,10 @@
     if (flash) {
       flash.focus();
     }
+  });
+
+  // Print buttons (the printable invitation): no inline handlers under the CSP.
+  document.addEventListener("click", function (event) {
+    if (event.target.closest("[data-print]")) window.print();
   });
 })();

@@ -87,6 +87,13 @@ pub struct LinkFields {
     pub withdrawn_on: Option<String>,
 }
 
+/// A link ready to be shown as a QR code: the link and its JWT.
+#[derive(Debug, Clone)]
+pub struct Invitation {
+    pub link: LinkView,
+    pub token: String,
+}
+
 /// Where the link JWT settings come from.
 pub struct LinkSettings {
     pub issuer: String,
@@ -189,6 +196,45 @@ impl LinkService {
             .record(ctx, link_target(&link), "[Link] create")
             .await;
         Ok(link.into())
+    }
+
+    /// The QR invitation of a subject: the newest link that can still be
+    /// established (not linked, not withdrawn, not expired) with its JWT,
+    /// or a new link when there is none. Showing the QR code again thus
+    /// shows the same token until it expires or is used.
+    pub async fn invitation(&self, ctx: &Context, sssid: &str) -> Result<Invitation> {
+        require_study_access(ctx)?;
+        if self.deps.store.subject(sssid).await?.is_none() {
+            return Err(subject_not_found());
+        }
+        let now = self.deps.clock.now();
+        let reusable = self
+            .deps
+            .store
+            .links_for_subject(sssid)
+            .await?
+            .into_iter()
+            .rev()
+            .find(|l| {
+                l.linked_on.is_none()
+                    && l.withdrawn_on.is_none()
+                    && l.exp.is_none_or(|exp| now < exp)
+            });
+        if let Some(link) = reusable {
+            match self.jwt(ctx, &link.id).await {
+                Ok(token) => {
+                    let link = self.load(&link.id).await?.into();
+                    return Ok(Invitation { link, token });
+                }
+                // Established or expired a moment ago: make a new one.
+                Err(Error::Gone(_)) => {}
+                Err(other) => return Err(other),
+            }
+        }
+        let link = self.create(ctx, sssid).await?;
+        let token = self.jwt(ctx, &link.id).await?;
+        let link = self.load(&link.id).await?.into();
+        Ok(Invitation { link, token })
     }
 
     /// The links of a subject, oldest first.

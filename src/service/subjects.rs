@@ -1,7 +1,7 @@
 //! Study subjects: creation, reading, partial updates with the set-once
 //! dates of SPEC section 4, listing, and the subject's audit trail.
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, NaiveDate, SubsecRound, Utc};
 use serde::Serialize;
 
 use crate::domain::{
@@ -335,6 +335,54 @@ impl SubjectService {
                     .record(ctx, subject_target(sssid), changes.join("; "))
                     .await;
                 return Ok(());
+            }
+        }
+        Err(concurrent_change())
+    }
+
+    /// Records that a journey step happened now (the console's buttons).
+    /// Unlike a `PUT`, which may resend the stored value as a no-op, a step
+    /// that was already recorded is refused with a conflict naming its
+    /// date, so a second withdrawal is reported instead of absorbed; of
+    /// concurrent attempts exactly one succeeds. The audit text is that of
+    /// [`SubjectService::update`].
+    pub async fn record_step(
+        &self,
+        ctx: &Context,
+        sssid: &str,
+        step: JourneyDate,
+    ) -> Result<DateTime<Utc>> {
+        require_study_access(ctx)?;
+        for _ in 0..MAX_WRITE_ATTEMPTS {
+            let current = self
+                .deps
+                .store
+                .subject(sssid)
+                .await?
+                .ok_or_else(subject_not_found)?;
+            let mut next = current.clone();
+            if let Some(at) = *step.slot(&mut next) {
+                return Err(Error::Conflict(format!(
+                    "Subject has already been {} (on {})",
+                    step.word(),
+                    format_timestamp(at)
+                )));
+            }
+            // Microseconds, the precision the stores keep.
+            let now = self.deps.clock.now().trunc_subsecs(6);
+            *step.slot(&mut next) = Some(now);
+            next.changed = now;
+            next.version += 1;
+            if self
+                .deps
+                .store
+                .replace_subject(&next, current.version)
+                .await?
+            {
+                self.audits
+                    .record(ctx, subject_target(sssid), step.audit_text(now))
+                    .await;
+                return Ok(now);
             }
         }
         Err(concurrent_change())

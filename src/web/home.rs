@@ -1,19 +1,29 @@
-//! `/home`: the start page after signing in.
+//! `/home`: the start page after signing in, with the most recently
+//! changed subjects.
 
+use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use maud::html;
 
+use crate::app::AppState;
 use crate::web::error::WebError;
 use crate::web::layout::{Section, flash, page};
 use crate::web::session::SignedIn;
+use crate::web::subjects;
 
-pub async fn show(SignedIn(visitor): SignedIn) -> Result<Response, WebError> {
+pub async fn show(
+    State(state): State<AppState>,
+    SignedIn(visitor): SignedIn,
+) -> Result<Response, WebError> {
     let message = visitor.take_flash().await?;
     let admin = visitor.user().is_some_and(|u| u.admin);
     let username = visitor
         .user()
         .map(|u| u.username.to_string())
         .unwrap_or_default();
+    let recent = subjects::recent(&state, &visitor)
+        .await
+        .map_err(|e| visitor.fail(e))?;
     Ok(page(
         "Start",
         Some(&visitor.chrome(Section::Home)),
@@ -26,13 +36,27 @@ pub async fn show(SignedIn(visitor): SignedIn) -> Result<Response, WebError> {
                     "You are signed in as " strong { (username) }
                     @if admin { " (administrator)." } @else { " (study staff)." }
                 }
-                @if admin {
-                    p { "Add staff accounts, grant or remove admin rights, and remove accounts that are no longer needed." }
-                    a.button href="/users" { "Manage users" }
-                } @else {
-                    p.muted { "Study participants are managed in the IDM frontend with your staff account." }
+                div.actions {
+                    a.button href="/subjects/new" { "New subject" }
+                    a.button.secondary href="/subjects" { "All subjects" }
+                    @if admin {
+                        a.button.secondary href="/users" { "Manage users" }
+                    }
                 }
             }
+            section.card aria-labelledby="recent-heading" {
+                h2 #recent-heading { "Recent subjects" }
+                @if recent.items.is_empty() {
+                    p.empty { "No subjects yet. " a href="/subjects/new" { "Add the first one" } "." }
+                } @else {
+                    (subjects::subjects_table(&visitor, &recent.items, None))
+                    p.muted {
+                        "The " (recent.items.len()) " most recently changed of " (recent.total) ". "
+                        a href="/subjects" { "See all subjects" }
+                    }
+                }
+            }
+            div #qr-overlay {}
         },
     )
     .into_response())

@@ -26,6 +26,7 @@ pub enum Section {
     Home,
     Users,
     Other,
+    Subjects,
 }
 
 /// A one-time message shown on the next page (after a redirect) or in the
@@ -102,6 +103,7 @@ fn header(chrome: Option<&Chrome>) -> Markup {
             nav.site-nav aria-label="Main" {
                 @if let Some(user) = user {
                     a href="/home" aria-current=[current(Section::Home)] { "Home" }
+                    a href="/subjects" aria-current=[current(Section::Subjects)] { "Subjects" }
                     @if user.admin {
                         a href="/users" aria-current=[current(Section::Users)] { "Users" }
                     }
@@ -132,6 +134,7 @@ pub struct Field<'a> {
     pub error: Option<&'a str>,
     pub hint: Option<&'a str>,
     pub autofocus: bool,
+    pub required: bool,
 }
 
 impl<'a> Field<'a> {
@@ -145,7 +148,13 @@ impl<'a> Field<'a> {
             error: None,
             hint: None,
             autofocus: false,
+            required: true,
         }
+    }
+
+    pub fn optional(mut self) -> Self {
+        self.required = false;
+        self
     }
 
     pub fn value(mut self, value: &'a str) -> Self {
@@ -186,7 +195,7 @@ impl<'a> Field<'a> {
         html! {
             div.field {
                 label for=(id) { (self.label) }
-                input id=(id) name=(self.name) type=(self.kind) required
+                input id=(id) name=(self.name) type=(self.kind) required[self.required]
                     autocomplete=(self.autocomplete)
                     value=[(!self.value.is_empty()).then_some(self.value)]
                     aria-invalid=[self.error.map(|_| "true")]

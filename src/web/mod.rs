@@ -17,11 +17,13 @@ pub mod csrf;
 pub mod error;
 mod home;
 mod init;
+mod invitations;
 pub mod layout;
 mod login;
 mod recovery;
 pub mod session;
 pub mod session_store;
+pub mod subjects;
 mod users;
 
 /// The session cookie's name.
@@ -66,6 +68,21 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route(
             "/users/delete",
             get(users::confirm_delete).post(users::delete),
+        )
+        .route("/subjects", get(subjects::list).post(subjects::create))
+        .route("/subjects/new", get(subjects::new_form))
+        .route(
+            "/subjects/{sssid}",
+            get(subjects::show).post(subjects::update),
+        )
+        .route(
+            "/subjects/{sssid}/record",
+            get(subjects::confirm_step).post(subjects::record_step),
+        )
+        .route("/subjects/{sssid}/invitation", post(invitations::show_qr))
+        .route(
+            "/subjects/{sssid}/invitations/{link}",
+            get(invitations::show_invitation),
         )
         .layer(middleware::from_fn_with_state(state.clone(), csrf::protect))
         .layer(sessions);

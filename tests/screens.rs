@@ -1,0 +1,1275 @@
+//! The study screens over real HTTP: subjects list, search, sort and pages,
+//! the new-subject and edit forms, journey steps with confirmation, QR
+//! invitations, CSRF refusals and security headers. Clients keep cookies
+//! like a browser and do not follow redirects.
+
+mod common;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use base64::Engine;
+use chrono::{Duration, Utc};
+use common::*;
+use idm::clock::Clock;
+use idm::service::Context;
+use idm::store::SubjectRecord;
+use reqwest::cookie::Jar;
+use reqwest::header::HeaderMap;
+use reqwest::redirect::Policy;
+use reqwest::{Client, Response, StatusCode};
+use serde_json::{Value, json};
+
+const STAFF: &str = "staff@example.org";
+const STAFF_PASSWORD: &str = "plain staff passphrase";
+
+/// A browser-like client: its own cookie jar, same-origin headers on posts.
+struct Browser {
+    base: String,
+    client: Client,
+}
+
+struct Page {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: String,
+}
+
+impl Page {
+    async fn from(r: Response) -> Self {
+        Self {
+            status: r.status(),
+            headers: r.headers().clone(),
+            body: r.text().await.unwrap(),
+        }
+    }
+
+    fn location(&self) -> &str {
+        self.headers
+            .get("location")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+    }
+
+    fn csrf(&self) -> String {
+        let marker = r#"name="csrf-token" content=""#;
+        let start = self.body.find(marker).expect("page has a csrf meta tag") + marker.len();
+        let end = self.body[start..].find('"').unwrap() + start;
+        self.body[start..end].to_owned()
+    }
+
+    /// The SVG inside the first `data:` QR image.
+    fn qr_svg(&self) -> String {
+        let marker = "data:image/svg+xml;base64,";
+        let start = self.body.find(marker).expect("a QR image") + marker.len();
+        let end = self.body[start..].find('"').unwrap() + start;
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(&self.body[start..end])
+            .unwrap();
+        String::from_utf8(bytes).unwrap()
+    }
+}
+
+impl Browser {
+    fn new(app: &TestApp) -> Self {
+        let client = Client::builder()
+            .cookie_provider(Arc::new(Jar::default()))
+            .redirect(Policy::none())
+            .build()
+            .unwrap();
+        Self {
+            base: app.base.clone(),
+            client,
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    async fn get(&self, path: &str) -> Page {
+        Page::from(self.client.get(self.url(path)).send().await.unwrap()).await
+    }
+
+    async fn get_htmx(&self, path: &str, target: &str) -> Page {
+        let r = self
+            .client
+            .get(self.url(path))
+            .header("HX-Request", "true")
+            .header("HX-Target", target)
+            .header("HX-Current-URL", self.url("/subjects"))
+            .send()
+            .await
+            .unwrap();
+        Page::from(r).await
+    }
+
+    /// A form post as a same-origin browser page sends it.
+    async fn post(&self, path: &str, form: &[(&str, &str)]) -> Page {
+        let r = self
+            .client
+            .post(self.url(path))
+            .header("Origin", &self.base)
+            .header("Sec-Fetch-Site", "same-origin")
+            .form(form)
+            .send()
+            .await
+            .unwrap();
+        Page::from(r).await
+    }
+
+    /// The same post made by htmx: token in the header, fragment wanted.
+    async fn post_htmx(&self, path: &str, csrf: &str, form: &[(&str, &str)]) -> Page {
+        let r = self
+            .client
+            .post(self.url(path))
+            .header("Origin", &self.base)
+            .header("Sec-Fetch-Site", "same-origin")
+            .header("HX-Request", "true")
+            .header("X-CSRF-Token", csrf)
+            .form(form)
+            .send()
+            .await
+            .unwrap();
+        Page::from(r).await
+    }
+
+    /// Signs in through the login form and returns the signed-in page's
+    /// CSRF token.
+    async fn sign_in(&self, username: &str, password: &str) -> String {
+        let csrf = self.get("/login").await.csrf();
+        let r = self
+            .post(
+                "/login",
+                &[
+                    ("csrf_token", &csrf),
+                    ("username", username),
+                    ("password", password),
+                ],
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER, "login failed: {}", r.body);
+        self.get("/home").await.csrf()
+    }
+}
+
+/// An app with a (non-admin) staff member signed in: every screen is for
+/// any staff member.
+async fn staff_app() -> (TestApp, Browser, String) {
+    let app = spawn_app().await;
+    app.create_user(STAFF, STAFF_PASSWORD, false).await;
+    let browser = Browser::new(&app);
+    let csrf = browser.sign_in(STAFF, STAFF_PASSWORD).await;
+    (app, browser, csrf)
+}
+
+async fn add_subject(app: &TestApp, sssid: &str, name: &str, bday: &str) {
+    app.state
+        .services
+        .subjects
+        .create(
+            &Context::system(),
+            idm::service::subjects::SubjectFields {
+                sssid: Some(sssid.into()),
+                name: Some(name.into()),
+                bday: Some(bday.into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("subject created");
+}
+
+async fn consent(app: &TestApp, sssid: &str) {
+    app.state
+        .services
+        .subjects
+        .record_step(
+            &Context::system(),
+            sssid,
+            idm::service::subjects::JourneyDate::Consented,
+        )
+        .await
+        .expect("consent recorded");
+}
+
+async fn subject(app: &TestApp, sssid: &str) -> idm::service::subjects::SubjectView {
+    app.state
+        .services
+        .subjects
+        .get(&Context::system(), sssid)
+        .await
+        .unwrap()
+}
+
+async fn audit_actions(app: &TestApp, sssid: &str) -> Vec<(String, Option<String>)> {
+    app.state
+        .services
+        .subjects
+        .audits(&Context::system(), sssid)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|a| (a.action, a.actor))
+        .collect()
+}
+
+async fn links_of(app: &TestApp, sssid: &str) -> Vec<idm::service::links::LinkView> {
+    app.state
+        .services
+        .links
+        .for_subject(&Context::system(), sssid)
+        .await
+        .unwrap()
+}
+
+/// The link id in a printable-invitation URL.
+fn link_id_of(location: &str) -> String {
+    location.rsplit('/').next().unwrap().to_owned()
+}
+
+fn assert_security_headers(page: &Page, what: &str) {
+    let h = |name: &str| {
+        page.headers
+            .get(name)
+            .unwrap_or_else(|| panic!("{what}: no {name}"))
+            .to_str()
+            .unwrap()
+            .to_owned()
+    };
+    let csp = h("content-security-policy");
+    for directive in [
+        "script-src 'self'",
+        "style-src 'self'",
+        "object-src 'none'",
+        "base-uri 'none'",
+        "frame-ancestors 'none'",
+    ] {
+        assert!(
+            csp.contains(directive),
+            "{what}: CSP {csp} lacks {directive}"
+        );
+    }
+    assert_eq!(h("x-content-type-options"), "nosniff", "{what}");
+    assert!(!h("referrer-policy").is_empty(), "{what}");
+    assert_eq!(h("cache-control"), "no-store", "{what}");
+}
+
+/// No inline script, event handler or inline style: the CSP blocks them.
+fn assert_no_inline_code(page: &Page, what: &str) {
+    let body = page.body.to_lowercase();
+    let mut rest = body.as_str();
+    while let Some(i) = rest.find("<script") {
+        let tag_end = rest[i..].find('>').unwrap() + i;
+        let tag = &rest[i..tag_end];
+        assert!(tag.contains(" src="), "{what}: inline script {tag}");
+        assert!(
+            rest[tag_end + 1..].starts_with("</script>"),
+            "{what}: script with a body"
+        );
+        rest = &rest[tag_end..];
+    }
+    for bad in [
+        " onclick=",
+        " onload=",
+        " onsubmit=",
+        " onerror=",
+        " style=",
+        "javascript:",
+        "<style",
+        "hx-on",
+    ] {
+        assert!(!body.contains(bad), "{what}: contains {bad}");
+    }
+}
+
+/// The error text shown next to `field` in a form with `prefix`.
+fn field_error(page: &Page, prefix: &str, field: &str) -> Option<String> {
+    let marker = format!(r#"id="{prefix}-{field}-error">"#);
+    let start = page.body.find(&marker)? + marker.len();
+    let end = page.body[start..].find('<').unwrap() + start;
+    Some(page.body[start..end].to_owned())
+}
+
+fn input_value(page: &Page, id: &str) -> Option<String> {
+    let start = page.body.find(&format!(r#"id="{id}""#))?;
+    let tag_end = page.body[start..].find('>').unwrap() + start;
+    let tag = &page.body[start..tag_end];
+    let v = tag.find("value=\"")? + "value=\"".len();
+    Some(tag[v..v + tag[v..].find('"').unwrap()].to_owned())
+}
+
+// ------------------------------------------------------------ headers
+
+#[tokio::test]
+async fn subject_screens_send_security_headers_and_have_no_inline_code() {
+    let (app, browser, csrf) = staff_app().await;
+    add_subject(&app, "S1", "Ada Lovelace", "1980-02-29").await;
+    consent(&app, "S1").await;
+    let qr = browser
+        .post("/subjects/S1/invitation", &[("csrf_token", &csrf)])
+        .await;
+    assert_eq!(qr.status, StatusCode::SEE_OTHER);
+    let pages = vec![
+        ("home", browser.get("/home").await),
+        ("list", browser.get("/subjects").await),
+        (
+            "list fragment",
+            browser.get_htmx("/subjects?q=ada", "subjects-list").await,
+        ),
+        ("new", browser.get("/subjects/new").await),
+        (
+            "new error",
+            browser.post("/subjects", &[("csrf_token", &csrf)]).await,
+        ),
+        ("subject", browser.get("/subjects/S1").await),
+        (
+            "confirm",
+            browser.get("/subjects/S1/record?step=withdrawn").await,
+        ),
+        (
+            "overlay",
+            browser
+                .post_htmx("/subjects/S1/invitation", &csrf, &[])
+                .await,
+        ),
+        ("printable", browser.get(qr.location()).await),
+        ("unknown subject", browser.get("/subjects/nobody").await),
+    ];
+    for (what, page) in &pages {
+        assert_security_headers(page, what);
+        assert_no_inline_code(page, what);
+    }
+    assert_eq!(pages[9].1.status, StatusCode::NOT_FOUND);
+}
+
+// ------------------------------------------------------------ access
+
+#[tokio::test]
+async fn signed_out_visitors_are_sent_to_login_and_change_nothing() {
+    let app = spawn_app().await;
+    add_subject(&app, "S1", "Ada Lovelace", "1980-02-29").await;
+    let anon = Browser::new(&app);
+    for path in [
+        "/subjects",
+        "/subjects/new",
+        "/subjects/S1",
+        "/subjects/S1/record?step=consented",
+    ] {
+        let page = anon.get(path).await;
+        assert_eq!(page.status, StatusCode::SEE_OTHER, "{path}");
+        assert!(page.location().starts_with("/login?next="), "{path}");
+    }
+    // With a valid CSRF token of an anonymous session, posts still need a
+    // signed-in staff member.
+    let csrf = anon.get("/login").await.csrf();
+    for (path, form) in [
+        ("/subjects/S1/record", vec![("step", "consented")]),
+        ("/subjects/S1/invitation", vec![]),
+        (
+            "/subjects/S1",
+            vec![("name", "Mallory"), ("bday", "1980-01-01")],
+        ),
+        (
+            "/subjects",
+            vec![("sssid", "S2"), ("name", "Eve"), ("bday", "1980-01-01")],
+        ),
+    ] {
+        let mut body = form.clone();
+        body.push(("csrf_token", &csrf));
+        let page = anon.post(path, &body).await;
+        assert_eq!(page.status, StatusCode::SEE_OTHER, "{path}");
+        assert!(page.location().starts_with("/login"), "{path}");
+    }
+    let s1 = subject(&app, "S1").await;
+    assert_eq!(
+        (s1.name.as_str(), s1.date_consented),
+        ("Ada Lovelace", None)
+    );
+    assert!(links_of(&app, "S1").await.is_empty());
+    assert!(
+        app.state
+            .services
+            .subjects
+            .get(&Context::system(), "S2")
+            .await
+            .is_err()
+    );
+}
+
+/// Posts `form` with the forged variants a cross-site attacker could send;
+/// each must be refused with the 403 page.
+async fn assert_forgeries_refused(
+    app: &TestApp,
+    browser: &Browser,
+    path: &str,
+    form: &[(&str, &str)],
+) {
+    let stranger_token = Browser::new(app).get("/login").await.csrf();
+    let wrong: Vec<(&str, &str)> = form
+        .iter()
+        .copied()
+        .chain([("csrf_token", stranger_token.as_str())])
+        .collect();
+    let attempts = [
+        (
+            "no token",
+            Some(app.base.as_str()),
+            Some("same-origin"),
+            form.to_vec(),
+        ),
+        (
+            "another session's token",
+            Some(app.base.as_str()),
+            Some("same-origin"),
+            wrong,
+        ),
+        (
+            "foreign Origin",
+            Some("https://evil.example"),
+            None,
+            form.to_vec(),
+        ),
+        ("cross-site fetch", None, Some("cross-site"), form.to_vec()),
+    ];
+    for (what, origin, site, body) in attempts {
+        let mut req = browser.client.post(browser.url(path)).form(&body);
+        if let Some(origin) = origin {
+            req = req.header("Origin", origin);
+        }
+        if let Some(site) = site {
+            req = req.header("Sec-Fetch-Site", site);
+        }
+        let page = Page::from(req.send().await.unwrap()).await;
+        assert_eq!(
+            page.status,
+            StatusCode::FORBIDDEN,
+            "{path}: {what} was accepted"
+        );
+        assert!(
+            page.body.contains("This request was refused"),
+            "{path}: {what}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn forged_posts_to_subject_screens_are_refused_and_change_nothing() {
+    let (app, browser, csrf) = staff_app().await;
+    add_subject(&app, "S1", "Ada Lovelace", "1980-02-29").await;
+    assert_forgeries_refused(
+        &app,
+        &browser,
+        "/subjects",
+        &[("sssid", "S2"), ("name", "Eve"), ("bday", "1980-01-01")],
+    )
+    .await;
+    assert_forgeries_refused(
+        &app,
+        &browser,
+        "/subjects/S1",
+        &[("name", "Mallory"), ("bday", "1980-01-01")],
+    )
+    .await;
+    assert_forgeries_refused(
+        &app,
+        &browser,
+        "/subjects/S1/record",
+        &[("step", "consented")],
+    )
+    .await;
+    assert_forgeries_refused(
+        &app,
+        &browser,
+        "/subjects/S1/record",
+        &[("step", "withdrawn")],
+    )
+    .await;
+    let s1 = subject(&app, "S1").await;
+    assert_eq!(s1.name, "Ada Lovelace", "forged edit");
+    assert_eq!(
+        (s1.date_consented, s1.date_withdrawn),
+        (None, None),
+        "forged step"
+    );
+    assert!(
+        app.state
+            .services
+            .subjects
+            .get(&Context::system(), "S2")
+            .await
+            .is_err(),
+        "forged create"
+    );
+    consent(&app, "S1").await;
+    assert_forgeries_refused(&app, &browser, "/subjects/S1/invitation", &[]).await;
+    assert!(
+        links_of(&app, "S1").await.is_empty(),
+        "forged QR code made a link"
+    );
+    // The genuine post works, as form field and as htmx header.
+    let r = browser
+        .post("/subjects/S1/invitation", &[("csrf_token", &csrf)])
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    let r = browser
+        .post_htmx("/subjects/S1/invitation", &csrf, &[])
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn get_requests_change_nothing() {
+    let (app, browser, _) = staff_app().await;
+    add_subject(&app, "S1", "Ada Lovelace", "1980-02-29").await;
+    for step in ["invited", "consented", "withdrawn"] {
+        let page = browser
+            .get(&format!("/subjects/S1/record?step={step}"))
+            .await;
+        assert_eq!(page.status, StatusCode::OK, "{step}");
+        assert!(page.body.contains("Record that"), "{step}");
+    }
+    assert_eq!(
+        browser.get("/subjects/S1/invitation").await.status,
+        StatusCode::METHOD_NOT_ALLOWED
+    );
+    let s1 = subject(&app, "S1").await;
+    assert_eq!(
+        (s1.date_invited, s1.date_consented, s1.date_withdrawn),
+        (None, None, None)
+    );
+    assert_eq!(audit_actions(&app, "S1").await.len(), 1, "only the create");
+}
+
+// ------------------------------------------------------------ new subject
+
+#[tokio::test]
+async fn wrong_input_on_new_subject_rerenders_the_form_with_errors_next_to_fields() {
+    let (app, browser, csrf) = staff_app().await;
+    let page = browser
+        .post(
+            "/subjects",
+            &[
+                ("csrf_token", &csrf),
+                ("sssid", " S1"),
+                ("name", "  "),
+                ("bday", "1899-12-31"),
+                ("email", "not an address"),
+            ],
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::BAD_REQUEST);
+    assert!(
+        field_error(&page, "new-subject", "sssid")
+            .unwrap()
+            .contains("blanks")
+    );
+    assert!(
+        field_error(&page, "new-subject", "name")
+            .unwrap()
+            .contains("name is required")
+    );
+    assert!(
+        field_error(&page, "new-subject", "bday")
+            .unwrap()
+            .contains("1900")
+    );
+    assert!(
+        field_error(&page, "new-subject", "email")
+            .unwrap()
+            .contains("email")
+    );
+    assert!(page.body.contains(r#"aria-invalid="true""#));
+    // What was typed stays.
+    assert_eq!(
+        input_value(&page, "new-subject-sssid").as_deref(),
+        Some(" S1")
+    );
+    assert_eq!(
+        input_value(&page, "new-subject-email").as_deref(),
+        Some("not an address")
+    );
+
+    let ok = [
+        ("csrf_token", csrf.as_str()),
+        ("sssid", "S1"),
+        ("name", "Ada Lovelace"),
+        ("bday", "1980-02-29"),
+        ("email", ""),
+    ];
+    let created = browser.post("/subjects", &ok).await;
+    assert_eq!(created.status, StatusCode::SEE_OTHER, "{}", created.body);
+    assert_eq!(created.location(), "/subjects/S1");
+    let shown = browser.get("/subjects/S1").await;
+    assert!(shown.body.contains("Created subject S1."));
+    assert_eq!(
+        audit_actions(&app, "S1").await,
+        vec![("create".to_owned(), Some(STAFF.to_owned()))]
+    );
+
+    let duplicate = browser.post("/subjects", &ok).await;
+    assert_eq!(duplicate.status, StatusCode::CONFLICT);
+    assert_eq!(
+        field_error(&duplicate, "new-subject", "sssid").as_deref(),
+        Some("this SSSID is already taken")
+    );
+}
+
+#[tokio::test]
+async fn odd_sssids_and_names_round_trip_through_urls_and_are_escaped() {
+    let (_app, browser, csrf) = staff_app().await;
+    for sssid in ["new", "A/B?c#d e", "Zürich%2F1"] {
+        let r = browser
+            .post(
+                "/subjects",
+                &[
+                    ("csrf_token", &csrf),
+                    ("sssid", sssid),
+                    ("name", "<script>alert(1)</script>"),
+                    ("bday", "1980-01-01"),
+                ],
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER, "{sssid}: {}", r.body);
+        let page = browser.get(r.location()).await;
+        assert_eq!(page.status, StatusCode::OK, "{sssid} at {}", r.location());
+        assert!(
+            page.body
+                .contains(&format!("SSSID {}", maud::html! { (sssid) }.into_string())),
+            "{sssid}"
+        );
+        assert!(!page.body.contains("<script>alert"), "unescaped name");
+        assert!(page.body.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
+    }
+    // The form for new subjects is still where it was.
+    assert!(
+        browser
+            .get("/subjects/new")
+            .await
+            .body
+            .contains("Create subject")
+    );
+}
+
+// ------------------------------------------------------------ the list
+
+#[tokio::test]
+async fn list_searches_literally_sorts_filters_and_pages_with_the_total() {
+    let (app, browser, _) = staff_app().await;
+    for n in 0..30 {
+        add_subject(
+            &app,
+            &format!("S{n:02}"),
+            &format!("Person {n:02} Smith"),
+            "1970-01-01",
+        )
+        .await;
+        app.clock.advance(Duration::seconds(1));
+    }
+    add_subject(&app, "X1", "Grace (Hopper).*", "1906-12-09").await;
+    app.clock.advance(Duration::seconds(1));
+    consent(&app, "S05").await;
+
+    // Most recently changed first by default: S05 (just consented), X1.
+    let all = browser.get("/subjects").await;
+    assert_eq!(all.status, StatusCode::OK);
+    assert!(
+        all.body.contains("31 subjects · page 1 of 2"),
+        "{}",
+        all.body
+    );
+    let s05 = all.body.find(">S05<").unwrap();
+    let x1 = all.body.find(">X1<").unwrap();
+    let s29 = all.body.find(">S29<").unwrap();
+    assert!(s05 < x1 && x1 < s29, "recent first");
+    assert!(!all.body.contains(">S00<"), "S00 is on page 2");
+
+    let page2 = browser
+        .get_htmx("/subjects?sort=changed&dir=desc&page=2", "subjects-list")
+        .await;
+    assert!(
+        page2.body.starts_with(r#"<div id="subjects-list">"#),
+        "a fragment"
+    );
+    assert!(page2.body.contains("page 2 of 2") && page2.body.contains(">S00<"));
+
+    // Search by a name fragment, in any letter case.
+    let found = browser.get_htmx("/subjects?q=hopp", "subjects-list").await;
+    assert!(
+        found.body.contains("1 subject · page 1 of 1"),
+        "{}",
+        found.body
+    );
+    assert!(found.body.contains(">X1<"));
+    // Literal text, never a pattern.
+    let literal = browser
+        .get_htmx("/subjects?q=(hopper).*", "subjects-list")
+        .await;
+    assert!(literal.body.contains(">X1<"));
+    let pattern = browser
+        .get_htmx("/subjects?q=P.rson", "subjects-list")
+        .await;
+    assert!(
+        pattern.body.contains("No subject matches."),
+        "{}",
+        pattern.body
+    );
+    // sssid prefix.
+    let prefix = browser.get_htmx("/subjects?q=S1", "subjects-list").await;
+    assert!(prefix.body.contains("10 subjects"), "{}", prefix.body);
+
+    // Sorting by name, descending, is offered by the header link.
+    let by_name = browser.get("/subjects?sort=name&dir=asc").await;
+    assert!(by_name.body.contains(r#"aria-sort="ascending""#));
+    assert!(
+        by_name.body.contains("sort=name&amp;dir=desc"),
+        "the header flips the order"
+    );
+    let desc = browser.get("/subjects?sort=name&dir=desc").await;
+    let p29 = desc.body.find("Person 29").unwrap();
+    let p28 = desc.body.find("Person 28").unwrap();
+    assert!(p29 < p28);
+
+    // Status filter.
+    let consented = browser
+        .get_htmx("/subjects?status=consented", "subjects-list")
+        .await;
+    assert!(consented.body.contains("1 subject ·") && consented.body.contains(">S05<"));
+    // An edited URL shows the default list rather than an error.
+    let odd = browser
+        .get("/subjects?sort=password&dir=sideways&status=lost&page=x")
+        .await;
+    assert_eq!(odd.status, StatusCode::OK);
+    assert!(odd.body.contains("31 subjects · page 1 of 2"));
+}
+
+#[tokio::test]
+async fn list_rows_show_status_consent_action_and_qr_button() {
+    let (app, browser, _) = staff_app().await;
+    add_subject(&app, "P1", "Pending Person", "1970-01-01").await;
+    add_subject(&app, "C1", "Consented Person", "1970-01-01").await;
+    consent(&app, "C1").await;
+    let page = browser.get("/subjects").await;
+    let row = |sssid: &str| {
+        let at = page.body.find(&format!(">{sssid}<")).unwrap();
+        let start = page.body[..at].rfind("<tr>").unwrap();
+        let end = page.body[at..].find("</tr>").unwrap() + at;
+        page.body[start..end].to_owned()
+    };
+    let pending = row("P1");
+    assert!(pending.contains("status-pending") && pending.contains("Pending"));
+    assert!(pending.contains("Record consent…"));
+    assert!(!pending.contains("QR code"), "no QR code before consent");
+    let consented = row("C1");
+    assert!(consented.contains("status-consented") && consented.contains("Consented"));
+    assert!(consented.contains("2026-11-28"), "consent date");
+    assert!(consented.contains(r#"aria-label="Show the QR code for C1""#));
+    assert!(consented.contains("born 1970-01-01"));
+    // The start page shows the recent subjects too.
+    let home = browser.get("/home").await;
+    assert!(home.body.contains("Recent subjects") && home.body.contains(">C1<"));
+}
+
+// ------------------------------------------------------------ one subject
+
+#[tokio::test]
+async fn editing_goes_through_the_service_with_errors_next_to_fields() {
+    let (app, browser, csrf) = staff_app().await;
+    add_subject(&app, "S1", "Ada Lovelace", "1980-02-29").await;
+    let bad = browser
+        .post_htmx(
+            "/subjects/S1",
+            &csrf,
+            &[("name", "Ada King"), ("bday", "29.02.1980"), ("email", "")],
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    assert!(bad.body.starts_with(r#"<div id="subject-panel">"#));
+    assert!(
+        field_error(&bad, "edit-subject", "bday")
+            .unwrap()
+            .contains("bday must be a date")
+    );
+    assert_eq!(
+        input_value(&bad, "edit-subject-name").as_deref(),
+        Some("Ada King")
+    );
+    assert_eq!(subject(&app, "S1").await.name, "Ada Lovelace");
+
+    let ok = browser
+        .post(
+            "/subjects/S1",
+            &[
+                ("csrf_token", &csrf),
+                ("name", "Ada King"),
+                ("bday", "1980-02-29"),
+                ("email", "ada@example.org"),
+            ],
+        )
+        .await;
+    assert_eq!(ok.status, StatusCode::SEE_OTHER);
+    let s1 = subject(&app, "S1").await;
+    assert_eq!(
+        (s1.name.as_str(), s1.email.as_deref()),
+        ("Ada King", Some("ada@example.org"))
+    );
+    let page = browser.get("/subjects/S1").await;
+    assert!(page.body.contains("Changes saved."));
+    assert!(
+        page.body
+            .contains(r#"name: &quot;Ada King&quot;; email: &quot;ada@example.org&quot;"#),
+        "activity: {}",
+        page.body
+    );
+    assert_eq!(
+        audit_actions(&app, "S1").await[1],
+        (
+            r#"name: "Ada King"; email: "ada@example.org""#.to_owned(),
+            Some(STAFF.to_owned())
+        )
+    );
+}
+
+#[tokio::test]
+async fn recording_steps_asks_first_and_audits_like_the_api() {
+    let (app, browser, csrf) = staff_app().await;
+    add_subject(&app, "S1", "Ada Lovelace", "1980-02-29").await;
+    let confirm = browser
+        .get_htmx("/subjects/S1/record?step=consented", "confirm-area")
+        .await;
+    assert!(confirm.body.contains("gave consent now?"));
+    assert!(confirm.body.contains(r#"name="step" value="consented""#));
+    assert!(
+        subject(&app, "S1").await.date_consented.is_none(),
+        "asking changed something"
+    );
+
+    let done = browser
+        .post_htmx("/subjects/S1/record", &csrf, &[("step", "consented")])
+        .await;
+    assert_eq!(done.status, StatusCode::OK);
+    assert!(done.body.contains("Consent recorded."));
+    let s1 = subject(&app, "S1").await;
+    assert_eq!(s1.date_consented, Some(app.clock.now()));
+    assert_eq!(
+        audit_actions(&app, "S1").await.last().unwrap(),
+        &(
+            "consented: 2026-11-28T12:00:00Z".to_owned(),
+            Some(STAFF.to_owned())
+        )
+    );
+    // A second consent is refused and said so.
+    app.clock.advance(Duration::minutes(5));
+    let again = browser
+        .post_htmx("/subjects/S1/record", &csrf, &[("step", "consented")])
+        .await;
+    assert_eq!(again.status, StatusCode::CONFLICT);
+    assert!(
+        again
+            .body
+            .contains("Subject has already been consented (on 2026-11-28T12:00:00Z)")
+    );
+    let bad = browser
+        .post(
+            "/subjects/S1/record",
+            &[("csrf_token", &csrf), ("step", "enrolled")],
+        )
+        .await;
+    assert_eq!(
+        bad.status,
+        StatusCode::BAD_REQUEST,
+        "enrolment comes from the app"
+    );
+}
+
+#[tokio::test]
+async fn withdrawal_is_recorded_once_and_a_second_attempt_shows_the_conflict() {
+    let (app, browser, csrf) = staff_app().await;
+    add_subject(&app, "S1", "Ada Lovelace", "1980-02-29").await;
+    let first = browser
+        .post(
+            "/subjects/S1/record",
+            &[("csrf_token", &csrf), ("step", "withdrawn")],
+        )
+        .await;
+    assert_eq!(first.status, StatusCode::SEE_OTHER);
+    let page = browser.get("/subjects/S1").await;
+    assert!(page.body.contains("Withdrawal recorded."));
+    assert!(page.body.contains("status-withdrawn"));
+    // The same instant (a double click, a stale second tab): still refused,
+    // not silently absorbed.
+    let second = browser
+        .post(
+            "/subjects/S1/record",
+            &[("csrf_token", &csrf), ("step", "withdrawn")],
+        )
+        .await;
+    assert_eq!(second.status, StatusCode::CONFLICT);
+    assert!(second.body.contains("flash-error"));
+    assert!(
+        second
+            .body
+            .contains("Subject has already been withdrawn (on 2026-11-28T12:00:00Z)"),
+        "{}",
+        second.body
+    );
+    app.clock.advance(Duration::minutes(10));
+    let later = browser
+        .post_htmx("/subjects/S1/record", &csrf, &[("step", "withdrawn")])
+        .await;
+    assert_eq!(later.status, StatusCode::CONFLICT);
+    assert!(later.body.contains("already been withdrawn"));
+    let withdrawals = audit_actions(&app, "S1")
+        .await
+        .into_iter()
+        .filter(|(a, _)| a.starts_with("withdrawn:"))
+        .count();
+    assert_eq!(withdrawals, 1);
+    // Concurrent attempts: exactly one is recorded.
+    add_subject(&app, "S2", "Grace Hopper", "1906-12-09").await;
+    let form = [("csrf_token", csrf.as_str()), ("step", "withdrawn")];
+    let attempts = (0..8).map(|_| browser.post("/subjects/S2/record", &form));
+    let statuses: Vec<_> = futures::future::join_all(attempts)
+        .await
+        .into_iter()
+        .map(|p| p.status)
+        .collect();
+    assert_eq!(
+        statuses
+            .iter()
+            .filter(|s| **s == StatusCode::SEE_OTHER)
+            .count(),
+        1,
+        "{statuses:?}"
+    );
+    assert!(
+        statuses
+            .iter()
+            .all(|s| *s == StatusCode::SEE_OTHER || *s == StatusCode::CONFLICT)
+    );
+    let withdrawals = audit_actions(&app, "S2")
+        .await
+        .into_iter()
+        .filter(|(a, _)| a.starts_with("withdrawn:"))
+        .count();
+    assert_eq!(withdrawals, 1);
+    // No QR code for a withdrawn subject.
+    let qr = browser
+        .post_htmx("/subjects/S1/invitation", &csrf, &[])
+        .await;
+    assert_eq!(qr.status, StatusCode::PRECONDITION_FAILED);
+    assert!(
+        qr.body.contains("Subject has not yet been consented") || qr.body.contains("withdrawn")
+    );
+}
+
+// ------------------------------------------------------------ QR invitations
+
+#[tokio::test]
+async fn showing_the_qr_twice_reuses_the_same_unexpired_link() {
+    let (app, browser, csrf) = staff_app().await;
+    add_subject(&app, "S1", "Ada Lovelace", "1980-02-29").await;
+    let early = browser
+        .post_htmx("/subjects/S1/invitation", &csrf, &[])
+        .await;
+    assert_eq!(early.status, StatusCode::PRECONDITION_FAILED);
+    assert!(early.body.contains("Subject has not yet been consented"));
+    consent(&app, "S1").await;
+
+    let first = browser
+        .post_htmx("/subjects/S1/invitation", &csrf, &[])
+        .await;
+    assert_eq!(first.status, StatusCode::OK);
+    assert!(first.body.contains("<dialog") && first.body.contains("Invitation for Ada Lovelace"));
+    assert!(first.body.contains("2026-11-29 12:00 UTC"), "expiry shown");
+    // Sessions end long before links expire: sign in again.
+    app.clock.advance(Duration::hours(23));
+    let csrf = browser.sign_in(STAFF, STAFF_PASSWORD).await;
+    let second = browser
+        .post_htmx("/subjects/S1/invitation", &csrf, &[])
+        .await;
+    assert_eq!(first.qr_svg(), second.qr_svg(), "the same token");
+    let plain = browser
+        .post("/subjects/S1/invitation", &[("csrf_token", &csrf)])
+        .await;
+    let links = links_of(&app, "S1").await;
+    assert_eq!(links.len(), 1, "one link for three views");
+    assert_eq!(
+        plain.location(),
+        format!("/subjects/S1/invitations/{}", links[0].id)
+    );
+    let actions: Vec<_> = audit_actions(&app, "S1")
+        .await
+        .into_iter()
+        .map(|(a, _)| a)
+        .collect();
+    assert_eq!(actions.iter().filter(|a| *a == "[Link] create").count(), 1);
+    assert_eq!(
+        actions.iter().filter(|a| *a == "[Link] create JWT").count(),
+        1
+    );
+
+    // Once it expired, the next view makes a new link.
+    app.clock.advance(Duration::hours(1));
+    let csrf = browser.sign_in(STAFF, STAFF_PASSWORD).await;
+    let third = browser
+        .post_htmx("/subjects/S1/invitation", &csrf, &[])
+        .await;
+    assert_ne!(first.qr_svg(), third.qr_svg());
+    assert_eq!(links_of(&app, "S1").await.len(), 2);
+}
+
+#[tokio::test]
+async fn invitation_reuses_only_links_that_can_still_be_established() {
+    let app = spawn_app().await;
+    let token = app.admin_token().await;
+    let staff = Context::system();
+    let links = &app.state.services.links;
+    add_subject(&app, "S1", "Ada Lovelace", "1980-02-29").await;
+    consent(&app, "S1").await;
+    // A link made through the API and never shown is reused and issued.
+    let r = app
+        .post_json("/subject/S1/links", Some(&token), &json!({}))
+        .await;
+    let made: Value = r.json().await.unwrap();
+    let made_id = made["data"]["_id"].as_str().unwrap().to_owned();
+    let first = links.invitation(&staff, "S1").await.unwrap();
+    assert_eq!(first.link.id, made_id);
+    assert!(first.link.exp.is_some());
+    // An established link is not reused.
+    let r = app
+        .client
+        .post(app.url("/establish"))
+        .header("Authorization", format!("Bearer {}", first.token))
+        .json(&json!({"resourceType": "Patient", "identifier": [{"value": "phone-1"}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    let second = links.invitation(&staff, "S1").await.unwrap();
+    assert_ne!(second.link.id, made_id);
+    let again = links.invitation(&staff, "S1").await.unwrap();
+    assert_eq!(
+        (&again.link.id, &again.token),
+        (&second.link.id, &second.token)
+    );
+    // Nor an expired one.
+    app.clock.advance(Duration::hours(24));
+    let third = links.invitation(&staff, "S1").await.unwrap();
+    assert_ne!(third.link.id, second.link.id);
+    assert_eq!(links_of(&app, "S1").await.len(), 3);
+    // Withdrawing a link withdraws the subject: no more invitations.
+    links
+        .update(
+            &staff,
+            &third.link.id,
+            idm::service::links::LinkFields {
+                withdrawn_on: Some("2026-11-29T12:00:00Z".into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert!(matches!(
+        links.invitation(&staff, "S1").await,
+        Err(idm::error::Error::PreconditionFailed(_))
+    ));
+    // Unknown subject, anonymous caller.
+    assert!(matches!(
+        links.invitation(&staff, "nobody").await,
+        Err(idm::error::Error::NotFound(_))
+    ));
+    assert!(matches!(
+        links
+            .invitation(&Context::anonymous(None, None), "S1")
+            .await,
+        Err(idm::error::Error::Unauthorized(_))
+    ));
+}
+
+#[tokio::test]
+async fn printable_invitation_shows_the_token_and_changes_nothing() {
+    let (app, browser, csrf) = staff_app().await;
+    let token = {
+        app.create_user(ADMIN, ADMIN_PASSWORD, true).await;
+        app.login(ADMIN, ADMIN_PASSWORD).await
+    };
+    add_subject(&app, "S1", "Ada Lovelace", "1980-02-29").await;
+    add_subject(&app, "S2", "Grace Hopper", "1906-12-09").await;
+    consent(&app, "S1").await;
+    consent(&app, "S2").await;
+    // A link never shown as a QR code is not issued by reading a page.
+    let r = app
+        .post_json("/subject/S1/links", Some(&token), &json!({}))
+        .await;
+    let unissued: Value = r.json().await.unwrap();
+    let unissued = unissued["data"]["_id"].as_str().unwrap().to_owned();
+    let page = browser
+        .get(&format!("/subjects/S1/invitations/{unissued}"))
+        .await;
+    assert_eq!(page.status, StatusCode::NOT_FOUND);
+    assert!(
+        links_of(&app, "S1").await[0].exp.is_none(),
+        "a GET issued the JWT"
+    );
+
+    let shown = browser
+        .post("/subjects/S1/invitation", &[("csrf_token", &csrf)])
+        .await;
+    let link_id = link_id_of(shown.location());
+    let printable = browser.get(shown.location()).await;
+    assert_eq!(printable.status, StatusCode::OK);
+    for text in [
+        "Your invitation to the study",
+        "Ada Lovelace",
+        "1980-02-29",
+        "2026-11-29 12:00 UTC",
+        "data-print",
+    ] {
+        assert!(printable.body.contains(text), "{text}");
+    }
+    let jwt = app
+        .get(&format!("/link/{link_id}/jwt"), Some(&token))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(printable.qr_svg().starts_with("<?xml"), "an SVG QR code");
+    // Another subject's path does not show this link.
+    assert_eq!(
+        browser
+            .get(&format!("/subjects/S2/invitations/{link_id}"))
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+    // Once used, the page says it is gone.
+    let r = app
+        .client
+        .post(app.url("/establish"))
+        .header("Authorization", format!("Bearer {jwt}"))
+        .json(&json!({"resourceType": "Patient", "identifier": [{"value": "phone-1"}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    let gone = browser.get(shown.location()).await;
+    assert_eq!(gone.status, StatusCode::GONE);
+    assert!(gone.body.contains("already been established"));
+    let page = browser.get("/subjects/S1").await;
+    assert!(page.body.contains("status-enrolled") && page.body.contains("Linked "));
+    assert!(page.body.contains("[Link] link to phone-1"));
+    assert!(
+        page.body.contains("app or system"),
+        "the app's entry has no staff actor"
+    );
+}
+
+// ------------------------------------------------------------ speed
+
+/// Prints how long the list and search screens take with 100,000
+/// subjects. Run with
+/// `cargo test --release --test screens -- --ignored --nocapture hundred_thousand`.
+#[tokio::test]
+#[ignore = "benchmark: seeds 100,000 subjects; run explicitly"]
+async fn hundred_thousand_subjects_screens_benchmark() {
+    // Seeding commits 100,000 times; keep the file in memory where there is
+    // a tmpfs, since what is measured is reading, not fsync.
+    let dir = tempfile::tempdir_in("/dev/shm").unwrap_or_else(|_| tempfile::tempdir().unwrap());
+    let config = test_config(&dir);
+    let app = spawn_app_with(dir, config).await;
+    app.create_user(STAFF, STAFF_PASSWORD, false).await;
+    let browser = Browser::new(&app);
+    browser.sign_in(STAFF, STAFF_PASSWORD).await;
+    let store = app.state.services.deps.store.clone();
+    let now = Utc::now();
+    let seeding = Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    for chunk in 0..100 {
+        let store = store.clone();
+        tasks.spawn(async move {
+            for i in 0..1_000 {
+                let n = chunk * 1_000 + i;
+                let subject = SubjectRecord {
+                    sssid: format!("S{n:06}"),
+                    name: format!("Person {n} {}", ["Smith", "Jones", "Müller", "Ng"][n % 4]),
+                    bday: chrono::NaiveDate::from_ymd_opt(
+                        1930 + (n % 80) as i32,
+                        1 + (n % 12) as u32,
+                        1 + (n % 28) as u32,
+                    )
+                    .unwrap(),
+                    email: None,
+                    date_invited: Some(now),
+                    date_consented: (n % 2 == 0).then_some(now),
+                    date_enrolled: (n % 4 == 0).then_some(now),
+                    date_withdrawn: None,
+                    created: now,
+                    changed: now + Duration::milliseconds(n as i64),
+                    version: 1,
+                };
+                store.insert_subject(&subject).await.unwrap();
+            }
+        });
+    }
+    while let Some(done) = tasks.join_next().await {
+        done.unwrap();
+    }
+    println!("seeded 100,000 subjects in {:?}", seeding.elapsed());
+
+    let cases: [(&str, &str, Option<&str>); 9] = [
+        ("start page (recent 10)", "/home", None),
+        ("list page (recent first)", "/subjects", None),
+        (
+            "list fragment, page 2000",
+            "/subjects?sort=changed&dir=desc&page=2000",
+            Some("subjects-list"),
+        ),
+        (
+            "sorted by name, desc",
+            "/subjects?sort=name&dir=desc",
+            Some("subjects-list"),
+        ),
+        (
+            "status=enrolled",
+            "/subjects?status=enrolled",
+            Some("subjects-list"),
+        ),
+        (
+            "search name 'müller'",
+            "/subjects?q=m%C3%BCller",
+            Some("subjects-list"),
+        ),
+        (
+            "search name 'person 4242'",
+            "/subjects?q=person%204242",
+            Some("subjects-list"),
+        ),
+        (
+            "search sssid prefix",
+            "/subjects?q=S09999",
+            Some("subjects-list"),
+        ),
+        ("subject page", "/subjects/S054321", None),
+    ];
+    let mut figures: HashMap<&str, std::time::Duration> = HashMap::new();
+    for (label, path, target) in &cases {
+        let rounds = 20;
+        let started = Instant::now();
+        for _ in 0..rounds {
+            let page = match target {
+                Some(target) => browser.get_htmx(path, target).await,
+                None => browser.get(path).await,
+            };
+            assert_eq!(page.status, StatusCode::OK, "{path}");
+        }
+        figures.insert(label, started.elapsed() / rounds);
+    }
+    for (label, _, _) in &cases {
+        println!(
+            "{label:>28}: {:>8.2} ms per request",
+            figures[label].as_secs_f64() * 1000.0
+        );
+    }
+}
