@@ -365,7 +365,9 @@ fn signal_terminate(server: &Server) {
 async fn sigterm_finishes_in_flight_requests_then_exits_cleanly() {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port().to_string();
-    let env = [("IDM_PORT", port.as_str())];
+    // Costlier hashing makes each login take long enough that all 200 are
+    // accepted and still running when the signal arrives.
+    let env = [("IDM_PORT", port.as_str()), ("IDM_ARGON2_ITERATIONS", "8")];
     assert!(
         add_user(dir.path(), "boss@example.org", true, &env)
             .status
@@ -377,23 +379,30 @@ async fn sigterm_finishes_in_flight_requests_then_exits_cleanly() {
     let mut server = start(cmd);
     wait_ready(&base).await;
 
-    // Logins are slow on purpose (argon2), so these queue up in the server.
     let client = reqwest::Client::new();
+    let finished = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let requests: Vec<_> = (0..200)
         .map(|_| {
             let request = client
                 .post(format!("{base}/auth"))
                 .json(&json!({"username": "boss@example.org", "password": PASSWORD}));
+            let finished = finished.clone();
             tokio::spawn(async move {
                 let r = request.send().await?;
                 let status = r.status();
                 let body: Value = r.json().await?;
+                finished.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                 Ok::<_, reqwest::Error>((status, body))
             })
         })
         .collect();
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
     signal_terminate(&server);
+    let done_at_signal = finished.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(
+        done_at_signal < 200,
+        "all requests finished before the signal; the test proves nothing"
+    );
     let mut answered = 0;
     for r in requests {
         let (status, body) = r.await.unwrap().expect("a complete answer");
@@ -406,6 +415,10 @@ async fn sigterm_finishes_in_flight_requests_then_exits_cleanly() {
     assert_eq!(exit.code(), Some(0), "exit status {exit:?}");
     // It no longer listens.
     assert!(reqwest::get(format!("{base}/healthz")).await.is_err());
+    println!(
+        "{} of 200 requests were still in flight at SIGTERM",
+        200 - done_at_signal
+    );
 }
 
 #[tokio::test]
