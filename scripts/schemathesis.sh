@@ -6,13 +6,13 @@
 # Builds the debug binary, starts `idm serve` on a free port with a fresh data
 # folder, seeds an admin (CLI), a non-admin user, a consented subject and a
 # link (API), then runs schemathesis (PyPI, pinned, in .venv/) with an admin
-# token. SCHEMATHESIS_MAX_EXAMPLES (default 40) bounds the run.
+# token. SCHEMATHESIS_MAX_EXAMPLES (default 100) bounds the run.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
 
 schemathesis_version="4.32.5"
-max_examples="${SCHEMATHESIS_MAX_EXAMPLES:-40}"
+max_examples="${SCHEMATHESIS_MAX_EXAMPLES:-100}"
 
 if [ ! -x .venv/bin/python ]; then
     python3 -m venv .venv

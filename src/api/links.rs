@@ -17,7 +17,7 @@ use crate::error::{Error, Result};
 use crate::service::links::{LinkFields, LinkView};
 
 #[utoipa::path(
-    get, path = "/link/{id}", tag = "links", operation_id = "getLink",
+    get, path = "/link/{id}", tag = "links", operation_id = "getLink", summary = "Read a link",
     security(("staff_token" = [])),
     params(("id" = String, Path, description = "The link id (`_id`, the JWT `jti`)")),
     responses(
@@ -65,7 +65,7 @@ pub struct LinkBody {
 /// Withdraws a link, or records `linked_to`/`linked_system` while it is
 /// not yet established.
 #[utoipa::path(
-    put, path = "/link/{id}", tag = "links", operation_id = "updateLink",
+    put, path = "/link/{id}", tag = "links", operation_id = "updateLink", summary = "Withdraw a link or record what it is linked to",
     security(("staff_token" = [])),
     params(("id" = String, Path, description = "The link id")),
     request_body = LinkBody,
@@ -99,7 +99,7 @@ pub async fn update(
 
 /// The compact JWT for the QR code, as `application/jwt`.
 #[utoipa::path(
-    get, path = "/link/{id}/jwt", tag = "links", operation_id = "getLinkJwt",
+    get, path = "/link/{id}/jwt", tag = "links", operation_id = "getLinkJwt", summary = "The link JWT for the QR code",
     security(("staff_token" = [])),
     params(("id" = String, Path, description = "The link id")),
     responses(
@@ -122,7 +122,7 @@ pub async fn jwt(
 /// `POST /establish` by the mobile app. The header and body are read raw:
 /// the service decides in which order they are checked.
 #[utoipa::path(
-    post, path = "/establish", tag = "links", operation_id = "establishLink",
+    post, path = "/establish", tag = "links", operation_id = "establishLink", summary = "Redeem a link JWT (mobile app)",
     security(("link_token" = [])),
     request_body(content = PatientDoc, content_type = "application/json",
         description = "A FHIR Patient; `identifier[0].value` becomes `linked_to`"),

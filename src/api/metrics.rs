@@ -55,7 +55,7 @@ pub async fn measure(State(state): State<AppState>, request: Request, next: Next
 
 /// `GET /metrics`: off unless enabled, and only for allowed addresses.
 #[utoipa::path(
-    get, path = "/metrics", tag = "service", operation_id = "metrics",
+    get, path = "/metrics", tag = "service", operation_id = "metrics", summary = "Prometheus metrics",
     responses(
         (status = 200, description = "Prometheus text exposition format", content_type = "text/plain", body = String),
         (status = 403, description = "The client address is not in `metrics_allow`", body = crate::api::error::ErrorEnvelope),

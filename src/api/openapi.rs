@@ -250,7 +250,7 @@ pub fn document() -> &'static OpenApiDoc {
 
 /// `GET /openapi.json`.
 #[utoipa::path(
-    get, path = "/openapi.json", tag = "service", operation_id = "openapi",
+    get, path = "/openapi.json", tag = "service", operation_id = "openapi", summary = "This OpenAPI description",
     responses((status = 200, description = "This OpenAPI description", content_type = "application/json", body = Object))
 )]
 pub async fn openapi_json() -> Response {

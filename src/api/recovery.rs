@@ -10,7 +10,7 @@ use crate::error::Result;
 /// 204 once the mail is handed to the transport (SMTP server or outbox
 /// folder); 503 if that failed, so the admin knows to look at `/status`.
 #[utoipa::path(
-    post, path = "/user/{username}/reset", tag = "staff", operation_id = "sendPasswordReset",
+    post, path = "/user/{username}/reset", tag = "staff", operation_id = "sendPasswordReset", summary = "Email a user a password reset link (admin)",
     security(("staff_token" = [])),
     params(("username" = String, Path, description = "The user's email address")),
     responses(

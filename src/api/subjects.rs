@@ -87,7 +87,7 @@ impl From<SubjectBody> for SubjectFields {
 
 /// Registers a subject: `sssid`, `name` and `bday` are required.
 #[utoipa::path(
-    post, path = "/subject", tag = "subjects", operation_id = "createSubject",
+    post, path = "/subject", tag = "subjects", operation_id = "createSubject", summary = "Register a subject",
     security(("staff_token" = [])),
     request_body = SubjectBody,
     responses(
@@ -130,7 +130,7 @@ pub struct ListQuery {
 }
 
 #[utoipa::path(
-    get, path = "/subject", tag = "subjects", operation_id = "listSubjects",
+    get, path = "/subject", tag = "subjects", operation_id = "listSubjects", summary = "List, search and page subjects",
     security(("staff_token" = [])),
     params(ListQuery),
     responses(
@@ -166,7 +166,7 @@ pub async fn list(
 }
 
 #[utoipa::path(
-    get, path = "/subject/{sssid}", tag = "subjects", operation_id = "getSubject",
+    get, path = "/subject/{sssid}", tag = "subjects", operation_id = "getSubject", summary = "Read a subject",
     security(("staff_token" = [])),
     params(("sssid" = String, Path, description = "The study subject id")),
     responses(
@@ -186,7 +186,7 @@ pub async fn get(
 /// A partial update. Each `date_*` can be set once; sending the same value
 /// again changes nothing.
 #[utoipa::path(
-    put, path = "/subject/{sssid}", tag = "subjects", operation_id = "updateSubject",
+    put, path = "/subject/{sssid}", tag = "subjects", operation_id = "updateSubject", summary = "Change a subject, record invitation, consent, enrolment or withdrawal",
     security(("staff_token" = [])),
     params(("sssid" = String, Path, description = "The study subject id")),
     request_body = SubjectBody,
@@ -211,7 +211,7 @@ pub async fn update(
 }
 
 #[utoipa::path(
-    get, path = "/subject/{sssid}/audits", tag = "subjects", operation_id = "getSubjectAudits",
+    get, path = "/subject/{sssid}/audits", tag = "subjects", operation_id = "getSubjectAudits", summary = "Audit trail of a subject and its links",
     security(("staff_token" = [])),
     params(("sssid" = String, Path, description = "The study subject id")),
     responses(
@@ -231,7 +231,7 @@ pub async fn audits(
 }
 
 #[utoipa::path(
-    get, path = "/subject/{sssid}/links", tag = "links", operation_id = "listSubjectLinks",
+    get, path = "/subject/{sssid}/links", tag = "links", operation_id = "listSubjectLinks", summary = "Links of a subject",
     security(("staff_token" = [])),
     params(("sssid" = String, Path, description = "The study subject id")),
     responses(
@@ -250,7 +250,7 @@ pub async fn links(
 
 /// A new QR-code invitation for a consented subject.
 #[utoipa::path(
-    post, path = "/subject/{sssid}/links", tag = "links", operation_id = "createLink",
+    post, path = "/subject/{sssid}/links", tag = "links", operation_id = "createLink", summary = "Create a link (QR-code invitation)",
     security(("staff_token" = [])),
     params(("sssid" = String, Path, description = "The study subject id")),
     responses(

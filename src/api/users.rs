@@ -17,7 +17,7 @@ use crate::service::users::{NewUser, UserChanges, UserView};
 /// `POST /auth`. Missing or mistyped fields are a failed login (401), like
 /// a wrong password, so the answer never tells what was wrong.
 #[utoipa::path(
-    post, path = "/auth", tag = "staff", operation_id = "login",
+    post, path = "/auth", tag = "staff", operation_id = "login", summary = "Log in: a staff token for username and password",
     request_body = Credentials,
     responses(
         (status = 200, description = "A staff token", body = AccessToken),
@@ -58,7 +58,7 @@ pub struct CreateUser {
 }
 
 #[utoipa::path(
-    post, path = "/user", tag = "staff", operation_id = "createUser",
+    post, path = "/user", tag = "staff", operation_id = "createUser", summary = "Create a staff user (admin)",
     security(("staff_token" = [])),
     request_body = CreateUser,
     responses(
@@ -94,7 +94,7 @@ pub struct DeleteUser {
 }
 
 #[utoipa::path(
-    delete, path = "/user", tag = "staff", operation_id = "deleteUser",
+    delete, path = "/user", tag = "staff", operation_id = "deleteUser", summary = "Delete a staff user (admin)",
     security(("staff_token" = [])),
     request_body = DeleteUser,
     responses(
@@ -125,7 +125,7 @@ pub struct ListParams {
 }
 
 #[utoipa::path(
-    get, path = "/user", tag = "staff", operation_id = "listUsers",
+    get, path = "/user", tag = "staff", operation_id = "listUsers", summary = "List staff users (admin)",
     security(("staff_token" = [])),
     params(ListParams),
     responses(
@@ -166,7 +166,7 @@ pub async fn list(
 }
 
 #[utoipa::path(
-    get, path = "/user/{username}", tag = "staff", operation_id = "getUser",
+    get, path = "/user/{username}", tag = "staff", operation_id = "getUser", summary = "Read a staff user",
     security(("staff_token" = [])),
     params(("username" = String, Path, description = "The user's email address")),
     responses(
@@ -196,7 +196,7 @@ pub struct UpdateUser {
 
 /// Changes the admin flag and/or the password (at least one of them).
 #[utoipa::path(
-    put, path = "/user/{username}", tag = "staff", operation_id = "updateUser",
+    put, path = "/user/{username}", tag = "staff", operation_id = "updateUser", summary = "Change a staff user's admin flag or password (admin)",
     security(("staff_token" = [])),
     params(("username" = String, Path, description = "The user's email address")),
     request_body = UpdateUser,
@@ -229,7 +229,7 @@ pub async fn update(
 }
 
 #[utoipa::path(
-    get, path = "/user/{username}/audits", tag = "staff", operation_id = "getUserAudits",
+    get, path = "/user/{username}/audits", tag = "staff", operation_id = "getUserAudits", summary = "Account events of a staff user (admin)",
     security(("staff_token" = [])),
     params(("username" = String, Path, description = "The user's email address")),
     responses(
