@@ -19,7 +19,8 @@ use crate::api::{health, links, metrics, recovery, subjects, users};
 use crate::store::AuditRecord;
 
 /// The staff-token security scheme: `Authorization: JWT <token>` or
-/// `Bearer <token>`, as issued by `POST /auth`.
+/// `Bearer <token>`, as issued by `POST /auth`. The `security(...)` of the
+/// handlers' annotations name it literally (the macro wants literals).
 pub const STAFF_TOKEN: &str = "staff_token";
 /// The link JWT the mobile app presents at `/establish`.
 pub const LINK_TOKEN: &str = "link_token";
@@ -223,6 +224,10 @@ fn add_common_responses(operation: &mut Operation) {
     }
     if json_body {
         errors.push(("413", "The body is larger than 64 KiB"));
+    }
+    // `/establish` reads its body raw, whatever the type; the FHIR checks
+    // answer 406 instead.
+    if json_body && !secured_by(LINK_TOKEN) {
         errors.push(("415", "The body is not `Content-Type: application/json`"));
     }
     errors.push(("503", "The store is unavailable; try again later"));
