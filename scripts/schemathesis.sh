@@ -94,4 +94,8 @@ if grep -q "internal error" "$data_dir/server.log"; then
     grep "internal error" "$data_dir/server.log" >&2
     status=1
 fi
+if [ "$status" -ne 0 ]; then
+    echo "==> the last lines of the server log" >&2
+    tail -n 40 "$data_dir/server.log" >&2
+fi
 exit "$status"
