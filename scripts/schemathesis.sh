@@ -6,13 +6,15 @@
 # Builds the debug binary, starts `idm serve` on a free port with a fresh data
 # folder, seeds an admin (CLI), a non-admin user, a consented subject and a
 # link (API), then runs schemathesis (PyPI, pinned, in .venv/) with an admin
-# token. SCHEMATHESIS_MAX_EXAMPLES (default 100) bounds the run.
+# token. SCHEMATHESIS_MAX_EXAMPLES (default 100) bounds the run; SCHEMATHESIS_SEED
+# (default 1) picks the examples. Extra arguments go to `schemathesis run`.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
 
 schemathesis_version="4.32.5"
 max_examples="${SCHEMATHESIS_MAX_EXAMPLES:-100}"
+seed="${SCHEMATHESIS_SEED:-1}"
 
 if [ ! -x .venv/bin/python ]; then
     python3 -m venv .venv
@@ -78,7 +80,7 @@ run_schemathesis() {
         --phases examples,coverage,fuzzing \
         --max-examples "$max_examples" \
         --workers 2 \
-        --seed 1 \
+        --seed "$seed" \
         --no-color "$@"
 }
 status=0

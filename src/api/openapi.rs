@@ -10,6 +10,9 @@ use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use utoipa::openapi::path::Operation;
+use utoipa::openapi::schema::{
+    KnownFormat, ObjectBuilder, OneOfBuilder, Schema, SchemaFormat, Type,
+};
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::openapi::{OpenApi as OpenApiDoc, Ref, RefOr, ResponseBuilder, content::Content};
 use utoipa::{Modify, OpenApi, ToSchema};
@@ -245,6 +248,35 @@ fn add_common_responses(operation: &mut Operation) {
             )
         });
     }
+}
+
+/// A paging number in a query string: a whole number from `minimum` up to
+/// `i64::MAX` (what the stores page by), or blank for the default, since
+/// clients send `offset=&perpage=`.
+fn blank_or_whole_number(minimum: i64) -> Schema {
+    OneOfBuilder::new()
+        .item(
+            ObjectBuilder::new()
+                .schema_type(Type::Integer)
+                .format(Some(SchemaFormat::KnownFormat(KnownFormat::Int64)))
+                .minimum(Some(minimum)),
+        )
+        .item(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .pattern(Some(r"^\s*$")),
+        )
+        .into()
+}
+
+/// `offset` of `GET /subject`.
+pub fn offset_param() -> Schema {
+    blank_or_whole_number(0)
+}
+
+/// `perpage` of `GET /subject`.
+pub fn perpage_param() -> Schema {
+    blank_or_whole_number(1)
 }
 
 /// The description, built once.

@@ -109,10 +109,10 @@ pub async fn create(
 #[into_params(parameter_in = Query)]
 pub struct ListQuery {
     /// How many subjects to skip.
-    #[param(value_type = Option<u64>)]
+    #[param(schema_with = crate::api::openapi::offset_param)]
     offset: Option<String>,
     /// Subjects per page, 50 by default; more than 500 is read as 500.
-    #[param(value_type = Option<u64>, minimum = 1)]
+    #[param(schema_with = crate::api::openapi::perpage_param)]
     perpage: Option<String>,
     /// The column to sort by.
     #[param(value_type = Option<String>, pattern = "^\\s*(sssid|name|bday|created|changed|date_invited|date_consented|date_enrolled|date_withdrawn)?\\s*$")]
