@@ -4,9 +4,11 @@
 #   2. unit and integration tests on the embedded SQLite store, and the
 #      store conformance suite on SQLite and MongoDB;
 #   3. the API test suite again with MongoDB as the store;
-#   4. the browser end-to-end tests in headless Chromium.
-# Installs what the tests need: the NX-27017 MongoDB wire-protocol server
-# (PyPI, into .venv/), Debian's chromium, the npm packages of tests/e2e.
+#   4. schemathesis against a live server, checked against /openapi.json;
+#   5. the browser end-to-end tests in headless Chromium.
+# Installs what the tests need: the NX-27017 MongoDB wire-protocol server and
+# schemathesis (PyPI, into .venv/), Debian's chromium, the npm packages of
+# tests/e2e.
 #
 # To test against a real MongoDB instead of NX-27017, set
 # IDM_TEST_MONGODB_URI=mongodb://user:pass@host:27017/?authSource=admin
@@ -30,6 +32,9 @@ cargo test --locked --no-fail-fast
 
 step "the API test suite on MongoDB"
 IDM_TEST_BACKEND=mongodb cargo test --locked --no-fail-fast --tests
+
+step "schemathesis: the live API against its OpenAPI description"
+scripts/schemathesis.sh
 
 step "browser end-to-end tests"
 scripts/e2e.sh

@@ -366,7 +366,7 @@ async fn sigterm_finishes_in_flight_requests_then_exits_cleanly() {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port().to_string();
     // Costlier hashing makes each login take long enough that all 200 are
-    // accepted and still running when the signal arrives.
+    // still running when the signal arrives.
     let env = [("IDM_PORT", port.as_str()), ("IDM_ARGON2_ITERATIONS", "8")];
     assert!(
         add_user(dir.path(), "boss@example.org", true, &env)
@@ -374,11 +374,27 @@ async fn sigterm_finishes_in_flight_requests_then_exits_cleanly() {
             .success()
     );
     let base = format!("http://127.0.0.1:{port}");
+    // The request log tells when the server has received every request.
+    let log_path = dir.path().join("server.log");
     let mut cmd = idm(dir.path());
-    cmd.envs(env);
-    let mut server = start(cmd);
+    cmd.envs(env)
+        .env("RUST_LOG", "tower_http=debug")
+        .env("NO_COLOR", "1");
+    let mut server = Server(
+        cmd.stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log_path).unwrap())
+            .spawn()
+            .unwrap(),
+    );
     wait_ready(&base).await;
 
+    let started = |path: &std::path::Path| {
+        std::fs::read_to_string(path)
+            .unwrap()
+            .matches("started processing request")
+            .count()
+    };
+    let before = started(&log_path);
     let client = reqwest::Client::new();
     let finished = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let requests: Vec<_> = (0..200)
@@ -396,7 +412,14 @@ async fn sigterm_finishes_in_flight_requests_then_exits_cleanly() {
             })
         })
         .collect();
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while started(&log_path) < before + 200 {
+        assert!(
+            Instant::now() < deadline,
+            "the server did not receive all requests"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     signal_terminate(&server);
     let done_at_signal = finished.load(std::sync::atomic::Ordering::SeqCst);
     assert!(

@@ -6,7 +6,8 @@ use axum::extract::Request;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
+use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::error::{Error, StoreFailure};
 
@@ -19,8 +20,29 @@ pub fn current_request_id() -> Option<String> {
     REQUEST_ID.try_with(Clone::clone).ok()
 }
 
+/// The body of every error response.
+#[derive(Serialize, ToSchema)]
+pub struct ErrorEnvelope {
+    pub error: ErrorDetail,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ErrorDetail {
+    /// The HTTP status code of the response.
+    #[schema(minimum = 400, maximum = 599, example = 404)]
+    pub status: u16,
+    /// What went wrong, for people; for a 500 only a request id to quote.
+    #[schema(example = "no such subject")]
+    pub message: String,
+}
+
 pub fn envelope(status: StatusCode, message: &str) -> Response {
-    let body = json!({"error": {"status": status.as_u16(), "message": message}});
+    let body = ErrorEnvelope {
+        error: ErrorDetail {
+            status: status.as_u16(),
+            message: message.to_owned(),
+        },
+    };
     (status, axum::Json(body)).into_response()
 }
 

@@ -54,6 +54,14 @@ pub async fn measure(State(state): State<AppState>, request: Request, next: Next
 }
 
 /// `GET /metrics`: off unless enabled, and only for allowed addresses.
+#[utoipa::path(
+    get, path = "/metrics", tag = "service", operation_id = "metrics", summary = "Prometheus metrics",
+    responses(
+        (status = 200, description = "Prometheus text exposition format", content_type = "text/plain", body = String),
+        (status = 403, description = "The client address is not in `metrics_allow`", body = crate::api::error::ErrorEnvelope),
+        (status = 404, description = "Metrics are switched off (`metrics_enabled = false`)", body = crate::api::error::ErrorEnvelope),
+    )
+)]
 pub async fn metrics(State(state): State<AppState>, request: Request) -> Result<Response, Error> {
     if !state.config.metrics_enabled {
         return Err(Error::NotFound("Not found".into()));

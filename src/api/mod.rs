@@ -11,6 +11,7 @@ pub mod extract;
 mod health;
 mod links;
 pub mod metrics;
+pub mod openapi;
 mod recovery;
 mod subjects;
 mod users;
@@ -22,6 +23,7 @@ pub fn router() -> Router<AppState> {
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(metrics::metrics))
+        .route("/openapi.json", get(openapi::openapi_json))
         .route("/auth", post(users::auth))
         .route(
             "/user",

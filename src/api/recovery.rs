@@ -9,6 +9,17 @@ use crate::error::Result;
 
 /// 204 once the mail is handed to the transport (SMTP server or outbox
 /// folder); 503 if that failed, so the admin knows to look at `/status`.
+#[utoipa::path(
+    post, path = "/user/{username}/reset", tag = "staff", operation_id = "sendPasswordReset", summary = "Email a user a password reset link (admin)",
+    security(("staff_token" = [])),
+    params(("username" = String, Path, description = "The user's email address")),
+    responses(
+        (status = 204, description = "The reset email was handed to the mail transport"),
+        (status = 403, description = "Only admins send reset emails", body = crate::api::error::ErrorEnvelope),
+        (status = 404, description = "No such user", body = crate::api::error::ErrorEnvelope),
+        (status = 503, description = "The mail could not be handed over; see `/status`", body = crate::api::error::ErrorEnvelope),
+    )
+)]
 pub async fn send_reset(
     State(state): State<AppState>,
     Staff(ctx): Staff,

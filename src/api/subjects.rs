@@ -7,12 +7,15 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::de::IgnoredAny;
 use serde::{Deserialize, Deserializer};
-use serde_json::json;
+use utoipa::{IntoParams, ToSchema};
 
+use crate::api::error::ErrorEnvelope;
 use crate::api::extract::{ApiJson, Staff};
+use crate::api::openapi::{AuditEntry, Data};
 use crate::app::AppState;
 use crate::error::{Error, Result};
-use crate::service::subjects::{SubjectFields, SubjectListParams};
+use crate::service::links::LinkView;
+use crate::service::subjects::{SubjectFields, SubjectListParams, SubjectView};
 
 /// Tells a JSON `null` (`Some(None)`) from a missing field (`None`).
 pub(crate) fn nullable<'de, D, T>(
@@ -28,20 +31,41 @@ where
 /// A subject body for `POST` and `PUT`. Unknown fields are refused with
 /// their name; the server-owned `created`/`changed` are ignored, so a
 /// client may send back what it read.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SubjectBody {
+    /// 1-64 characters, case-sensitive, no control characters or
+    /// surrounding blanks. Required to create; on update it must equal the
+    /// path.
+    #[schema(min_length = 1, max_length = 64, example = "S-0002")]
     sssid: Option<String>,
+    /// Required to create; 1-256 characters once trimmed.
+    #[schema(min_length = 1, example = "Ada Lovelace")]
     name: Option<String>,
+    /// Required to create: `YYYY-MM-DD` (or an RFC 3339 timestamp, whose date
+    /// is taken as written), 1900-01-01 to 2100-12-31.
+    #[schema(min_length = 1, example = "1980-12-31")]
     bday: Option<String>,
+    /// An email address; null or empty text removes it.
+    #[schema(value_type = Option<String>, example = "ada@example.org")]
     #[serde(default, deserialize_with = "nullable")]
     email: Option<Option<String>>,
+    /// RFC 3339 timestamp or bare date (midnight UTC); set once.
+    #[schema(example = "2024-05-01T09:30:00Z")]
     date_invited: Option<String>,
+    /// RFC 3339 timestamp or bare date (midnight UTC); set once.
+    #[schema(example = "2024-05-01T09:30:00Z")]
     date_consented: Option<String>,
+    /// RFC 3339 timestamp or bare date (midnight UTC); set once.
     date_enrolled: Option<String>,
+    /// RFC 3339 timestamp or bare date (midnight UTC); set once.
     date_withdrawn: Option<String>,
+    /// Server-owned; ignored.
+    #[schema(value_type = Option<Value>)]
     #[serde(default, rename = "created")]
     _created: Option<IgnoredAny>,
+    /// Server-owned; ignored.
+    #[schema(value_type = Option<Value>)]
     #[serde(default, rename = "changed")]
     _changed: Option<IgnoredAny>,
 }
@@ -61,25 +85,60 @@ impl From<SubjectBody> for SubjectFields {
     }
 }
 
+/// Registers a subject: `sssid`, `name` and `bday` are required.
+#[utoipa::path(
+    post, path = "/subject", tag = "subjects", operation_id = "createSubject", summary = "Register a subject",
+    security(("staff_token" = [])),
+    request_body = SubjectBody,
+    responses(
+        (status = 201, description = "The new subject", body = Data<SubjectView>),
+        (status = 409, description = "This SSSID is already taken", body = ErrorEnvelope),
+    )
+)]
 pub async fn create(
     State(state): State<AppState>,
     Staff(ctx): Staff,
     ApiJson(body): ApiJson<SubjectBody>,
 ) -> Result<Response> {
     let subject = state.services.subjects.create(&ctx, body.into()).await?;
-    Ok((StatusCode::CREATED, Json(json!({"data": subject}))).into_response())
+    Ok((StatusCode::CREATED, Json(Data { data: subject })).into_response())
 }
 
-#[derive(Deserialize)]
+/// Empty values mean the default.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
+    /// How many subjects to skip.
+    #[param(schema_with = crate::api::openapi::offset_param)]
     offset: Option<String>,
+    /// Subjects per page, 50 by default; more than 500 is read as 500.
+    #[param(schema_with = crate::api::openapi::perpage_param)]
     perpage: Option<String>,
+    /// The column to sort by.
+    #[param(value_type = Option<String>, pattern = "^\\s*(sssid|name|bday|created|changed|date_invited|date_consented|date_enrolled|date_withdrawn)?\\s*$")]
     ordercol: Option<String>,
+    /// `asc` or `desc`, in any letter case.
+    #[param(value_type = Option<String>, pattern = "^\\s*([Aa][Ss][Cc]|[Dd][Ee][Ss][Cc])?\\s*$")]
     orderdir: Option<String>,
+    /// Literal text: an sssid prefix, part of a name (case-insensitive),
+    /// or a bday prefix.
     search: Option<String>,
+    /// Subjects whose latest state is this one: invited, consented,
+    /// enrolled or withdrawn (any letter case).
+    #[param(value_type = Option<String>, pattern = "^\\s*([Ii][Nn][Vv][Ii][Tt][Ee][Dd]|[Cc][Oo][Nn][Ss][Ee][Nn][Tt][Ee][Dd]|[Ee][Nn][Rr][Oo][Ll][Ll][Ee][Dd]|[Ww][Ii][Tt][Hh][Dd][Rr][Aa][Ww][Nn])?\\s*$")]
     status: Option<String>,
 }
 
+#[utoipa::path(
+    get, path = "/subject", tag = "subjects", operation_id = "listSubjects", summary = "List, search and page subjects",
+    security(("staff_token" = [])),
+    params(ListQuery),
+    responses(
+        (status = 200, description = "A page of subjects", body = Data<Vec<SubjectView>>,
+            headers(("X-Total-Count" = u64, description = "Subjects matching, over all pages"))),
+        (status = 400, description = "A parameter has a bad value; the message names it", body = ErrorEnvelope),
+    )
+)]
 pub async fn list(
     State(state): State<AppState>,
     Staff(ctx): Staff,
@@ -103,18 +162,40 @@ pub async fn list(
         .await?;
     let mut headers = HeaderMap::new();
     headers.insert("x-total-count", HeaderValue::from(page.total));
-    Ok((headers, Json(json!({"data": page.items}))).into_response())
+    Ok((headers, Json(Data { data: page.items })).into_response())
 }
 
+#[utoipa::path(
+    get, path = "/subject/{sssid}", tag = "subjects", operation_id = "getSubject", summary = "Read a subject",
+    security(("staff_token" = [])),
+    params(("sssid" = String, Path, description = "The study subject id")),
+    responses(
+        (status = 200, description = "The subject", body = Data<SubjectView>),
+        (status = 404, description = "No such subject", body = ErrorEnvelope),
+    )
+)]
 pub async fn get(
     State(state): State<AppState>,
     Staff(ctx): Staff,
     Path(sssid): Path<String>,
-) -> Result<Json<serde_json::Value>> {
+) -> Result<Json<Data<SubjectView>>> {
     let subject = state.services.subjects.get(&ctx, &sssid).await?;
-    Ok(Json(json!({"data": subject})))
+    Ok(Json(Data { data: subject }))
 }
 
+/// A partial update. Each `date_*` can be set once; sending the same value
+/// again changes nothing.
+#[utoipa::path(
+    put, path = "/subject/{sssid}", tag = "subjects", operation_id = "updateSubject", summary = "Change a subject, record invitation, consent, enrolment or withdrawal",
+    security(("staff_token" = [])),
+    params(("sssid" = String, Path, description = "The study subject id")),
+    request_body = SubjectBody,
+    responses(
+        (status = 204, description = "Changed (or nothing to change)"),
+        (status = 404, description = "No such subject", body = ErrorEnvelope),
+        (status = 409, description = "SSSID cannot be changed, or a set-once date already has another value", body = ErrorEnvelope),
+    )
+)]
 pub async fn update(
     State(state): State<AppState>,
     Staff(ctx): Staff,
@@ -129,33 +210,60 @@ pub async fn update(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[utoipa::path(
+    get, path = "/subject/{sssid}/audits", tag = "subjects", operation_id = "getSubjectAudits", summary = "Audit trail of a subject and its links",
+    security(("staff_token" = [])),
+    params(("sssid" = String, Path, description = "The study subject id")),
+    responses(
+        (status = 200, description = "The audit trail of the subject and its links (`[Link] ` entries), oldest first", body = Data<Vec<AuditEntry>>),
+        (status = 404, description = "No such subject", body = ErrorEnvelope),
+    )
+)]
 pub async fn audits(
     State(state): State<AppState>,
     Staff(ctx): Staff,
     Path(sssid): Path<String>,
-) -> Result<Json<serde_json::Value>> {
+) -> Result<Json<Data<Vec<AuditEntry>>>> {
     let entries = state.services.subjects.audits(&ctx, &sssid).await?;
-    let data: Vec<_> = entries
-        .into_iter()
-        .map(|e| json!({"datetime": e.datetime, "action": e.action, "actor": e.actor}))
-        .collect();
-    Ok(Json(json!({"data": data})))
+    Ok(Json(Data {
+        data: entries.into_iter().map(AuditEntry::from).collect(),
+    }))
 }
 
+#[utoipa::path(
+    get, path = "/subject/{sssid}/links", tag = "links", operation_id = "listSubjectLinks", summary = "Links of a subject",
+    security(("staff_token" = [])),
+    params(("sssid" = String, Path, description = "The study subject id")),
+    responses(
+        (status = 200, description = "The subject's links, oldest first", body = Data<Vec<LinkView>>),
+        (status = 404, description = "No such subject", body = ErrorEnvelope),
+    )
+)]
 pub async fn links(
     State(state): State<AppState>,
     Staff(ctx): Staff,
     Path(sssid): Path<String>,
-) -> Result<Json<serde_json::Value>> {
+) -> Result<Json<Data<Vec<LinkView>>>> {
     let links = state.services.links.for_subject(&ctx, &sssid).await?;
-    Ok(Json(json!({"data": links})))
+    Ok(Json(Data { data: links }))
 }
 
+/// A new QR-code invitation for a consented subject.
+#[utoipa::path(
+    post, path = "/subject/{sssid}/links", tag = "links", operation_id = "createLink", summary = "Create a link (QR-code invitation)",
+    security(("staff_token" = [])),
+    params(("sssid" = String, Path, description = "The study subject id")),
+    responses(
+        (status = 201, description = "The new link", body = Data<LinkView>),
+        (status = 404, description = "No such subject", body = ErrorEnvelope),
+        (status = 412, description = "The subject has not consented yet, or has withdrawn", body = ErrorEnvelope),
+    )
+)]
 pub async fn create_link(
     State(state): State<AppState>,
     Staff(ctx): Staff,
     Path(sssid): Path<String>,
 ) -> Result<Response> {
     let link = state.services.links.create(&ctx, &sssid).await?;
-    Ok((StatusCode::CREATED, Json(json!({"data": link}))).into_response())
+    Ok((StatusCode::CREATED, Json(Data { data: link })).into_response())
 }

@@ -5,38 +5,68 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
-use serde_json::json;
+use utoipa::{IntoParams, ToSchema};
 
+use crate::api::error::ErrorEnvelope;
 use crate::api::extract::{Anonymous, ApiJson, Staff};
+use crate::api::openapi::{AccessToken, AuditEntry, Credentials, Data};
 use crate::app::AppState;
 use crate::error::{Error, Result};
-use crate::service::users::{NewUser, UserChanges};
+use crate::service::users::{NewUser, UserChanges, UserView};
 
 /// `POST /auth`. Missing or mistyped fields are a failed login (401), like
 /// a wrong password, so the answer never tells what was wrong.
+#[utoipa::path(
+    post, path = "/auth", tag = "staff", operation_id = "login", summary = "Log in: a staff token for username and password",
+    request_body = Credentials,
+    responses(
+        (status = 200, description = "A staff token", body = AccessToken),
+        (status = 400, description = "The body is not a JSON object", body = ErrorEnvelope),
+        (status = 401, description = "Wrong username or password, or missing fields", body = ErrorEnvelope),
+        (status = 429, description = "Too many failed logins for this account or address", body = ErrorEnvelope,
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
+    )
+)]
 pub async fn auth(
     State(state): State<AppState>,
     Anonymous(ctx): Anonymous,
     ApiJson(body): ApiJson<serde_json::Map<String, serde_json::Value>>,
-) -> Result<Json<serde_json::Value>> {
+) -> Result<Json<AccessToken>> {
     let username = body.get("username").and_then(|v| v.as_str());
     let password = body
         .get("password")
         .and_then(|v| v.as_str())
         .map(str::to_owned);
     let token = state.services.auth.login(&ctx, username, password).await?;
-    Ok(Json(json!({"access_token": token})))
+    Ok(Json(AccessToken {
+        access_token: token,
+    }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateUser {
+    /// An email address; trimmed and lower-cased.
+    #[schema(format = Email, example = "new.staff@example.org")]
     username: String,
+    /// At least 8 characters (by default; `password_min_chars`), at most
+    /// 1024 bytes, not a common password, not the username.
+    #[schema(min_length = 8)]
     password: String,
     #[serde(default)]
     admin: bool,
 }
 
+#[utoipa::path(
+    post, path = "/user", tag = "staff", operation_id = "createUser", summary = "Create a staff user (admin)",
+    security(("staff_token" = [])),
+    request_body = CreateUser,
+    responses(
+        (status = 201, description = "The new user", body = Data<UserView>),
+        (status = 403, description = "Only admins create users", body = ErrorEnvelope),
+        (status = 409, description = "The username is taken", body = ErrorEnvelope),
+    )
+)]
 pub async fn create(
     State(state): State<AppState>,
     Staff(ctx): Staff,
@@ -54,15 +84,26 @@ pub async fn create(
             },
         )
         .await?;
-    Ok((StatusCode::CREATED, Json(json!({"data": user}))).into_response())
+    Ok((StatusCode::CREATED, Json(Data { data: user })).into_response())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DeleteUser {
     username: String,
 }
 
+#[utoipa::path(
+    delete, path = "/user", tag = "staff", operation_id = "deleteUser", summary = "Delete a staff user (admin)",
+    security(("staff_token" = [])),
+    request_body = DeleteUser,
+    responses(
+        (status = 204, description = "Deleted; the user's tokens and sessions end"),
+        (status = 403, description = "Only admins delete users", body = ErrorEnvelope),
+        (status = 404, description = "No such user", body = ErrorEnvelope),
+        (status = 409, description = "The last admin cannot be deleted", body = ErrorEnvelope),
+    )
+)]
 pub async fn delete(
     State(state): State<AppState>,
     Staff(ctx): Staff,
@@ -72,19 +113,43 @@ pub async fn delete(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListParams {
+    /// How many users to skip.
     offset: Option<u64>,
+    /// Users per page (1-500; 0 is read as 1, more as 500).
     perpage: Option<u64>,
+    /// Part of a username.
     search: Option<String>,
 }
 
+#[utoipa::path(
+    get, path = "/user", tag = "staff", operation_id = "listUsers", summary = "List staff users (admin)",
+    security(("staff_token" = [])),
+    params(ListParams),
+    responses(
+        (status = 200, description = "A page of users, by username", body = Data<Vec<UserView>>,
+            headers(("X-Total-Count" = u64, description = "Users matching, over all pages"))),
+        (status = 400, description = "A parameter is not a whole number", body = ErrorEnvelope),
+        (status = 403, description = "Only admins list users", body = ErrorEnvelope),
+    )
+)]
 pub async fn list(
     State(state): State<AppState>,
     Staff(ctx): Staff,
     params: std::result::Result<Query<ListParams>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response> {
     let Query(params) = params.map_err(|e| Error::BadRequest(e.body_text()))?;
+    // The stores page with signed 64-bit numbers.
+    for (name, value) in [("offset", params.offset), ("perpage", params.perpage)] {
+        if value.is_some_and(|n| i64::try_from(n).is_err()) {
+            return Err(Error::BadRequest(format!(
+                "{name} must be at most {}",
+                i64::MAX
+            )));
+        }
+    }
     let page = state
         .services
         .users
@@ -97,31 +162,57 @@ pub async fn list(
         .await?;
     let mut headers = HeaderMap::new();
     headers.insert("x-total-count", HeaderValue::from(page.total));
-    Ok((headers, Json(json!({"data": page.items}))).into_response())
+    Ok((headers, Json(Data { data: page.items })).into_response())
 }
 
+#[utoipa::path(
+    get, path = "/user/{username}", tag = "staff", operation_id = "getUser", summary = "Read a staff user",
+    security(("staff_token" = [])),
+    params(("username" = String, Path, description = "The user's email address")),
+    responses(
+        (status = 200, description = "The user", body = Data<UserView>),
+        (status = 403, description = "Only admins read other users", body = ErrorEnvelope),
+        (status = 404, description = "No such user", body = ErrorEnvelope),
+    )
+)]
 pub async fn get(
     State(state): State<AppState>,
     Staff(ctx): Staff,
     Path(username): Path<String>,
-) -> Result<Json<serde_json::Value>> {
+) -> Result<Json<Data<UserView>>> {
     let user = state.services.users.get(&ctx, &username).await?;
-    Ok(Json(json!({"data": user})))
+    Ok(Json(Data { data: user }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateUser {
     admin: Option<bool>,
+    /// A new password, under the same policy as for new users; ends the
+    /// user's tokens and sessions.
+    #[schema(min_length = 8)]
     password: Option<String>,
 }
 
+/// Changes the admin flag and/or the password (at least one of them).
+#[utoipa::path(
+    put, path = "/user/{username}", tag = "staff", operation_id = "updateUser", summary = "Change a staff user's admin flag or password (admin)",
+    security(("staff_token" = [])),
+    params(("username" = String, Path, description = "The user's email address")),
+    request_body = UpdateUser,
+    responses(
+        (status = 200, description = "The changed user", body = Data<UserView>),
+        (status = 403, description = "Only admins change users", body = ErrorEnvelope),
+        (status = 404, description = "No such user", body = ErrorEnvelope),
+        (status = 409, description = "The last admin cannot be demoted", body = ErrorEnvelope),
+    )
+)]
 pub async fn update(
     State(state): State<AppState>,
     Staff(ctx): Staff,
     Path(username): Path<String>,
     ApiJson(body): ApiJson<UpdateUser>,
-) -> Result<Json<serde_json::Value>> {
+) -> Result<Json<Data<UserView>>> {
     let user = state
         .services
         .users
@@ -134,20 +225,29 @@ pub async fn update(
             },
         )
         .await?;
-    Ok(Json(json!({"data": user})))
+    Ok(Json(Data { data: user }))
 }
 
+#[utoipa::path(
+    get, path = "/user/{username}/audits", tag = "staff", operation_id = "getUserAudits", summary = "Account events of a staff user (admin)",
+    security(("staff_token" = [])),
+    params(("username" = String, Path, description = "The user's email address")),
+    responses(
+        (status = 200, description = "The user's account events, oldest first", body = Data<Vec<AuditEntry>>),
+        (status = 403, description = "Only admins read audit trails", body = ErrorEnvelope),
+        (status = 404, description = "No such user", body = ErrorEnvelope),
+    )
+)]
 pub async fn audits(
     State(state): State<AppState>,
     Staff(ctx): Staff,
     Path(username): Path<String>,
-) -> Result<Json<serde_json::Value>> {
+) -> Result<Json<Data<Vec<AuditEntry>>>> {
     let entries = state.services.users.audits(&ctx, &username).await?;
-    let data: Vec<_> = entries
-        .into_iter()
-        .map(|e| {
-            json!({"datetime": e.datetime, "action": e.action, "actor": e.actor, "ip": e.client_ip})
-        })
-        .collect();
-    Ok(Json(json!({"data": data})))
+    Ok(Json(Data {
+        data: entries
+            .into_iter()
+            .map(AuditEntry::with_client_ip)
+            .collect(),
+    }))
 }

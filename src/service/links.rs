@@ -29,7 +29,7 @@ pub const ALREADY_ESTABLISHED: &str = "this link has already been established";
 
 /// A link as clients see it: never the secret or the token. Dates are
 /// RFC 3339 UTC; the optional ones appear once they happened.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct LinkView {
     #[serde(rename = "_id")]
     pub id: String,

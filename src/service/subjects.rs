@@ -23,7 +23,7 @@ pub const MAX_SUBJECTS_PER_PAGE: u64 = 500;
 pub(crate) const MAX_WRITE_ATTEMPTS: usize = 16;
 
 /// A subject as clients see it: `bday` as `YYYY-MM-DD`, times RFC 3339 UTC.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct SubjectView {
     pub sssid: String,
     pub name: String,
@@ -456,9 +456,14 @@ fn parse_list_params(params: SubjectListParams) -> Result<SubjectQuery> {
     let number = |name: &str, v: Option<String>| -> Result<Option<u64>> {
         given(v)
             .map(|s| {
-                s.trim().parse::<u64>().map_err(|_| {
-                    Error::BadRequest(format!("{name} must be a whole number, got {s:?}"))
-                })
+                // The stores page with signed 64-bit numbers.
+                s.trim()
+                    .parse::<u64>()
+                    .ok()
+                    .filter(|n| i64::try_from(*n).is_ok())
+                    .ok_or_else(|| {
+                        Error::BadRequest(format!("{name} must be a whole number, got {s:?}"))
+                    })
             })
             .transpose()
     };

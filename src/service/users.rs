@@ -15,7 +15,7 @@ use crate::service::{Context, Deps};
 use crate::store::{Page, StoreError, UserQuery, UserRecord, UserUpdate, UserWriteOutcome};
 
 /// A user as clients see it: never a hash, token version or reset secret.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct UserView {
     pub username: String,
     pub admin: bool,
