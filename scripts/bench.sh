@@ -51,13 +51,17 @@ done
 
 step "building release"
 build_json=$(cargo build --release --locked --bin idm --bench idm_bench --message-format=json)
-idm_bin=$repo/target/release/idm
-bench_bin=$(printf '%s\n' "$build_json" | python3 -c '
+# The executables as cargo reports them (CARGO_TARGET_DIR may move them).
+executable() {
+  printf '%s\n' "$build_json" | python3 -c '
 import json, sys
 for line in sys.stdin:
     m = json.loads(line)
-    if m.get("reason") == "compiler-artifact" and m["target"]["name"] == "idm_bench" and m.get("executable"):
-        print(m["executable"])')
+    if m.get("reason") == "compiler-artifact" and m["target"]["name"] == sys.argv[1] and m.get("executable"):
+        print(m["executable"])' "$1"
+}
+idm_bin=$(executable idm)
+bench_bin=$(executable idm_bench)
 [ -x "$idm_bin" ] && [ -x "$bench_bin" ] || die "release build did not produce the binaries"
 
 rm -rf "$bench_dir"

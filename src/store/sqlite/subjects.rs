@@ -3,6 +3,7 @@ use chrono::NaiveDate;
 use deadpool_sqlite::rusqlite::types::Value;
 use deadpool_sqlite::rusqlite::{self, OptionalExtension, Row, params, params_from_iter};
 
+use super::cached::CachedStatements;
 use super::{SqliteStore, classify, parse_opt_ts, parse_ts, ts};
 use crate::store::{
     Page, StoreResult, SubjectColumn, SubjectQuery, SubjectRecord, SubjectStatus, SubjectStore,
@@ -95,7 +96,7 @@ impl SubjectStore for SqliteStore {
     async fn insert_subject(&self, subject: &SubjectRecord) -> StoreResult<()> {
         let s = subject.clone();
         self.write(move |c| {
-            c.execute(
+            c.execute_cached(
                 &format!(
                     "INSERT INTO subjects ({SUBJECT_COLUMNS}, name_folded)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"
@@ -124,7 +125,7 @@ impl SubjectStore for SqliteStore {
     async fn subject(&self, sssid: &str) -> StoreResult<Option<SubjectRecord>> {
         let sssid = sssid.to_owned();
         self.read(move |c| {
-            c.query_row(
+            c.query_row_cached(
                 &format!("SELECT {SUBJECT_COLUMNS} FROM subjects WHERE sssid = ?1"),
                 [sssid],
                 subject_from_row,
@@ -142,7 +143,7 @@ impl SubjectStore for SqliteStore {
         let s = subject.clone();
         self.write(move |c| {
             let changed = c
-                .execute(
+                .execute_cached(
                     "UPDATE subjects SET name = ?2, name_folded = ?3, bday = ?4, email = ?5,
                          date_invited = ?6, date_consented = ?7, date_enrolled = ?8,
                          date_withdrawn = ?9, created = ?10, changed = ?11, version = ?12
@@ -184,7 +185,7 @@ impl SubjectStore for SqliteStore {
         let direction = if query.descending { "DESC" } else { "ASC" };
         let (limit, offset) = (query.limit as i64, query.offset as i64);
         self.read(move |c| {
-            let total: i64 = c.query_row(
+            let total: i64 = c.query_row_cached(
                 &format!("SELECT count(*) FROM {source} {clause}"),
                 params_from_iter(values.iter()),
                 |r| r.get(0),
