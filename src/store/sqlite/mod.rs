@@ -29,6 +29,7 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("migrations/002_subjects_links.sql")),
         M::up(include_str!("migrations/003_reset_tokens.sql")),
         M::up(include_str!("migrations/004_sessions.sql")),
+        M::up(include_str!("migrations/005_subject_name_index.sql")),
     ])
 }
 
