@@ -46,10 +46,14 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Inserts subjects S000001..S<N>, each consented with one issued link.
+    /// Inserts subjects S000001..S<N>, each consented with issued links.
     Seed {
         #[arg(long)]
         subjects: u64,
+        /// So that `/establish` has a fresh link for every request even
+        /// with few subjects.
+        #[arg(long, default_value_t = 1)]
+        links_per_subject: u64,
         /// Where to write the links' JWTs, one a line.
         #[arg(long)]
         link_tokens: PathBuf,
@@ -120,8 +124,9 @@ async fn main() -> anyhow::Result<()> {
         }
         Some(Command::Seed {
             subjects,
+            links_per_subject,
             link_tokens,
-        }) => seed(subjects, &link_tokens).await,
+        }) => seed(subjects, links_per_subject, &link_tokens).await,
         Some(Command::BaselineServer { port, body }) => baseline_server(port, &body).await,
         Some(Command::Argon2 { seconds }) => argon2_rate(Duration::from_secs(seconds)),
     }
@@ -131,7 +136,11 @@ async fn main() -> anyhow::Result<()> {
 /// while the next records are prepared.
 const SEED_CONCURRENCY: usize = 16;
 
-async fn seed(count: u64, tokens_path: &std::path::Path) -> anyhow::Result<()> {
+async fn seed(
+    count: u64,
+    links_per_subject: u64,
+    tokens_path: &std::path::Path,
+) -> anyhow::Result<()> {
     let config = Config::load(None)?;
     let secrets = config.resolve_secrets()?;
     let store = idm::store::open(&config.store_location()?).await?;
@@ -169,34 +178,37 @@ async fn seed(count: u64, tokens_path: &std::path::Path) -> anyhow::Result<()> {
                     changed: now,
                     version: 1,
                 };
-                let link = LinkRecord {
-                    id: random_hex(&OsRandom, 16),
-                    sssid: subject.sssid.clone(),
-                    iss: issuer,
-                    aud: audience,
-                    algorithm: LINK_ALGORITHM.into(),
-                    created: now,
-                    changed: now,
-                    issued_at: Some(issued_at),
-                    exp: Some(issued_at + lifetime),
-                    linked_on: None,
-                    linked_to: None,
-                    linked_system: None,
-                    withdrawn_on: None,
-                    version: 1,
-                };
                 store.insert_subject(&subject).await?;
-                store.insert_link(&link).await?;
-                let token = signer.sign(&LinkClaims {
-                    jti: link.id.clone(),
-                    iss: link.iss.clone(),
-                    aud: link.aud.clone(),
-                    iat: issued_at.timestamp(),
-                    exp: (issued_at + lifetime).timestamp(),
-                    sub: subject.name.clone(),
-                    birthdate: bday.format("%Y-%m-%d").to_string(),
-                })?;
-                anyhow::Ok(token)
+                let mut tokens = Vec::new();
+                for _ in 0..links_per_subject {
+                    let link = LinkRecord {
+                        id: random_hex(&OsRandom, 16),
+                        sssid: subject.sssid.clone(),
+                        iss: issuer.clone(),
+                        aud: audience.clone(),
+                        algorithm: LINK_ALGORITHM.into(),
+                        created: now,
+                        changed: now,
+                        issued_at: Some(issued_at),
+                        exp: Some(issued_at + lifetime),
+                        linked_on: None,
+                        linked_to: None,
+                        linked_system: None,
+                        withdrawn_on: None,
+                        version: 1,
+                    };
+                    store.insert_link(&link).await?;
+                    tokens.push(signer.sign(&LinkClaims {
+                        jti: link.id.clone(),
+                        iss: link.iss.clone(),
+                        aud: link.aud.clone(),
+                        iat: issued_at.timestamp(),
+                        exp: (issued_at + lifetime).timestamp(),
+                        sub: subject.name.clone(),
+                        birthdate: bday.format("%Y-%m-%d").to_string(),
+                    })?);
+                }
+                anyhow::Ok(tokens)
             }
         })
         .buffer_unordered(SEED_CONCURRENCY)
@@ -207,8 +219,10 @@ async fn seed(count: u64, tokens_path: &std::path::Path) -> anyhow::Result<()> {
         std::fs::File::create(tokens_path)
             .with_context(|| format!("cannot create {}", tokens_path.display()))?,
     );
-    for token in tokens {
-        writeln!(out, "{}", token?)?;
+    for subject_tokens in tokens {
+        for token in subject_tokens? {
+            writeln!(out, "{token}")?;
+        }
     }
     out.flush()?;
     println!(

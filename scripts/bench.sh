@@ -27,8 +27,10 @@ connections=${BENCH_CONNECTIONS:-16}
 wrk_threads=2
 bench_dir=${BENCH_DIR:-$repo/target/bench}
 database_url=${IDM_DATABASE_URL:-}
-server_port=19096
-baseline_port=19097
+# Free loopback ports, so the run never talks to someone else's server.
+free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+server_port=${BENCH_PORT:-$(free_port)}
+baseline_port=$(free_port)
 admin=bench-admin@example.org
 admin_password=bench-Password-4711
 
@@ -96,10 +98,12 @@ trap stop_servers EXIT
 
 now_ms() { date +%s%3N; }
 
-# Waits (at most 10 s) until $1 answers GET on its URL; prints the ms it took from $2.
+# Waits (at most 10 s) until process $3 answers GET on URL $1; prints the
+# ms it took since $2.
 wait_ready() {
-  local url=$1 since=$2
+  local url=$1 since=$2 pid=$3
   for _ in $(seq 2000); do
+    kill -0 "$pid" 2>/dev/null || die "the server at $url exited; see its log"
     if curl -fs -o /dev/null "$url"; then echo $(($(now_ms) - since)); return; fi
     sleep 0.005
   done
@@ -136,20 +140,24 @@ print(json.dumps(d))
 EOF
   tail -n1 "$results" | python3 -c '
 import json, sys; d = json.load(sys.stdin)
-print(f"  {d[\"name\"]}: {d[\"rps\"]:.0f} req/s, p50 {d[\"p50_us\"]/1000:.2f} ms, p99 {d[\"p99_us\"]/1000:.2f} ms, errors {d[\"errors\"]}, RSS {d[\"peak_rss_mb\"]:.1f} MB, CPU {d[\"cpu_pct\"]:.0f}%")' >&2
+print("  %s: %.0f req/s, p50 %.2f ms, p99 %.2f ms, errors %d, RSS %.1f MB, CPU %.0f%%" % (
+    d["name"], d["rps"], d["p50_us"] / 1000, d["p99_us"] / 1000, d["errors"], d["peak_rss_mb"], d["cpu_pct"]))' >&2
 }
 
 for subjects in $subject_counts; do
   run_dir=$bench_dir/$store-$subjects
   mkdir -p "$run_dir"
   export IDM_DATA_DIR=$run_dir/data
+  # Enough fresh links that /establish never runs out within a scenario.
+  links_per_subject=$(((60000 + subjects - 1) / subjects))
   step "$store, $subjects subjects: seeding"
   if [ "$store" = sqlite ]; then
     # Seeding writes one transaction per record; on tmpfs that takes
     # seconds instead of an fsync each. The server then runs on disk.
     seed_dir=$(mktemp -d /dev/shm/idm-bench-seed.XXXXXX 2>/dev/null || mktemp -d)
     IDM_DATABASE_URL=sqlite://$seed_dir/idm.sqlite3 "$bench_bin" seed \
-      --subjects "$subjects" --link-tokens "$run_dir/link-tokens.txt" >&2
+      --subjects "$subjects" --links-per-subject "$links_per_subject" \
+      --link-tokens "$run_dir/link-tokens.txt" >&2
     printf '%s\n' "$admin_password" | IDM_DATABASE_URL=sqlite://$seed_dir/idm.sqlite3 \
       "$idm_bin" user add "$admin" --admin --password-stdin >/dev/null
     mkdir -p "$IDM_DATA_DIR" && chmod 700 "$IDM_DATA_DIR"
@@ -158,7 +166,8 @@ for subjects in $subject_counts; do
     export IDM_DATABASE_URL=
   else
     export IDM_DATABASE_URL=$database_url IDM_DATABASE_NAME=idm_bench_${subjects}_$$
-    "$bench_bin" seed --subjects "$subjects" --link-tokens "$run_dir/link-tokens.txt" >&2
+    "$bench_bin" seed --subjects "$subjects" --links-per-subject "$links_per_subject" \
+      --link-tokens "$run_dir/link-tokens.txt" >&2
     printf '%s\n' "$admin_password" | "$idm_bin" user add "$admin" --admin --password-stdin >/dev/null
   fi
   sync
@@ -167,7 +176,7 @@ for subjects in $subject_counts; do
   started=$(now_ms)
   "$idm_bin" serve >"$run_dir/server.log" 2>&1 &
   server_pid=$!
-  startup_ms=$(wait_ready "http://127.0.0.1:$server_port/" "$started")
+  startup_ms=$(wait_ready "http://127.0.0.1:$server_port/" "$started" "$server_pid")
   record "{\"kind\":\"startup\",\"store\":\"$store\",\"subjects\":$subjects,\"ms\":$startup_ms}"
   echo "  first answer after $startup_ms ms" >&2
 
@@ -186,7 +195,7 @@ for subjects in $subject_counts; do
   step "$store, $subjects subjects: baseline (a), the same bytes from memory"
   "$bench_bin" baseline-server --port $baseline_port --body "$run_dir/subject.json" &
   baseline_pid=$!
-  wait_ready "http://127.0.0.1:$baseline_port/subject/S000001" "$(now_ms)" >/dev/null
+  wait_ready "http://127.0.0.1:$baseline_port/subject/S000001" "$(now_ms)" "$baseline_pid" >/dev/null
   run_wrk "baseline (a): same bytes from memory" read "http://127.0.0.1:$baseline_port" \
     "$baseline_pid" "$connections" BENCH_SUBJECTS="$subjects"
   kill "$baseline_pid"; wait "$baseline_pid" 2>/dev/null || true; baseline_pid=

@@ -73,6 +73,8 @@ function request()
       { ["Authorization"] = "Bearer " .. jwt, ["Content-Type"] = "application/json" },
       string.format('{"resourceType":"Patient","identifier":[{"system":"urn:bench","value":"app-%d-%d"}]}',
         id, counter))
+  elseif scenario == "login" then
+    return wrk.format("POST", "/auth", nil, wrk.body)
   elseif scenario == "users" then
     return wrk.format("GET", "/users")
   else
