@@ -43,7 +43,8 @@ fn migrations() -> Migrations<'static> {
 /// checkpoint, never the database's consistency.
 const CONNECTION_PRAGMAS: &str = "PRAGMA busy_timeout = 5000;
      PRAGMA foreign_keys = ON;
-     PRAGMA synchronous = NORMAL;";
+     PRAGMA synchronous = NORMAL;
+     PRAGMA temp_store = MEMORY;";
 
 const READER_CONNECTIONS: usize = 4;
 

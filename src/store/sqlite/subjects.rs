@@ -120,8 +120,9 @@ fn search_matches(search: &str, values: &mut Vec<Value>) -> String {
 
 /// The rows to list (`FROM ...`) with their filter, and its parameters.
 /// User text only ever travels as a parameter.
-fn filter(query: &SubjectQuery) -> (String, Vec<Value>) {
+fn filter(query: &SubjectQuery) -> (String, Vec<Value>, bool) {
     let mut values = Vec::new();
+    let searching = query.search.as_deref().is_some_and(|s| !s.is_empty());
     // A search first collects its (few) matches; CROSS JOIN keeps them the
     // outer loop, so the planner does not walk a whole sort index probing
     // for rare matches.
@@ -137,7 +138,7 @@ fn filter(query: &SubjectQuery) -> (String, Vec<Value>) {
         source.push_str(&format!(" WHERE status = ?{}", values.len() + 1));
         values.push(Value::Text(status_value(status).to_owned()));
     }
-    (source, values)
+    (source, values, searching)
 }
 
 #[async_trait]
@@ -220,25 +221,60 @@ impl SubjectStore for SqliteStore {
     }
 
     async fn list_subjects(&self, query: &SubjectQuery) -> StoreResult<Page<SubjectRecord>> {
-        let (source, values) = filter(query);
+        let (source, values, searching) = filter(query);
         let column = sort_column(query.order_by);
         let direction = if query.descending { "DESC" } else { "ASC" };
         let (limit, offset) = (query.limit as i64, query.offset as i64);
         self.read(move |c| {
-            let total: i64 = c.query_row_cached(
-                &format!("SELECT count(*) FROM {source}"),
-                params_from_iter(values.iter()),
-                |r| r.get(0),
-            )?;
             let order = if column == "sssid" {
                 format!("sssid {direction}")
             } else {
                 format!("{column} {direction}, sssid {direction}")
             };
+            let count = |c: &rusqlite::Connection| -> rusqlite::Result<i64> {
+                c.query_row_cached(
+                    &format!("SELECT count(*) FROM {source}"),
+                    params_from_iter(values.iter()),
+                    |r| r.get(0),
+                )
+            };
+            if searching {
+                // The matches are collected once; the page and the count of
+                // all matches both come from that one pass.
+                let mut stmt = c.prepare_cached(&format!(
+                    "WITH page AS MATERIALIZED (
+                         SELECT sssid, count(*) OVER () AS total FROM {source}
+                         ORDER BY {order} LIMIT {limit} OFFSET {offset})
+                     SELECT {SUBJECT_COLUMNS}, (SELECT total FROM page LIMIT 1) FROM subjects
+                     WHERE sssid IN (SELECT sssid FROM page)
+                     ORDER BY {order}"
+                ))?;
+                let mut total = 0;
+                let items = stmt
+                    .query_map(params_from_iter(values.iter()), |row| {
+                        Ok((subject_from_row(row)?, row.get::<_, i64>(11)?))
+                    })?
+                    .map(|item| {
+                        item.map(|(subject, all)| {
+                            total = all;
+                            subject
+                        })
+                    })
+                    .collect::<rusqlite::Result<Vec<_>>>()?;
+                // An empty page (past the end, or no match) carries no count.
+                if items.is_empty() {
+                    total = count(c)?;
+                }
+                return Ok(Page {
+                    items,
+                    total: total as u64,
+                });
+            }
+            let total = count(c)?;
             // A deferred join: the inner query pages through the sort index
             // alone (it holds the sssid), so rows skipped by a deep OFFSET
             // are never read; only the page's rows are fetched.
-            let mut stmt = c.prepare(&format!(
+            let mut stmt = c.prepare_cached(&format!(
                 "SELECT {SUBJECT_COLUMNS} FROM subjects
                  WHERE sssid IN (SELECT sssid FROM {source}
                                  ORDER BY {order} LIMIT {limit} OFFSET {offset})
