@@ -28,7 +28,7 @@ created = 0
 local link_tokens = {}
 -- Fragments of the seeded names (benches/idm_bench.rs), plus one that
 -- matches nothing, so the search sees few, some and many matches.
-local search_terms = { "meier", "ann", "berg", "zimmer", "lu", "s0012", "nobody-here" }
+local search_terms = { "meier", "zimmer", "brunner", "kaufmann", "S0012", "1975-03", "nobody-here" }
 
 function init(args)
   id = wrk.thread:get("id")
