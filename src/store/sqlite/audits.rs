@@ -1,6 +1,7 @@
 use async_trait::async_trait;
 use deadpool_sqlite::rusqlite::{self, Row, params};
 
+use super::cached::CachedStatements;
 use super::{SqliteStore, classify, parse_ts, ts};
 use crate::store::{AuditRecord, AuditStore, StoreResult};
 
@@ -41,7 +42,7 @@ impl AuditStore for SqliteStore {
     async fn append_audit(&self, entry: &AuditRecord) -> StoreResult<()> {
         let e = entry.clone();
         self.write(move |c| {
-            c.execute(
+            c.execute_cached(
                 &format!(
                     "INSERT INTO audits ({AUDIT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
                 ),

@@ -1,6 +1,7 @@
 use async_trait::async_trait;
 use deadpool_sqlite::rusqlite::{self, OptionalExtension, Row, params};
 
+use super::cached::CachedStatements;
 use super::{SqliteStore, classify, parse_opt_ts, parse_ts, ts};
 use crate::store::{LinkRecord, LinkStore, StoreResult};
 
@@ -31,7 +32,7 @@ impl LinkStore for SqliteStore {
     async fn insert_link(&self, link: &LinkRecord) -> StoreResult<()> {
         let l = link.clone();
         self.write(move |c| {
-            c.execute(
+            c.execute_cached(
                 &format!(
                     "INSERT INTO links ({LINK_COLUMNS})
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"
@@ -62,7 +63,7 @@ impl LinkStore for SqliteStore {
     async fn link(&self, id: &str) -> StoreResult<Option<LinkRecord>> {
         let id = id.to_owned();
         self.read(move |c| {
-            c.query_row(
+            c.query_row_cached(
                 &format!("SELECT {LINK_COLUMNS} FROM links WHERE id = ?1"),
                 [id],
                 link_from_row,
@@ -87,7 +88,7 @@ impl LinkStore for SqliteStore {
         let l = link.clone();
         self.write(move |c| {
             let changed = c
-                .execute(
+                .execute_cached(
                     "UPDATE links SET sssid = ?2, iss = ?3, aud = ?4, algorithm = ?5,
                          created = ?6, changed = ?7, issued_at = ?8, exp = ?9, linked_on = ?10,
                          linked_to = ?11, linked_system = ?12, withdrawn_on = ?13, version = ?14

@@ -1,6 +1,7 @@
 use async_trait::async_trait;
 use deadpool_sqlite::rusqlite::{self, OptionalExtension, Row, TransactionBehavior, params};
 
+use super::cached::CachedStatements;
 use super::{SqliteStore, classify, parse_ts, ts};
 use crate::store::{ResetTokenRecord, ResetTokenStore, StoreResult};
 
@@ -23,12 +24,12 @@ impl ResetTokenStore for SqliteStore {
             let tx = c
                 .transaction_with_behavior(TransactionBehavior::Immediate)
                 .map_err(classify)?;
-            tx.execute(
+            tx.execute_cached(
                 "DELETE FROM reset_tokens WHERE user_id = ?1",
                 [&token.user_id],
             )
             .map_err(classify)?;
-            tx.execute(
+            tx.execute_cached(
                 &format!("INSERT INTO reset_tokens ({TOKEN_COLUMNS}) VALUES (?1, ?2, ?3, ?4)"),
                 params![
                     token.token_hash,
@@ -46,7 +47,7 @@ impl ResetTokenStore for SqliteStore {
     async fn find_reset_token(&self, token_hash: &str) -> StoreResult<Option<ResetTokenRecord>> {
         let token_hash = token_hash.to_owned();
         self.read(move |c| {
-            c.query_row(
+            c.query_row_cached(
                 &format!("SELECT {TOKEN_COLUMNS} FROM reset_tokens WHERE token_hash = ?1"),
                 [token_hash],
                 token_from_row,
@@ -60,7 +61,7 @@ impl ResetTokenStore for SqliteStore {
         let token_hash = token_hash.to_owned();
         // One statement: of concurrent takers only one sees the row.
         self.write(move |c| {
-            c.query_row(
+            c.query_row_cached(
                 &format!(
                     "DELETE FROM reset_tokens WHERE token_hash = ?1 RETURNING {TOKEN_COLUMNS}"
                 ),
@@ -76,7 +77,7 @@ impl ResetTokenStore for SqliteStore {
     async fn delete_reset_tokens_for_user(&self, user_id: &str) -> StoreResult<()> {
         let user_id = user_id.to_owned();
         self.write(move |c| {
-            c.execute("DELETE FROM reset_tokens WHERE user_id = ?1", [user_id])
+            c.execute_cached("DELETE FROM reset_tokens WHERE user_id = ?1", [user_id])
                 .map_err(classify)?;
             Ok(())
         })

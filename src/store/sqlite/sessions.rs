@@ -2,6 +2,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use deadpool_sqlite::rusqlite::{OptionalExtension, params};
 
+use super::cached::CachedStatements;
 use super::{SqliteStore, classify, parse_ts, ts};
 use crate::store::{SessionRecord, SessionRecordStore, StoreResult};
 
@@ -10,7 +11,7 @@ impl SessionRecordStore for SqliteStore {
     async fn create_session(&self, session: &SessionRecord) -> StoreResult<()> {
         let session = session.clone();
         self.write(move |c| {
-            c.execute(
+            c.execute_cached(
                 "INSERT INTO sessions (id, data, expires) VALUES (?1, ?2, ?3)",
                 params![session.id, session.data, ts(session.expires)],
             )
@@ -23,7 +24,7 @@ impl SessionRecordStore for SqliteStore {
     async fn save_session(&self, session: &SessionRecord) -> StoreResult<()> {
         let session = session.clone();
         self.write(move |c| {
-            c.execute(
+            c.execute_cached(
                 "INSERT INTO sessions (id, data, expires) VALUES (?1, ?2, ?3)
                  ON CONFLICT (id) DO UPDATE SET data = excluded.data, expires = excluded.expires",
                 params![session.id, session.data, ts(session.expires)],
@@ -41,7 +42,7 @@ impl SessionRecordStore for SqliteStore {
     ) -> StoreResult<Option<SessionRecord>> {
         let id = id.to_owned();
         self.read(move |c| {
-            c.query_row(
+            c.query_row_cached(
                 "SELECT id, data, expires FROM sessions WHERE id = ?1 AND expires > ?2",
                 params![id, ts(now)],
                 |r| {
@@ -60,7 +61,7 @@ impl SessionRecordStore for SqliteStore {
     async fn delete_session(&self, id: &str) -> StoreResult<()> {
         let id = id.to_owned();
         self.write(move |c| {
-            c.execute("DELETE FROM sessions WHERE id = ?1", [id])
+            c.execute_cached("DELETE FROM sessions WHERE id = ?1", [id])
                 .map_err(classify)?;
             Ok(())
         })
@@ -70,7 +71,7 @@ impl SessionRecordStore for SqliteStore {
     async fn delete_expired_sessions(&self, now: DateTime<Utc>) -> StoreResult<u64> {
         self.write(move |c| {
             let removed = c
-                .execute("DELETE FROM sessions WHERE expires <= ?1", [ts(now)])
+                .execute_cached("DELETE FROM sessions WHERE expires <= ?1", [ts(now)])
                 .map_err(classify)?;
             Ok(removed as u64)
         })

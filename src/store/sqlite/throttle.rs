@@ -2,6 +2,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
 use deadpool_sqlite::rusqlite::{OptionalExtension, params};
 
+use super::cached::CachedStatements;
 use super::{SqliteStore, classify, parse_ts, ts};
 use crate::store::{StoreResult, ThrottleStore, ThrottleWindow};
 
@@ -17,7 +18,7 @@ impl ThrottleStore for SqliteStore {
         self.write(move |c| {
             // One statement: a window that has ended restarts at 1.
             let (count, resets_at): (u32, String) = c
-                .query_row(
+                .query_row_cached(
                     "INSERT INTO throttle (key, count, resets_at) VALUES (?1, 1, ?3)
                      ON CONFLICT (key) DO UPDATE SET
                         count = CASE WHEN resets_at <= ?2 THEN 1 ELSE count + 1 END,
@@ -42,7 +43,7 @@ impl ThrottleStore for SqliteStore {
     ) -> StoreResult<Option<ThrottleWindow>> {
         let key = key.to_owned();
         self.read(move |c| {
-            c.query_row(
+            c.query_row_cached(
                 "SELECT count, resets_at FROM throttle WHERE key = ?1 AND resets_at > ?2",
                 params![key, ts(now)],
                 |r| {
@@ -70,7 +71,7 @@ impl ThrottleStore for SqliteStore {
     async fn throttle_clear(&self, key: &str) -> StoreResult<()> {
         let key = key.to_owned();
         self.write(move |c| {
-            c.execute("DELETE FROM throttle WHERE key = ?1", [key])
+            c.execute_cached("DELETE FROM throttle WHERE key = ?1", [key])
                 .map_err(classify)?;
             Ok(())
         })

@@ -2,6 +2,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use deadpool_sqlite::rusqlite::{self, OptionalExtension, Row, TransactionBehavior, params};
 
+use super::cached::CachedStatements;
 use super::{SqliteStore, classify, like_literal, parse_opt_ts, parse_ts, ts};
 use crate::store::{
     Page, StoreResult, UserQuery, UserRecord, UserStore, UserUpdate, UserWriteOutcome,
@@ -24,7 +25,7 @@ fn user_from_row(row: &Row<'_>) -> rusqlite::Result<UserRecord> {
 }
 
 fn insert(conn: &rusqlite::Connection, user: &UserRecord) -> rusqlite::Result<()> {
-    conn.execute(
+    conn.execute_cached(
         &format!("INSERT INTO users ({USER_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"),
         params![
             user.id,
@@ -44,7 +45,7 @@ fn by_username(
     conn: &rusqlite::Connection,
     username: &str,
 ) -> rusqlite::Result<Option<UserRecord>> {
-    conn.query_row(
+    conn.query_row_cached(
         &format!("SELECT {USER_COLUMNS} FROM users WHERE username = ?1"),
         [username],
         user_from_row,
@@ -53,7 +54,7 @@ fn by_username(
 }
 
 fn other_admins(conn: &rusqlite::Connection, username: &str) -> rusqlite::Result<i64> {
-    conn.query_row(
+    conn.query_row_cached(
         "SELECT count(*) FROM users WHERE admin = 1 AND username <> ?1",
         [username],
         |r| r.get(0),
@@ -75,7 +76,7 @@ impl UserStore for SqliteStore {
                 .transaction_with_behavior(TransactionBehavior::Immediate)
                 .map_err(classify)?;
             let admins: i64 = tx
-                .query_row("SELECT count(*) FROM users WHERE admin = 1", [], |r| {
+                .query_row_cached("SELECT count(*) FROM users WHERE admin = 1", [], |r| {
                     r.get(0)
                 })
                 .map_err(classify)?;
@@ -97,7 +98,7 @@ impl UserStore for SqliteStore {
     async fn user_by_id(&self, id: &str) -> StoreResult<Option<UserRecord>> {
         let id = id.to_owned();
         self.read(move |c| {
-            c.query_row(
+            c.query_row_cached(
                 &format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?1"),
                 [id],
                 user_from_row,
@@ -111,7 +112,7 @@ impl UserStore for SqliteStore {
         let pattern = format!("%{}%", like_literal(query.search.as_deref().unwrap_or("")));
         let (offset, limit) = (query.offset as i64, query.limit as i64);
         self.read(move |c| {
-            let total: i64 = c.query_row(
+            let total: i64 = c.query_row_cached(
                 "SELECT count(*) FROM users WHERE username LIKE ?1 ESCAPE '\\'",
                 [&pattern],
                 |r| r.get(0),
@@ -133,7 +134,7 @@ impl UserStore for SqliteStore {
 
     async fn admin_exists(&self) -> StoreResult<bool> {
         self.read(|c| {
-            c.query_row(
+            c.query_row_cached(
                 "SELECT EXISTS (SELECT 1 FROM users WHERE admin = 1)",
                 [],
                 |r| r.get(0),
@@ -171,7 +172,7 @@ impl UserStore for SqliteStore {
                 user.token_version += 1;
             }
             user.changed = update.changed;
-            tx.execute(
+            tx.execute_cached(
                 "UPDATE users SET admin = ?2, password_hash = ?3, token_version = ?4, changed = ?5
                  WHERE id = ?1",
                 params![
@@ -201,7 +202,7 @@ impl UserStore for SqliteStore {
             if user.admin && other_admins(&tx, &username).map_err(classify)? == 0 {
                 return Ok(UserWriteOutcome::LastAdmin);
             }
-            tx.execute("DELETE FROM users WHERE id = ?1", [&user.id])
+            tx.execute_cached("DELETE FROM users WHERE id = ?1", [&user.id])
                 .map_err(classify)?;
             tx.commit().map_err(classify)?;
             Ok(UserWriteOutcome::Done(user))
@@ -212,7 +213,7 @@ impl UserStore for SqliteStore {
     async fn record_login(&self, id: &str, at: DateTime<Utc>) -> StoreResult<()> {
         let id = id.to_owned();
         self.write(move |c| {
-            c.execute(
+            c.execute_cached(
                 "UPDATE users SET last_login = ?2 WHERE id = ?1",
                 params![id, ts(at)],
             )

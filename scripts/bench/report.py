@@ -1,0 +1,88 @@
+#!/usr/bin/env python3
+"""Turns the JSON lines of scripts/bench.sh into a Markdown table with the
+ratios to the baselines and the targets of issue 7, prints it, and writes it
+into BENCHMARKS.md between the markers of the store (the rest of the file,
+the analysis, is kept as written)."""
+
+import datetime
+import json
+import os
+import platform
+import sys
+
+results_path, store, connections, duration = sys.argv[1:5]
+rows = [json.loads(line) for line in open(results_path) if line.strip()]
+
+
+def one(kind, **match):
+    for r in rows:
+        if r["kind"] == kind and all(r.get(k) == v for k, v in match.items()):
+            return r
+    return None
+
+
+def machine():
+    model = "unknown CPU"
+    for line in open("/proc/cpuinfo"):
+        if line.startswith("model name"):
+            model = line.split(":", 1)[1].strip()
+            break
+    mem_kib = next(int(l.split()[1]) for l in open("/proc/meminfo") if l.startswith("MemTotal"))
+    return (f"{model}, {os.cpu_count()} cores, {mem_kib / 1024 / 1024:.0f} GiB RAM, "
+            f"Linux {platform.release()}; load generator (wrk) on the same cores")
+
+
+argon = one("argon2")
+ms = lambda us: f"{us / 1000:.2f}"
+lines = [
+    f"Run {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC on {machine()}.",
+    f"{duration} s per scenario, {connections} connections, 2 wrk threads; store: {store}.",
+    "",
+    f"Baseline (b), argon2id verifications on all cores "
+    f"(m={argon['memory_kib']} KiB, t={argon['iterations']}, p={argon['parallelism']}, "
+    f"{argon['cores']} cores): **{argon['argon2_verifications_per_sec']:.1f}/s**.",
+]
+
+for subjects in sorted({r["subjects"] for r in rows if "subjects" in r}):
+    scenarios = [r for r in rows if r["kind"] == "scenario" and r["subjects"] == subjects]
+    baseline = next((r for r in scenarios if r["name"].startswith("baseline (a)")), None)
+    startup = one("startup", subjects=subjects)
+    writes = one("writes", subjects=subjects)
+    lines += [
+        "",
+        f"### {store}, {subjects:,} subjects",
+        "",
+        "| scenario | req/s | p50 ms | p99 ms | errors | server peak RSS MB | server CPU % | ratio |",
+        "|---|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    for r in scenarios:
+        ratio = ""
+        if r["name"].startswith("2 ") and baseline:
+            ratio = f"{r['rps'] / baseline['rps']:.0%} of baseline (a)"
+        if r["name"].startswith("5 ") and argon:
+            ratio = f"{r['rps'] / argon['argon2_verifications_per_sec']:.0%} of baseline (b)"
+        lines.append(
+            f"| {r['name']} | {r['rps']:,.0f} | {ms(r['p50_us'])} | {ms(r['p99_us'])} | "
+            f"{r['errors']} | {r['peak_rss_mb']:.1f} | {r['cpu_pct']:.0f} | {ratio} |")
+    if startup:
+        lines.append("")
+        lines.append(f"Start-up to first answered request: {startup['ms']} ms.")
+    if writes:
+        lost = writes["acknowledged"] - writes["stored"]
+        lines.append(f"Writes: {writes['acknowledged']:,} acknowledged, {writes['stored']:,} "
+                     f"stored, {max(lost, 0)} lost.")
+
+table = "\n".join(lines) + "\n"
+print(table)
+
+start, end = f"<!-- bench:{store}:start -->", f"<!-- bench:{store}:end -->"
+path = "BENCHMARKS.md"
+text = open(path).read() if os.path.exists(path) else "# Benchmarks\n\n"
+if start in text and end in text:
+    before, rest = text.split(start, 1)
+    after = rest.split(end, 1)[1]
+    text = before + start + "\n" + table + end + after
+else:
+    text = text.rstrip("\n") + f"\n\n## Results: {store}\n\n{start}\n{table}{end}\n"
+open(path, "w").write(text)
+print(f"written to {path}", file=sys.stderr)
