@@ -6,160 +6,26 @@
 mod common;
 
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::time::Instant;
 
-use base64::Engine;
 use chrono::{Duration, Utc};
+use common::browser::{Browser, Page, assert_no_inline_code, assert_security_headers};
 use common::*;
 use idm::clock::Clock;
 use idm::service::Context;
 use idm::store::SubjectRecord;
-use reqwest::cookie::Jar;
-use reqwest::header::HeaderMap;
-use reqwest::redirect::Policy;
-use reqwest::{Client, Response, StatusCode};
+use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 const STAFF: &str = "staff@example.org";
 const STAFF_PASSWORD: &str = "plain staff passphrase";
-
-/// A browser-like client: its own cookie jar, same-origin headers on posts.
-struct Browser {
-    base: String,
-    client: Client,
-}
-
-struct Page {
-    status: StatusCode,
-    headers: HeaderMap,
-    body: String,
-}
-
-impl Page {
-    async fn from(r: Response) -> Self {
-        Self {
-            status: r.status(),
-            headers: r.headers().clone(),
-            body: r.text().await.unwrap(),
-        }
-    }
-
-    fn location(&self) -> &str {
-        self.headers
-            .get("location")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-    }
-
-    fn csrf(&self) -> String {
-        let marker = r#"name="csrf-token" content=""#;
-        let start = self.body.find(marker).expect("page has a csrf meta tag") + marker.len();
-        let end = self.body[start..].find('"').unwrap() + start;
-        self.body[start..end].to_owned()
-    }
-
-    /// The SVG inside the first `data:` QR image.
-    fn qr_svg(&self) -> String {
-        let marker = "data:image/svg+xml;base64,";
-        let start = self.body.find(marker).expect("a QR image") + marker.len();
-        let end = self.body[start..].find('"').unwrap() + start;
-        let bytes = base64::engine::general_purpose::STANDARD
-            .decode(&self.body[start..end])
-            .unwrap();
-        String::from_utf8(bytes).unwrap()
-    }
-}
-
-impl Browser {
-    fn new(app: &TestApp) -> Self {
-        let client = Client::builder()
-            .cookie_provider(Arc::new(Jar::default()))
-            .redirect(Policy::none())
-            .build()
-            .unwrap();
-        Self {
-            base: app.base.clone(),
-            client,
-        }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base)
-    }
-
-    async fn get(&self, path: &str) -> Page {
-        Page::from(self.client.get(self.url(path)).send().await.unwrap()).await
-    }
-
-    async fn get_htmx(&self, path: &str, target: &str) -> Page {
-        let r = self
-            .client
-            .get(self.url(path))
-            .header("HX-Request", "true")
-            .header("HX-Target", target)
-            .header("HX-Current-URL", self.url("/subjects"))
-            .send()
-            .await
-            .unwrap();
-        Page::from(r).await
-    }
-
-    /// A form post as a same-origin browser page sends it.
-    async fn post(&self, path: &str, form: &[(&str, &str)]) -> Page {
-        let r = self
-            .client
-            .post(self.url(path))
-            .header("Origin", &self.base)
-            .header("Sec-Fetch-Site", "same-origin")
-            .form(form)
-            .send()
-            .await
-            .unwrap();
-        Page::from(r).await
-    }
-
-    /// The same post made by htmx: token in the header, fragment wanted.
-    async fn post_htmx(&self, path: &str, csrf: &str, form: &[(&str, &str)]) -> Page {
-        let r = self
-            .client
-            .post(self.url(path))
-            .header("Origin", &self.base)
-            .header("Sec-Fetch-Site", "same-origin")
-            .header("HX-Request", "true")
-            .header("X-CSRF-Token", csrf)
-            .form(form)
-            .send()
-            .await
-            .unwrap();
-        Page::from(r).await
-    }
-
-    /// Signs in through the login form and returns the signed-in page's
-    /// CSRF token.
-    async fn sign_in(&self, username: &str, password: &str) -> String {
-        let csrf = self.get("/login").await.csrf();
-        let r = self
-            .post(
-                "/login",
-                &[
-                    ("csrf_token", &csrf),
-                    ("username", username),
-                    ("password", password),
-                ],
-            )
-            .await;
-        assert_eq!(r.status, StatusCode::SEE_OTHER, "login failed: {}", r.body);
-        self.get("/home").await.csrf()
-    }
-}
 
 /// An app with a (non-admin) staff member signed in: every screen is for
 /// any staff member.
 async fn staff_app() -> (TestApp, Browser, String) {
     let app = spawn_app().await;
     app.create_user(STAFF, STAFF_PASSWORD, false).await;
-    let browser = Browser::new(&app);
+    let browser = Browser::new(&app).on_page("/subjects");
     let csrf = browser.sign_in(STAFF, STAFF_PASSWORD).await;
     (app, browser, csrf)
 }
@@ -229,61 +95,6 @@ fn link_id_of(location: &str) -> String {
     location.rsplit('/').next().unwrap().to_owned()
 }
 
-fn assert_security_headers(page: &Page, what: &str) {
-    let h = |name: &str| {
-        page.headers
-            .get(name)
-            .unwrap_or_else(|| panic!("{what}: no {name}"))
-            .to_str()
-            .unwrap()
-            .to_owned()
-    };
-    let csp = h("content-security-policy");
-    for directive in [
-        "script-src 'self'",
-        "style-src 'self'",
-        "object-src 'none'",
-        "base-uri 'none'",
-        "frame-ancestors 'none'",
-    ] {
-        assert!(
-            csp.contains(directive),
-            "{what}: CSP {csp} lacks {directive}"
-        );
-    }
-    assert_eq!(h("x-content-type-options"), "nosniff", "{what}");
-    assert!(!h("referrer-policy").is_empty(), "{what}");
-    assert_eq!(h("cache-control"), "no-store", "{what}");
-}
-
-/// No inline script, event handler or inline style: the CSP blocks them.
-fn assert_no_inline_code(page: &Page, what: &str) {
-    let body = page.body.to_lowercase();
-    let mut rest = body.as_str();
-    while let Some(i) = rest.find("<script") {
-        let tag_end = rest[i..].find('>').unwrap() + i;
-        let tag = &rest[i..tag_end];
-        assert!(tag.contains(" src="), "{what}: inline script {tag}");
-        assert!(
-            rest[tag_end + 1..].starts_with("</script>"),
-            "{what}: script with a body"
-        );
-        rest = &rest[tag_end..];
-    }
-    for bad in [
-        " onclick=",
-        " onload=",
-        " onsubmit=",
-        " onerror=",
-        " style=",
-        "javascript:",
-        "<style",
-        "hx-on",
-    ] {
-        assert!(!body.contains(bad), "{what}: contains {bad}");
-    }
-}
-
 /// The error text shown next to `field` in a form with `prefix`.
 fn field_error(page: &Page, prefix: &str, field: &str) -> Option<String> {
     let marker = format!(r#"id="{prefix}-{field}-error">"#);
@@ -350,7 +161,7 @@ async fn subject_screens_send_security_headers_and_have_no_inline_code() {
 async fn signed_out_visitors_are_sent_to_login_and_change_nothing() {
     let app = spawn_app().await;
     add_subject(&app, "S1", "Ada Lovelace", "1980-02-29").await;
-    let anon = Browser::new(&app);
+    let anon = Browser::new(&app).on_page("/subjects");
     for path in [
         "/subjects",
         "/subjects/new",
@@ -406,7 +217,11 @@ async fn assert_forgeries_refused(
     path: &str,
     form: &[(&str, &str)],
 ) {
-    let stranger_token = Browser::new(app).get("/login").await.csrf();
+    let stranger_token = Browser::new(app)
+        .on_page("/subjects")
+        .get("/login")
+        .await
+        .csrf();
     let wrong: Vec<(&str, &str)> = form
         .iter()
         .copied()
@@ -1180,7 +995,7 @@ async fn hundred_thousand_subjects_screens_benchmark() {
     let config = test_config(&dir);
     let app = spawn_app_with(dir, config).await;
     app.create_user(STAFF, STAFF_PASSWORD, false).await;
-    let browser = Browser::new(&app);
+    let browser = Browser::new(&app).on_page("/subjects");
     browser.sign_in(STAFF, STAFF_PASSWORD).await;
     let store = app.state.services.deps.store.clone();
     let now = Utc::now();

@@ -4,161 +4,15 @@
 
 mod common;
 
-use std::sync::Arc;
-
 use chrono::Duration;
+use common::browser::{Browser, Page, assert_no_inline_code, assert_security_headers};
 use common::*;
 use idm::clock::Clock;
-use reqwest::cookie::{CookieStore, Jar};
-use reqwest::header::HeaderMap;
-use reqwest::redirect::Policy;
-use reqwest::{Client, Response, StatusCode, Url};
+use reqwest::StatusCode;
 use serde_json::json;
 
 const STAFF: &str = "staff@example.org";
 const STAFF_PASSWORD: &str = "plain staff passphrase";
-
-/// A browser-like client: its own cookie jar, same-origin headers on posts.
-struct Browser {
-    base: String,
-    jar: Arc<Jar>,
-    client: Client,
-}
-
-struct Page {
-    status: StatusCode,
-    headers: HeaderMap,
-    body: String,
-}
-
-impl Page {
-    async fn from(r: Response) -> Self {
-        Self {
-            status: r.status(),
-            headers: r.headers().clone(),
-            body: r.text().await.unwrap(),
-        }
-    }
-
-    fn location(&self) -> &str {
-        self.headers
-            .get("location")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-    }
-
-    fn csrf(&self) -> String {
-        let marker = r#"name="csrf-token" content=""#;
-        let start = self.body.find(marker).expect("page has a csrf meta tag") + marker.len();
-        let end = self.body[start..].find('"').unwrap() + start;
-        self.body[start..end].to_owned()
-    }
-
-    fn set_cookie(&self) -> Option<String> {
-        self.headers
-            .get_all("set-cookie")
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .find(|c| c.starts_with("idm_session="))
-            .map(str::to_owned)
-    }
-}
-
-impl Browser {
-    fn new(app: &TestApp) -> Self {
-        let jar = Arc::new(Jar::default());
-        let client = Client::builder()
-            .cookie_provider(jar.clone())
-            .redirect(Policy::none())
-            .build()
-            .unwrap();
-        Self {
-            base: app.base.clone(),
-            jar,
-            client,
-        }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base)
-    }
-
-    /// The session cookie value the browser would send now.
-    fn session_cookie(&self) -> Option<String> {
-        let header = self.jar.cookies(&Url::parse(&self.base).unwrap())?;
-        header
-            .to_str()
-            .unwrap()
-            .split("; ")
-            .find_map(|c| c.strip_prefix("idm_session="))
-            .map(str::to_owned)
-    }
-
-    async fn get(&self, path: &str) -> Page {
-        Page::from(self.client.get(self.url(path)).send().await.unwrap()).await
-    }
-
-    async fn get_htmx(&self, path: &str, target: &str) -> Page {
-        let r = self
-            .client
-            .get(self.url(path))
-            .header("HX-Request", "true")
-            .header("HX-Target", target)
-            .header("HX-Current-URL", self.url("/users"))
-            .send()
-            .await
-            .unwrap();
-        Page::from(r).await
-    }
-
-    /// A form post as a same-origin browser page sends it.
-    async fn post(&self, path: &str, form: &[(&str, &str)]) -> Page {
-        let r = self
-            .client
-            .post(self.url(path))
-            .header("Origin", &self.base)
-            .header("Sec-Fetch-Site", "same-origin")
-            .form(form)
-            .send()
-            .await
-            .unwrap();
-        Page::from(r).await
-    }
-
-    /// The same post made by htmx: token in the header, fragment wanted.
-    async fn post_htmx(&self, path: &str, csrf: &str, form: &[(&str, &str)]) -> Page {
-        let r = self
-            .client
-            .post(self.url(path))
-            .header("Origin", &self.base)
-            .header("Sec-Fetch-Site", "same-origin")
-            .header("HX-Request", "true")
-            .header("X-CSRF-Token", csrf)
-            .form(form)
-            .send()
-            .await
-            .unwrap();
-        Page::from(r).await
-    }
-
-    /// Signs in through the login form and returns the signed-in page's
-    /// CSRF token.
-    async fn sign_in(&self, username: &str, password: &str) -> String {
-        let csrf = self.get("/login").await.csrf();
-        let r = self
-            .post(
-                "/login",
-                &[
-                    ("csrf_token", &csrf),
-                    ("username", username),
-                    ("password", password),
-                ],
-            )
-            .await;
-        assert_eq!(r.status, StatusCode::SEE_OTHER, "login failed: {}", r.body);
-        self.get("/home").await.csrf()
-    }
-}
 
 async fn app_with_admin() -> TestApp {
     let app = spawn_app().await;
@@ -183,64 +37,6 @@ async fn is_admin(app: &TestApp, username: &str) -> bool {
         .await
         .unwrap()
         .admin
-}
-
-fn assert_security_headers(page: &Page, what: &str) {
-    let h = |name: &str| {
-        page.headers
-            .get(name)
-            .unwrap_or_else(|| panic!("{what}: no {name}"))
-            .to_str()
-            .unwrap()
-            .to_owned()
-    };
-    let csp = h("content-security-policy");
-    for directive in [
-        "script-src 'self'",
-        "object-src 'none'",
-        "base-uri 'none'",
-        "frame-ancestors 'none'",
-    ] {
-        assert!(
-            csp.contains(directive),
-            "{what}: CSP {csp} lacks {directive}"
-        );
-    }
-    assert!(
-        !csp.contains("unsafe-inline") && !csp.contains("unsafe-eval"),
-        "{what}: {csp}"
-    );
-    assert_eq!(h("x-content-type-options"), "nosniff", "{what}");
-    assert!(!h("referrer-policy").is_empty(), "{what}");
-    assert_eq!(h("cache-control"), "no-store", "{what}");
-}
-
-/// No inline script, event handler attribute or inline style: the CSP
-/// would block them, so they must not exist.
-fn assert_no_inline_code(page: &Page, what: &str) {
-    let body = page.body.to_lowercase();
-    let mut rest = body.as_str();
-    while let Some(i) = rest.find("<script") {
-        let tag_end = rest[i..].find('>').unwrap() + i;
-        let tag = &rest[i..tag_end];
-        assert!(tag.contains(" src="), "{what}: inline script {tag}");
-        assert!(
-            rest[tag_end + 1..].starts_with("</script>"),
-            "{what}: script with a body"
-        );
-        rest = &rest[tag_end..];
-    }
-    for bad in [
-        " onclick=",
-        " onload=",
-        " onsubmit=",
-        " onerror=",
-        " style=",
-        "javascript:",
-        "<style",
-    ] {
-        assert!(!body.contains(bad), "{what}: contains {bad}");
-    }
 }
 
 // ------------------------------------------------------------ headers

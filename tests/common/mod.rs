@@ -2,6 +2,7 @@
 //! test, a reqwest client, and helpers for common steps.
 #![allow(dead_code)] // each test binary uses a different part of the harness
 
+pub mod browser;
 pub mod mongo;
 pub mod smtp;
 
