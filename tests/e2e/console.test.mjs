@@ -10,15 +10,13 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { mkdtempSync, mkdirSync, readdirSync, readFileSync, rmSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { chromium } from "playwright-core";
+import { freePort, launchWatchedPage, waitForServer } from "./harness.mjs";
 
 const repo = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
 const binary = process.env.IDM_BINARY ?? join(repo, "target/debug/idm");
-const chromiumPath = process.env.CHROMIUM ?? "/usr/bin/chromium";
 const artifacts = join(repo, "test-artifacts/e2e");
 
 const ADMIN = "admin@study.example";
@@ -40,30 +38,6 @@ const problems = [];
 const htmxRequests = [];
 // Answers with an error status that a step provokes on purpose.
 const expectedErrors = new Set();
-
-function freePort() {
-  return new Promise((resolvePort, reject) => {
-    const probe = createServer();
-    probe.once("error", reject);
-    probe.listen(0, "127.0.0.1", () => {
-      const { port } = probe.address();
-      probe.close(() => resolvePort(port));
-    });
-  });
-}
-
-async function waitForServer(url) {
-  for (let i = 0; i < 100; i++) {
-    try {
-      const r = await fetch(`${url}/healthz`);
-      if (r.ok) return;
-    } catch {
-      // not listening yet
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`the server did not start:\n${serverLog}`);
-}
 
 async function shot(name) {
   // caret "initial": hiding the caret injects an inline style, which the
@@ -92,44 +66,9 @@ before(async () => {
   });
   server.stdout.on("data", (d) => (serverLog += d));
   server.stderr.on("data", (d) => (serverLog += d));
-  await waitForServer(base);
+  await waitForServer(base, () => serverLog);
 
-  context = await chromium.launchPersistentContext(profileDir, {
-    executablePath: chromiumPath,
-    headless: true,
-    args: [
-      "--headless",
-      "--no-sandbox",
-      "--disable-gpu",
-      "--disable-background-networking",
-      "--disable-quic",
-      "--no-first-run",
-      "--disable-component-update",
-      "--disable-sync",
-    ],
-    viewport: { width: 1280, height: 860 },
-  });
-  page = context.pages()[0] ?? (await context.newPage());
-  page.on("console", (msg) => {
-    if (msg.type() !== "error") return;
-    const text = msg.text();
-    const expected = [...expectedErrors].some((e) => text.includes(`status of ${e.status}`));
-    if (!expected) problems.push(`console error: ${text}`);
-  });
-  page.on("request", (req) => {
-    if (req.headers()["hx-request"]) htmxRequests.push(`${req.method()} ${new URL(req.url()).pathname}`);
-  });
-  page.on("pageerror", (err) => problems.push(`page error: ${err.message}`));
-  page.on("requestfailed", (req) =>
-    problems.push(`request failed: ${req.method()} ${req.url()} ${req.failure()?.errorText}`),
-  );
-  page.on("response", (res) => {
-    const path = new URL(res.url()).pathname;
-    const expected = [...expectedErrors].some((e) => e.path === path && e.status === res.status());
-    if (res.status() >= 400 && !expected) {
-      problems.push(`error answer: ${res.status()} ${res.request().method()} ${res.url()}`);
-    }
-  });
+  ({ context, page } = await launchWatchedPage(profileDir, { width: 1280, height: 860 }, { problems, htmxRequests, expectedErrors }));
 });
 
 after(async () => {
