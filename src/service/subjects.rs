@@ -22,6 +22,19 @@ pub const MAX_SUBJECTS_PER_PAGE: u64 = 500;
 /// record, so a handful of rounds is plenty.
 pub(crate) const MAX_WRITE_ATTEMPTS: usize = 16;
 
+/// What one attempt of [`SubjectService::edit_subject`] decided.
+enum Edit<T> {
+    /// Nothing to write; answer `T`.
+    Unchanged(T),
+    /// Write `next` (the version is set by the loop), audit `action`, answer
+    /// `result`.
+    Write {
+        next: SubjectRecord,
+        action: String,
+        result: T,
+    },
+}
+
 /// A subject as clients see it: `bday` as `YYYY-MM-DD`, times RFC 3339 UTC.
 #[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct SubjectView {
@@ -278,14 +291,8 @@ impl SubjectService {
             return Err(Error::Conflict("SSSID cannot be changed".into()));
         }
         let parsed = ParsedFields::parse(&fields)?;
-        for _ in 0..MAX_WRITE_ATTEMPTS {
-            let current = self
-                .deps
-                .store
-                .subject(sssid)
-                .await?
-                .ok_or_else(subject_not_found)?;
-            let mut next = current.clone();
+        let now = self.deps.clock.now();
+        self.edit_subject(ctx, sssid, |mut next| {
             let mut changes = Vec::new();
             if let Some(name) = &parsed.name
                 && *name != next.name
@@ -321,23 +328,16 @@ impl SubjectService {
                 }
             }
             if changes.is_empty() {
-                return Ok(());
+                return Ok(Edit::Unchanged(()));
             }
-            next.changed = self.deps.clock.now();
-            next.version += 1;
-            if self
-                .deps
-                .store
-                .replace_subject(&next, current.version)
-                .await?
-            {
-                self.audits
-                    .record(ctx, subject_target(sssid), changes.join("; "))
-                    .await;
-                return Ok(());
-            }
-        }
-        Err(concurrent_change())
+            next.changed = now;
+            Ok(Edit::Write {
+                next,
+                action: changes.join("; "),
+                result: (),
+            })
+        })
+        .await
     }
 
     /// Records that a journey step happened now (the console's buttons).
@@ -353,14 +353,9 @@ impl SubjectService {
         step: JourneyDate,
     ) -> Result<DateTime<Utc>> {
         require_study_access(ctx)?;
-        for _ in 0..MAX_WRITE_ATTEMPTS {
-            let current = self
-                .deps
-                .store
-                .subject(sssid)
-                .await?
-                .ok_or_else(subject_not_found)?;
-            let mut next = current.clone();
+        // Microseconds, the precision the stores keep.
+        let now = self.deps.clock.now().trunc_subsecs(6);
+        self.edit_subject(ctx, sssid, |mut next| {
             if let Some(at) = *step.slot(&mut next) {
                 return Err(Error::Conflict(format!(
                     "Subject has already been {} (on {})",
@@ -368,24 +363,15 @@ impl SubjectService {
                     format_timestamp(at)
                 )));
             }
-            // Microseconds, the precision the stores keep.
-            let now = self.deps.clock.now().trunc_subsecs(6);
             *step.slot(&mut next) = Some(now);
             next.changed = now;
-            next.version += 1;
-            if self
-                .deps
-                .store
-                .replace_subject(&next, current.version)
-                .await?
-            {
-                self.audits
-                    .record(ctx, subject_target(sssid), step.audit_text(now))
-                    .await;
-                return Ok(now);
-            }
-        }
-        Err(concurrent_change())
+            Ok(Edit::Write {
+                next,
+                action: step.audit_text(now),
+                result: now,
+            })
+        })
+        .await
     }
 
     /// Sets a journey date derived from the subject's links (first
@@ -397,27 +383,59 @@ impl SubjectService {
         date: JourneyDate,
         at: DateTime<Utc>,
     ) -> Result<()> {
+        let now = self.deps.clock.now();
+        let result = self
+            .edit_subject(ctx, sssid, |mut next| {
+                if date.slot(&mut next).is_some() {
+                    return Ok(Edit::Unchanged(()));
+                }
+                *date.slot(&mut next) = Some(at);
+                next.changed = now;
+                Ok(Edit::Write {
+                    next,
+                    action: date.audit_text(at),
+                    result: (),
+                })
+            })
+            .await;
+        match result {
+            // The subject is gone: there is nothing to derive a date for.
+            Err(Error::NotFound(_)) => Ok(()),
+            other => other,
+        }
+    }
+
+    /// One optimistic write: reads the subject, lets `edit` decide from it,
+    /// and writes only if nobody wrote in between (version check), else
+    /// reads again. This is what keeps set-once dates set once without a
+    /// lock, on one instance or many.
+    async fn edit_subject<T>(
+        &self,
+        ctx: &Context,
+        sssid: &str,
+        mut edit: impl FnMut(SubjectRecord) -> Result<Edit<T>>,
+    ) -> Result<T> {
         for _ in 0..MAX_WRITE_ATTEMPTS {
-            let Some(current) = self.deps.store.subject(sssid).await? else {
-                return Ok(());
-            };
-            let mut next = current.clone();
-            if date.slot(&mut next).is_some() {
-                return Ok(());
-            }
-            *date.slot(&mut next) = Some(at);
-            next.changed = self.deps.clock.now();
-            next.version += 1;
-            if self
+            let current = self
                 .deps
                 .store
-                .replace_subject(&next, current.version)
+                .subject(sssid)
                 .await?
-            {
-                self.audits
-                    .record(ctx, subject_target(sssid), date.audit_text(at))
-                    .await;
-                return Ok(());
+                .ok_or_else(subject_not_found)?;
+            let expected = current.version;
+            match edit(current)? {
+                Edit::Unchanged(result) => return Ok(result),
+                Edit::Write {
+                    mut next,
+                    action,
+                    result,
+                } => {
+                    next.version = expected + 1;
+                    if self.deps.store.replace_subject(&next, expected).await? {
+                        self.audits.record(ctx, subject_target(sssid), action).await;
+                        return Ok(result);
+                    }
+                }
             }
         }
         Err(concurrent_change())
