@@ -1281,3 +1281,27 @@ async fn hundred_thousand_subjects_benchmark() {
     let (_, total) = list(&app, &token, "search=m%C3%BCller").await;
     assert_eq!(total, 25_000);
 }
+
+/// The derived enrolment date is stored and audited at a precision both
+/// stores keep (milliseconds), whatever fraction the clock shows.
+#[tokio::test]
+async fn derived_enrolment_date_is_audited_as_stored() {
+    let app = spawn_app().await;
+    let token = app.admin_token().await;
+    let link = consented_link(&app, &token, "S1").await;
+    let jwt = fetch_jwt(&app, &token, &link).await;
+    app.clock
+        .advance(chrono::Duration::nanoseconds(123_456_789));
+    let r = establish(&app, Some(&format!("Bearer {jwt}")), PATIENT).await;
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    let subject = data(app.get("/subject/S1", Some(&token)).await).await;
+    let enrolled = subject["date_enrolled"].as_str().unwrap().to_owned();
+    assert_eq!(enrolled, "2026-11-28T12:00:00.123Z");
+    let audits = audit_actions(&app, &token, "S1").await;
+    assert!(
+        audits
+            .iter()
+            .any(|(a, _)| *a == format!("enrolled: {enrolled}")),
+        "{audits:?}"
+    );
+}

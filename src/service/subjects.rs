@@ -353,8 +353,9 @@ impl SubjectService {
         step: JourneyDate,
     ) -> Result<DateTime<Utc>> {
         require_study_access(ctx)?;
-        // Microseconds, the precision the stores keep.
-        let now = self.deps.clock.now().trunc_subsecs(6);
+        // Milliseconds, a precision both stores keep exactly (BSON dates are
+        // milliseconds), so the audit text names the date as it is stored.
+        let now = self.deps.clock.now().trunc_subsecs(3);
         self.edit_subject(ctx, sssid, |mut next| {
             if let Some(at) = *step.slot(&mut next) {
                 return Err(Error::Conflict(format!(
@@ -383,6 +384,9 @@ impl SubjectService {
         date: JourneyDate,
         at: DateTime<Utc>,
     ) -> Result<()> {
+        // Milliseconds, a precision both stores keep exactly (BSON dates are
+        // milliseconds), so the audit text names the date as it is stored.
+        let at = at.trunc_subsecs(3);
         let now = self.deps.clock.now();
         let result = self
             .edit_subject(ctx, sssid, |mut next| {
