@@ -8,12 +8,11 @@ mod common;
 use std::collections::HashMap;
 use std::time::Instant;
 
-use chrono::{Duration, Utc};
+use chrono::Duration;
 use common::browser::{Browser, Page, assert_no_inline_code, assert_security_headers};
 use common::*;
 use idm::clock::Clock;
 use idm::service::Context;
-use idm::store::SubjectRecord;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -997,41 +996,7 @@ async fn hundred_thousand_subjects_screens_benchmark() {
     app.create_user(STAFF, STAFF_PASSWORD, false).await;
     let browser = Browser::new(&app).on_page("/subjects");
     browser.sign_in(STAFF, STAFF_PASSWORD).await;
-    let store = app.state.services.deps.store.clone();
-    let now = Utc::now();
-    let seeding = Instant::now();
-    let mut tasks = tokio::task::JoinSet::new();
-    for chunk in 0..100 {
-        let store = store.clone();
-        tasks.spawn(async move {
-            for i in 0..1_000 {
-                let n = chunk * 1_000 + i;
-                let subject = SubjectRecord {
-                    sssid: format!("S{n:06}"),
-                    name: format!("Person {n} {}", ["Smith", "Jones", "Müller", "Ng"][n % 4]),
-                    bday: chrono::NaiveDate::from_ymd_opt(
-                        1930 + (n % 80) as i32,
-                        1 + (n % 12) as u32,
-                        1 + (n % 28) as u32,
-                    )
-                    .unwrap(),
-                    email: None,
-                    date_invited: Some(now),
-                    date_consented: (n % 2 == 0).then_some(now),
-                    date_enrolled: (n % 4 == 0).then_some(now),
-                    date_withdrawn: None,
-                    created: now,
-                    changed: now + Duration::milliseconds(n as i64),
-                    version: 1,
-                };
-                store.insert_subject(&subject).await.unwrap();
-            }
-        });
-    }
-    while let Some(done) = tasks.join_next().await {
-        done.unwrap();
-    }
-    println!("seeded 100,000 subjects in {:?}", seeding.elapsed());
+    seed_subjects(&app, 100_000).await;
 
     let cases: [(&str, &str, Option<&str>); 9] = [
         ("start page (recent 10)", "/home", None),

@@ -6,10 +6,9 @@ mod common;
 use std::collections::{HashMap, HashSet};
 use std::time::Instant;
 
-use chrono::{Duration, Utc};
+use chrono::Duration;
 use common::*;
 use idm::clock::{OsRandom, random_hex};
-use idm::store::SubjectRecord;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use reqwest::{Response, StatusCode};
 use secrecy::ExposeSecret;
@@ -1204,41 +1203,7 @@ async fn hundred_thousand_subjects_benchmark() {
     let config = test_config(&dir);
     let app = spawn_app_with(dir, config).await;
     let token = app.admin_token().await;
-    let store = app.state.services.deps.store.clone();
-    let now = Utc::now();
-    let seeding = Instant::now();
-    let mut tasks = tokio::task::JoinSet::new();
-    for chunk in 0..100 {
-        let store = store.clone();
-        tasks.spawn(async move {
-            for i in 0..1_000 {
-                let n = chunk * 1_000 + i;
-                let subject = SubjectRecord {
-                    sssid: format!("S{n:06}"),
-                    name: format!("Person {n} {}", ["Smith", "Jones", "Müller", "Ng"][n % 4]),
-                    bday: chrono::NaiveDate::from_ymd_opt(
-                        1930 + (n % 80) as i32,
-                        1 + (n % 12) as u32,
-                        1 + (n % 28) as u32,
-                    )
-                    .unwrap(),
-                    email: None,
-                    date_invited: Some(now),
-                    date_consented: (n % 2 == 0).then_some(now),
-                    date_enrolled: (n % 4 == 0).then_some(now),
-                    date_withdrawn: None,
-                    created: now,
-                    changed: now,
-                    version: 1,
-                };
-                store.insert_subject(&subject).await.unwrap();
-            }
-        });
-    }
-    while let Some(done) = tasks.join_next().await {
-        done.unwrap();
-    }
-    println!("seeded 100,000 subjects in {:?}", seeding.elapsed());
+    seed_subjects(&app, 100_000).await;
 
     let mut figures: HashMap<&str, std::time::Duration> = HashMap::new();
     let cases = [

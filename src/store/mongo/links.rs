@@ -2,8 +2,8 @@ use async_trait::async_trait;
 use mongodb::bson::oid::ObjectId;
 use mongodb::bson::{Bson, Document, doc};
 
-use super::{DocExt, MongoStore, classify, collect, is_duplicate, put_opt, to_bson_time};
-use crate::store::{LinkRecord, LinkStore, StoreError, StoreResult};
+use super::{DocExt, MongoStore, classify, collect, insert_unique, put_opt, to_bson_time};
+use crate::store::{LinkRecord, LinkStore, StoreResult};
 
 /// The stored document; `seq` (an ObjectId, counting up within a process)
 /// keeps links created in the same millisecond in insertion order.
@@ -50,15 +50,12 @@ fn link_from_doc(d: &Document) -> StoreResult<LinkRecord> {
 #[async_trait]
 impl LinkStore for MongoStore {
     async fn insert_link(&self, link: &LinkRecord) -> StoreResult<()> {
-        match self
-            .links()
-            .insert_one(link_doc(link, ObjectId::new().into()))
-            .await
-            .map_err(classify)
-        {
-            Err(e) if is_duplicate(&e) => Err(StoreError::Duplicate("link".into())),
-            other => other.map(|_| ()),
-        }
+        insert_unique(
+            &self.links(),
+            link_doc(link, ObjectId::new().into()),
+            "link",
+        )
+        .await
     }
 
     async fn link(&self, id: &str) -> StoreResult<Option<LinkRecord>> {

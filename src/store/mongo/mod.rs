@@ -303,6 +303,19 @@ pub(crate) fn is_duplicate(err: &StoreError) -> bool {
     matches!(err, StoreError::Duplicate(_))
 }
 
+/// Inserts `doc`; a unique-index violation becomes `Duplicate(what)`, the
+/// message the service layer turns into a conflict.
+pub(crate) async fn insert_unique(
+    collection: &Collection<Document>,
+    doc: Document,
+    what: &str,
+) -> StoreResult<()> {
+    match collection.insert_one(doc).await.map_err(classify) {
+        Err(e) if is_duplicate(&e) => Err(StoreError::Duplicate(what.into())),
+        other => other.map(|_| ()),
+    }
+}
+
 // ------------------------------------------------------------ conversions
 
 pub(crate) fn to_bson_time(t: DateTime<Utc>) -> bson::DateTime {

@@ -2,8 +2,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use mongodb::bson::{Document, doc};
 
-use super::{DocExt, MongoStore, classify, is_duplicate, to_bson_time};
-use crate::store::{SessionRecord, SessionRecordStore, StoreError, StoreResult};
+use super::{DocExt, MongoStore, classify, insert_unique, to_bson_time};
+use crate::store::{SessionRecord, SessionRecordStore, StoreResult};
 
 fn session_doc(s: &SessionRecord) -> Document {
     doc! { "_id": &s.id, "data": &s.data, "expires": to_bson_time(s.expires) }
@@ -22,15 +22,7 @@ fn session_from_doc(d: &Document) -> StoreResult<SessionRecord> {
 #[async_trait]
 impl SessionRecordStore for MongoStore {
     async fn create_session(&self, session: &SessionRecord) -> StoreResult<()> {
-        match self
-            .sessions()
-            .insert_one(session_doc(session))
-            .await
-            .map_err(classify)
-        {
-            Err(e) if is_duplicate(&e) => Err(StoreError::Duplicate("session".into())),
-            other => other.map(|_| ()),
-        }
+        insert_unique(&self.sessions(), session_doc(session), "session").await
     }
 
     async fn save_session(&self, session: &SessionRecord) -> StoreResult<()> {

@@ -2,11 +2,10 @@ use async_trait::async_trait;
 use mongodb::bson::{Document, doc};
 
 use super::{
-    DocExt, MongoStore, classify, collect, is_duplicate, put_opt, regex_literal, to_bson_time,
+    DocExt, MongoStore, classify, collect, insert_unique, put_opt, regex_literal, to_bson_time,
 };
 use crate::store::{
-    Page, StoreError, StoreResult, SubjectColumn, SubjectQuery, SubjectRecord, SubjectStatus,
-    SubjectStore,
+    Page, StoreResult, SubjectColumn, SubjectQuery, SubjectRecord, SubjectStatus, SubjectStore,
 };
 
 /// Fields that lists can be ordered by; each has an index with the sssid as
@@ -124,15 +123,7 @@ fn query_filter(query: &SubjectQuery) -> Document {
 #[async_trait]
 impl SubjectStore for MongoStore {
     async fn insert_subject(&self, subject: &SubjectRecord) -> StoreResult<()> {
-        match self
-            .subjects()
-            .insert_one(subject_doc(subject))
-            .await
-            .map_err(classify)
-        {
-            Err(e) if is_duplicate(&e) => Err(StoreError::Duplicate("subject".into())),
-            other => other.map(|_| ()),
-        }
+        insert_unique(&self.subjects(), subject_doc(subject), "subject").await
     }
 
     async fn subject(&self, sssid: &str) -> StoreResult<Option<SubjectRecord>> {

@@ -10,7 +10,8 @@ use chrono::{DateTime, Utc};
 use mongodb::bson::{Bson, Document, doc};
 
 use super::{
-    DocExt, MongoStore, classify, collect, is_duplicate, put_opt, regex_literal, to_bson_time,
+    DocExt, MongoStore, classify, collect, insert_unique, is_duplicate, put_opt, regex_literal,
+    to_bson_time,
 };
 use crate::clock::{OsRandom, random_hex};
 use crate::store::{
@@ -278,15 +279,7 @@ enum Attempt {
 #[async_trait]
 impl UserStore for MongoStore {
     async fn insert_user(&self, user: &UserRecord) -> StoreResult<()> {
-        match self
-            .users()
-            .insert_one(user_doc(user))
-            .await
-            .map_err(classify)
-        {
-            Err(e) if is_duplicate(&e) => Err(StoreError::Duplicate("user".into())),
-            other => other.map(|_| ()),
-        }
+        insert_unique(&self.users(), user_doc(user), "user").await
     }
 
     async fn insert_first_admin(&self, user: &UserRecord) -> StoreResult<bool> {
