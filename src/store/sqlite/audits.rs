@@ -1,5 +1,5 @@
 use async_trait::async_trait;
-use deadpool_sqlite::rusqlite::{self, Row, params};
+use rusqlite::{self, Row, params};
 
 use super::cached::CachedStatements;
 use super::{SqliteStore, classify, parse_ts, ts};

@@ -4,7 +4,7 @@
 //! token, a subject by sssid, audit inserts) run the same few statements
 //! over and over.
 
-use deadpool_sqlite::rusqlite::{Connection, Params, Result, Row};
+use rusqlite::{Connection, Params, Result, Row};
 
 pub(crate) trait CachedStatements {
     /// `Connection::execute` with a cached statement.

@@ -7,15 +7,16 @@ use std::path::Path;
 use anyhow::Context;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use deadpool_sqlite::rusqlite::{self, Connection, ErrorCode};
-use deadpool_sqlite::{Hook, HookError, Pool, Runtime};
+use rusqlite::{self, Connection, ErrorCode};
 use rusqlite_migration::{M, Migrations};
 
+use self::pool::{Pool, PoolError};
 use super::{Store, StoreError, StoreResult};
 
 mod audits;
 mod cached;
 mod links;
+mod pool;
 mod reset_tokens;
 mod sessions;
 mod subjects;
@@ -78,8 +79,8 @@ impl SqliteStore {
         })
         .await??;
         Ok(Self {
-            writer: pool(path, 1)?,
-            readers: pool(path, READER_CONNECTIONS)?,
+            writer: pool::build(path, 1, CONNECTION_PRAGMAS)?,
+            readers: pool::build(path, READER_CONNECTIONS, CONNECTION_PRAGMAS)?,
         })
     }
 
@@ -142,24 +143,7 @@ fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
         .with_context(|| format!("cannot create data folder {}", dir.display()))
 }
 
-fn pool(path: &Path, size: usize) -> anyhow::Result<Pool> {
-    deadpool_sqlite::Config::new(path)
-        .builder(Runtime::Tokio1)?
-        .max_size(size)
-        .post_create(Hook::sync_fn(|conn, _| {
-            let guard = conn
-                .lock()
-                .map_err(|_| HookError::message("sqlite connection lock poisoned"))?;
-            guard
-                .execute_batch(CONNECTION_PRAGMAS)
-                .map_err(|e| HookError::message(e.to_string()))?;
-            Ok(())
-        }))
-        .build()
-        .context("cannot build the sqlite connection pool")
-}
-
-fn unavailable(e: impl std::fmt::Display) -> StoreError {
+fn unavailable(e: PoolError) -> StoreError {
     StoreError::Unavailable(format!("sqlite: {e}"))
 }
 

@@ -1,5 +1,5 @@
 use async_trait::async_trait;
-use deadpool_sqlite::rusqlite::{self, OptionalExtension, Row, TransactionBehavior, params};
+use rusqlite::{self, OptionalExtension, Row, TransactionBehavior, params};
 
 use super::cached::CachedStatements;
 use super::{SqliteStore, classify, parse_ts, ts};

@@ -1,7 +1,7 @@
 use async_trait::async_trait;
 use chrono::NaiveDate;
-use deadpool_sqlite::rusqlite::types::Value;
-use deadpool_sqlite::rusqlite::{self, OptionalExtension, Row, params, params_from_iter};
+use rusqlite::types::Value;
+use rusqlite::{self, OptionalExtension, Row, params, params_from_iter};
 
 use super::cached::CachedStatements;
 use super::{SqliteStore, classify, parse_opt_ts, parse_ts, ts};

@@ -1,6 +1,6 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
-use deadpool_sqlite::rusqlite::{OptionalExtension, params};
+use rusqlite::{OptionalExtension, params};
 
 use super::cached::CachedStatements;
 use super::{SqliteStore, classify, parse_ts, ts};

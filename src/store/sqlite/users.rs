@@ -1,6 +1,6 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use deadpool_sqlite::rusqlite::{self, OptionalExtension, Row, TransactionBehavior, params};
+use rusqlite::{self, OptionalExtension, Row, TransactionBehavior, params};
 
 use super::cached::CachedStatements;
 use super::{SqliteStore, classify, like_literal, parse_opt_ts, parse_ts, ts};
