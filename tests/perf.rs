@@ -189,6 +189,7 @@ const NAMES: &[&str] = &[
     "Star * Gazer",
     "Question? Mark",
     "Müllerin",
+    "Say \"Hi\" Twice",
 ];
 
 const SEARCHES: &[&str] = &[
@@ -220,6 +221,9 @@ const SEARCHES: &[&str] = &[
     "ller",
     "r * g",
     "n? m",
+    "\"hi\"",
+    "y \"h",
+    "\"",
 ];
 
 /// What SPEC section 4 says a search matches, computed by hand.

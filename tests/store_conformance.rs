@@ -763,6 +763,46 @@ mod checks {
             assert_eq!(sssids(store, &ordered(column, false)).await.len(), 5);
         }
 
+        // A search sorts and pages its matches like a plain listing: by
+        // sssid, by name (from the name index), by another column, with
+        // and without a status filter.
+        let searched = |order_by, descending, status| SubjectQuery {
+            order_by,
+            descending,
+            ..subject_query(Some("1980"), status)
+        };
+        assert_eq!(
+            sssids(store, &searched(SubjectColumn::Sssid, true, None)).await,
+            ["C.1", "B-1", "A-10"]
+        );
+        assert_eq!(
+            sssids(store, &searched(SubjectColumn::Name, true, None)).await,
+            ["C.1", "B-1", "A-10"]
+        );
+        assert_eq!(
+            sssids(store, &searched(SubjectColumn::Bday, false, None)).await,
+            ["A-10", "C.1", "B-1"]
+        );
+        assert_eq!(
+            sssids(
+                store,
+                &searched(SubjectColumn::Name, false, Some(SubjectStatus::Enrolled))
+            )
+            .await,
+            ["B-1"]
+        );
+        let searched_page = |offset| SubjectQuery {
+            offset,
+            limit: 1,
+            ..searched(SubjectColumn::Name, false, None)
+        };
+        let second = store.list_subjects(&searched_page(1)).await.unwrap();
+        assert_eq!(second.total, 3);
+        assert_eq!(second.items[0].sssid, "B-1");
+        let past_the_end = store.list_subjects(&searched_page(3)).await.unwrap();
+        assert!(past_the_end.items.is_empty());
+        assert_eq!(past_the_end.total, 3, "a page past the end still counts");
+
         // Pages.
         let page = store
             .list_subjects(&SubjectQuery {
