@@ -61,8 +61,7 @@ impl LinkStore for SqliteStore {
     }
 
     async fn link(&self, id: &str) -> StoreResult<Option<LinkRecord>> {
-        let id = id.to_owned();
-        self.read(move |c| {
+        self.read_by_key(|c| {
             c.query_row_cached(
                 &format!("SELECT {LINK_COLUMNS} FROM links WHERE id = ?1"),
                 [id],

@@ -111,6 +111,24 @@ impl SqliteStore {
             .map_err(classify)
     }
 
+    /// Runs `f`, a lookup of one row by its primary or unique key, on a
+    /// reader connection right here on the async thread. Such a lookup
+    /// takes a few microseconds (a handful of cached index pages; WAL
+    /// readers never wait for the writer), less than the two thread
+    /// switches of a hop to a blocking thread and back, which made up most
+    /// of the cost of a staff read (BENCHMARKS.md). Anything that can
+    /// touch many rows uses [`Self::read`].
+    async fn read_by_key<R, F>(&self, f: F) -> StoreResult<R>
+    where
+        F: FnOnce(&Connection) -> rusqlite::Result<R>,
+    {
+        let conn = self.readers.get().await.map_err(unavailable)?;
+        let guard = conn.lock().map_err(|_| {
+            StoreError::Unavailable("sqlite: a reader connection was poisoned".into())
+        })?;
+        f(&guard).map_err(classify)
+    }
+
     /// Runs `f` on the writer connection off the async threads. `f` opens a
     /// transaction itself when it needs more than one statement.
     async fn write<R, F>(&self, f: F) -> StoreResult<R>

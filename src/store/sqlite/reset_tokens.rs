@@ -45,8 +45,7 @@ impl ResetTokenStore for SqliteStore {
     }
 
     async fn find_reset_token(&self, token_hash: &str) -> StoreResult<Option<ResetTokenRecord>> {
-        let token_hash = token_hash.to_owned();
-        self.read(move |c| {
+        self.read_by_key(|c| {
             c.query_row_cached(
                 &format!("SELECT {TOKEN_COLUMNS} FROM reset_tokens WHERE token_hash = ?1"),
                 [token_hash],

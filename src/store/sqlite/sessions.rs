@@ -40,8 +40,7 @@ impl SessionRecordStore for SqliteStore {
         id: &str,
         now: DateTime<Utc>,
     ) -> StoreResult<Option<SessionRecord>> {
-        let id = id.to_owned();
-        self.read(move |c| {
+        self.read_by_key(|c| {
             c.query_row_cached(
                 "SELECT id, data, expires FROM sessions WHERE id = ?1 AND expires > ?2",
                 params![id, ts(now)],

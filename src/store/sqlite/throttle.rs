@@ -41,8 +41,7 @@ impl ThrottleStore for SqliteStore {
         key: &str,
         now: DateTime<Utc>,
     ) -> StoreResult<Option<ThrottleWindow>> {
-        let key = key.to_owned();
-        self.read(move |c| {
+        self.read_by_key(|c| {
             c.query_row_cached(
                 "SELECT count, resets_at FROM throttle WHERE key = ?1 AND resets_at > ?2",
                 params![key, ts(now)],

@@ -91,13 +91,11 @@ impl UserStore for SqliteStore {
     }
 
     async fn user_by_username(&self, username: &str) -> StoreResult<Option<UserRecord>> {
-        let username = username.to_owned();
-        self.read(move |c| by_username(c, &username)).await
+        self.read_by_key(|c| by_username(c, username)).await
     }
 
     async fn user_by_id(&self, id: &str) -> StoreResult<Option<UserRecord>> {
-        let id = id.to_owned();
-        self.read(move |c| {
+        self.read_by_key(|c| {
             c.query_row_cached(
                 &format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?1"),
                 [id],
