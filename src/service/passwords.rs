@@ -2,13 +2,21 @@
 //! that run at a lower CPU priority than the threads serving requests:
 //! logins can use every idle cycle, and other requests still get the CPU
 //! first when logins saturate it.
+//!
+//! Each thread keeps its argon2 memory (m KiB, 19 MiB by default) from one
+//! hash to the next while hashes keep coming. Allocating it per hash cost a
+//! quarter of the login rate: `idm` sets glibc's mmap threshold low (see
+//! main.rs) so such blocks go back to the system, and every fresh block
+//! then costs thousands of page faults, each zeroing a page argon2
+//! overwrites anyway. After a second without work the memory is released.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::{Arc, Mutex, mpsc};
+use std::time::Duration;
 
 use anyhow::Context;
-use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier as _, SaltString};
-use argon2::{Algorithm, Argon2, Params, Version};
+use argon2::password_hash::{self, Output, ParamsString, PasswordHash, Salt, SaltString};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
 use tokio::sync::oneshot;
 
 use crate::clock::RandomSource;
@@ -43,11 +51,16 @@ impl PasswordHasher {
         let params = Params::new(memory_kib, iterations, parallelism, None)
             .map_err(|e| anyhow::anyhow!("invalid argon2 parameters: {e}"))?;
         let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
-        let dummy_hash = hash_blocking(&params, "dummy password for timing", random.as_ref())
-            .context("cannot compute the dummy password hash")?;
+        let dummy_hash = hash_blocking(
+            &params,
+            "dummy password for timing",
+            random.as_ref(),
+            &mut HashMemory::default(),
+        )
+        .context("cannot compute the dummy password hash")?;
         Ok(Self {
             params,
-            threads: HashThreads::start(workers)?,
+            threads: HashThreads::start(workers, IDLE_MEMORY_RELEASE)?,
             dummy_hash,
             random,
         })
@@ -57,7 +70,7 @@ impl PasswordHasher {
         let params = self.params.clone();
         let password = password.clone();
         let random = self.random.clone();
-        self.run(move || hash_blocking(&params, password.expose(), random.as_ref()))
+        self.run(move |memory| hash_blocking(&params, password.expose(), random.as_ref(), memory))
             .await?
             .map_err(Error::internal)
     }
@@ -70,7 +83,7 @@ impl PasswordHasher {
         let params = self.params.clone();
         let password = password.clone();
         let verification = self
-            .run(move || verify_blocking(&params, password.expose(), &stored))
+            .run(move |memory| verify_blocking(&params, password.expose(), &stored, memory))
             .await?;
         Ok(if known {
             verification
@@ -79,15 +92,18 @@ impl PasswordHasher {
         })
     }
 
-    async fn run<R: Send + 'static>(&self, job: impl FnOnce() -> R + Send + 'static) -> Result<R> {
+    async fn run<R: Send + 'static>(
+        &self,
+        job: impl FnOnce(&mut HashMemory) -> R + Send + 'static,
+    ) -> Result<R> {
         let (answer, result) = oneshot::channel();
         self.threads
             .jobs
-            .send(Box::new(move || {
+            .send(Box::new(move |memory| {
                 // The request gave up (client gone) while the job waited:
                 // spend no CPU on it.
                 if !answer.is_closed() {
-                    let _ = answer.send(job());
+                    let _ = answer.send(job(memory));
                 }
             }))
             .map_err(|_| Error::Unavailable("password hashing is shutting down".into()))?;
@@ -97,7 +113,31 @@ impl PasswordHasher {
     }
 }
 
-type Job = Box<dyn FnOnce() + Send>;
+type Job = Box<dyn FnOnce(&mut HashMemory) + Send>;
+
+/// How long a hashing thread keeps its argon2 memory without work.
+const IDLE_MEMORY_RELEASE: Duration = Duration::from_secs(1);
+
+/// One hashing thread's argon2 working memory, grown to the largest cost
+/// it has hashed with and reused.
+#[derive(Default)]
+struct HashMemory {
+    blocks: Vec<Block>,
+}
+
+impl HashMemory {
+    fn for_params(&mut self, params: &Params) -> &mut [Block] {
+        let needed = params.block_count();
+        if self.blocks.len() < needed {
+            self.blocks.resize(needed, Block::default());
+        }
+        &mut self.blocks[..needed]
+    }
+
+    fn release(&mut self) {
+        self.blocks = Vec::new();
+    }
+}
 
 /// The nice value of hashing threads; request threads keep 0. Linux gives
 /// a nice-0 thread about nine times the CPU share of a nice-10 one.
@@ -110,7 +150,7 @@ struct HashThreads {
 }
 
 impl HashThreads {
-    fn start(count: usize) -> anyhow::Result<Self> {
+    fn start(count: usize, idle_release: Duration) -> anyhow::Result<Self> {
         let (jobs, queue) = mpsc::channel::<Job>();
         let queue = Arc::new(Mutex::new(queue));
         for i in 0..count {
@@ -119,15 +159,21 @@ impl HashThreads {
                 .name(format!("argon2-{i}"))
                 .spawn(move || {
                     lower_own_priority();
+                    let mut memory = HashMemory::default();
                     loop {
                         let next = match queue.lock() {
-                            Ok(queue) => queue.recv(),
+                            Ok(queue) => queue.recv_timeout(idle_release),
                             Err(_) => return,
                         };
-                        let Ok(job) = next else { return };
-                        // A panicking job drops its answer channel, which the
-                        // waiting request reports; the thread stays.
-                        let _ = catch_unwind(AssertUnwindSafe(job));
+                        match next {
+                            // A panicking job drops its answer channel, which
+                            // the waiting request reports; the thread stays.
+                            Ok(job) => {
+                                let _ = catch_unwind(AssertUnwindSafe(|| job(&mut memory)));
+                            }
+                            Err(mpsc::RecvTimeoutError::Timeout) => memory.release(),
+                            Err(mpsc::RecvTimeoutError::Disconnected) => return,
+                        }
                     }
                 })
                 .context("cannot start a password hashing thread")?;
@@ -152,25 +198,81 @@ fn lower_own_priority() {
     }
 }
 
-fn argon2(params: &Params) -> Argon2<'static> {
-    Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone())
+/// The raw argon2 output for `password` and `salt` (as in a PHC string),
+/// computed in `memory` instead of a fresh allocation.
+fn compute(
+    argon2: &Argon2<'_>,
+    params: &Params,
+    password: &str,
+    salt: Salt<'_>,
+    memory: &mut HashMemory,
+) -> password_hash::Result<Output> {
+    let mut salt_bytes = [0u8; Salt::MAX_LENGTH];
+    let salt_bytes = salt.decode_b64(&mut salt_bytes)?;
+    let output_len = params.output_len().unwrap_or(Params::DEFAULT_OUTPUT_LEN);
+    Output::init_with(output_len, |out| {
+        argon2
+            .hash_password_into_with_memory(
+                password.as_bytes(),
+                salt_bytes,
+                out,
+                memory.for_params(params),
+            )
+            .map_err(password_hash::Error::from)
+    })
 }
 
+/// A PHC string, as `Argon2::hash_password` writes it.
 fn hash_blocking(
     params: &Params,
     password: &str,
     random: &dyn RandomSource,
+    memory: &mut HashMemory,
 ) -> anyhow::Result<String> {
     let mut salt = [0u8; 16];
     random.fill(&mut salt);
     let salt = SaltString::encode_b64(&salt).map_err(|e| anyhow::anyhow!("salt: {e}"))?;
-    let hash = argon2(params)
-        .hash_password(password.as_bytes(), &salt)
-        .map_err(|e| anyhow::anyhow!("argon2: {e}"))?;
-    Ok(hash.to_string())
+    let argon2 = Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone());
+    let phc = compute(&argon2, params, password, salt.as_salt(), memory).and_then(|output| {
+        Ok(PasswordHash {
+            algorithm: argon2::ARGON2ID_IDENT,
+            version: Some(Version::V0x13.into()),
+            params: ParamsString::try_from(params)?,
+            salt: Some(salt.as_salt()),
+            hash: Some(output),
+        }
+        .to_string())
+    });
+    phc.map_err(|e| anyhow::anyhow!("argon2: {e}"))
 }
 
-fn verify_blocking(params: &Params, password: &str, stored: &str) -> Verification {
+/// Recomputes `stored` from `password` with the algorithm, version and
+/// parameters `stored` names; `Output` compares in constant time.
+fn argon2_matches(
+    password: &str,
+    stored: &PasswordHash<'_>,
+    memory: &mut HashMemory,
+) -> password_hash::Result<bool> {
+    let (Some(salt), Some(expected)) = (stored.salt, stored.hash) else {
+        return Ok(false);
+    };
+    let algorithm = Algorithm::try_from(stored.algorithm)?;
+    let version = stored
+        .version
+        .map(Version::try_from)
+        .transpose()?
+        .unwrap_or_default();
+    let params = Params::try_from(stored)?;
+    let argon2 = Argon2::new(algorithm, version, params.clone());
+    Ok(compute(&argon2, &params, password, salt, memory)? == expected)
+}
+
+fn verify_blocking(
+    params: &Params,
+    password: &str,
+    stored: &str,
+    memory: &mut HashMemory,
+) -> Verification {
     // Accounts imported from the old service carry bcrypt hashes.
     if stored.starts_with("$2") {
         return match bcrypt::verify(password, stored) {
@@ -181,10 +283,7 @@ fn verify_blocking(params: &Params, password: &str, stored: &str) -> Verificatio
     let Ok(parsed) = PasswordHash::new(stored) else {
         return Verification::NoMatch;
     };
-    if argon2(params)
-        .verify_password(password.as_bytes(), &parsed)
-        .is_err()
-    {
+    if !argon2_matches(password, &parsed, memory).unwrap_or(false) {
         return Verification::NoMatch;
     }
     let weaker = parsed.algorithm.as_str() != "argon2id"
@@ -212,7 +311,10 @@ mod tests {
     async fn hashing_runs_below_the_priority_of_requests() {
         // SAFETY: getpriority only reads its integer arguments.
         let nice = || unsafe { libc::getpriority(libc::PRIO_PROCESS, 0) };
-        assert_eq!(hasher().run(nice).await.unwrap(), HASH_THREAD_NICE);
+        assert_eq!(
+            hasher().run(move |_| nice()).await.unwrap(),
+            HASH_THREAD_NICE
+        );
         assert_eq!(nice(), 0, "the request thread keeps its priority");
     }
 
@@ -238,6 +340,79 @@ mod tests {
             h.verify(&pw("wrong"), Some(&hash)).await.unwrap(),
             Verification::NoMatch
         );
+    }
+
+    /// Hashes made here are standard PHC strings the argon2 crate verifies,
+    /// and hashes the crate made (other variants and costs, e.g. from an
+    /// older configuration) verify here, in reused memory.
+    #[tokio::test]
+    async fn hashes_interoperate_with_the_argon2_crate() {
+        use argon2::password_hash::{PasswordHasher as _, PasswordVerifier as _};
+        let h = hasher();
+        let ours = h.hash(&pw("shared secret")).await.unwrap();
+        let parsed = PasswordHash::new(&ours).unwrap();
+        let stock = Argon2::default();
+        assert!(stock.verify_password(b"shared secret", &parsed).is_ok());
+        assert!(stock.verify_password(b"shared secrex", &parsed).is_err());
+
+        let salt = SaltString::encode_b64(b"sixteen byte salt").unwrap();
+        for (algorithm, m, t) in [
+            (Algorithm::Argon2id, 65536, 1),
+            (Algorithm::Argon2id, 8192, 3),
+            (Algorithm::Argon2i, 19456, 2),
+            (Algorithm::Argon2d, 4096, 1),
+        ] {
+            let params = Params::new(m, t, 1, None).unwrap();
+            let theirs = Argon2::new(algorithm, Version::V0x13, params)
+                .hash_password(b"shared secret", &salt)
+                .unwrap()
+                .to_string();
+            assert_eq!(
+                h.verify(&pw("shared secret"), Some(&theirs)).await.unwrap(),
+                Verification::Match {
+                    needs_rehash: algorithm != Algorithm::Argon2id || m < 19456 || t < 2
+                },
+                "{theirs}"
+            );
+            assert_eq!(
+                h.verify(&pw("shared secreT"), Some(&theirs)).await.unwrap(),
+                Verification::NoMatch,
+                "{theirs}"
+            );
+        }
+        let truncated = &ours[..ours.len() - 4];
+        assert_eq!(
+            h.verify(&pw("shared secret"), Some(truncated))
+                .await
+                .unwrap(),
+            Verification::NoMatch
+        );
+    }
+
+    /// A hashing thread keeps its memory between hashes and gives it back
+    /// once no work came for the idle period.
+    #[test]
+    fn hash_memory_is_reused_then_released_when_idle() {
+        let threads = HashThreads::start(1, Duration::from_millis(50)).unwrap();
+        let params = Params::new(8192, 1, 1, None).unwrap();
+        let run = |job: Box<dyn FnOnce(&mut HashMemory) -> usize + Send>| {
+            let (tx, rx) = mpsc::channel();
+            threads
+                .jobs
+                .send(Box::new(move |memory| tx.send(job(memory)).unwrap()))
+                .unwrap();
+            rx.recv().unwrap()
+        };
+        // Each job reports how many blocks the thread held when it began.
+        let hash = move |memory: &mut HashMemory| {
+            let held = memory.blocks.len();
+            hash_blocking(&params, "pw", &crate::clock::OsRandom, memory).unwrap();
+            held
+        };
+        assert_eq!(run(Box::new(hash.clone())), 0);
+        assert_eq!(run(Box::new(hash)), 8192, "kept from the first hash");
+        std::thread::sleep(Duration::from_millis(200));
+        assert_eq!(run(Box::new(|memory| memory.blocks.len())), 0);
     }
 
     #[tokio::test]
