@@ -11,12 +11,13 @@
 //! overwrites anyway. After a second without work the memory is released.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::{Arc, Mutex, mpsc};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
 use argon2::password_hash::{self, Output, ParamsString, PasswordHash, Salt, SaltString};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
+use crossbeam_channel::{RecvTimeoutError, Sender};
 use tokio::sync::oneshot;
 
 use crate::clock::RandomSource;
@@ -146,13 +147,14 @@ const HASH_THREAD_NICE: i32 = 10;
 /// Threads that only hash passwords, taking jobs in arrival order. They
 /// end when the `PasswordHasher` (the only sender) is dropped.
 struct HashThreads {
-    jobs: mpsc::Sender<Job>,
+    jobs: Sender<Job>,
 }
 
 impl HashThreads {
     fn start(count: usize, idle_release: Duration) -> anyhow::Result<Self> {
-        let (jobs, queue) = mpsc::channel::<Job>();
-        let queue = Arc::new(Mutex::new(queue));
+        // One queue all threads take from (each waits on its own, so each
+        // notices its own idle time).
+        let (jobs, queue) = crossbeam_channel::unbounded::<Job>();
         for i in 0..count {
             let queue = queue.clone();
             std::thread::Builder::new()
@@ -161,18 +163,14 @@ impl HashThreads {
                     lower_own_priority();
                     let mut memory = HashMemory::default();
                     loop {
-                        let next = match queue.lock() {
-                            Ok(queue) => queue.recv_timeout(idle_release),
-                            Err(_) => return,
-                        };
-                        match next {
+                        match queue.recv_timeout(idle_release) {
                             // A panicking job drops its answer channel, which
                             // the waiting request reports; the thread stays.
                             Ok(job) => {
                                 let _ = catch_unwind(AssertUnwindSafe(|| job(&mut memory)));
                             }
-                            Err(mpsc::RecvTimeoutError::Timeout) => memory.release(),
-                            Err(mpsc::RecvTimeoutError::Disconnected) => return,
+                            Err(RecvTimeoutError::Timeout) => memory.release(),
+                            Err(RecvTimeoutError::Disconnected) => return,
                         }
                     }
                 })
@@ -389,30 +387,50 @@ mod tests {
         );
     }
 
-    /// A hashing thread keeps its memory between hashes and gives it back
-    /// once no work came for the idle period.
+    /// Every hashing thread keeps its memory between hashes and gives it
+    /// back once no work came for the idle period, also while another
+    /// thread is waiting for work.
     #[test]
     fn hash_memory_is_reused_then_released_when_idle() {
-        let threads = HashThreads::start(1, Duration::from_millis(50)).unwrap();
+        const THREADS: usize = 2;
+        let threads = HashThreads::start(THREADS, Duration::from_millis(50)).unwrap();
         let params = Params::new(8192, 1, 1, None).unwrap();
-        let run = |job: Box<dyn FnOnce(&mut HashMemory) -> usize + Send>| {
-            let (tx, rx) = mpsc::channel();
-            threads
-                .jobs
-                .send(Box::new(move |memory| tx.send(job(memory)).unwrap()))
-                .unwrap();
-            rx.recv().unwrap()
+        // Runs `job` on every thread at once (a barrier keeps each thread
+        // from taking a second one) and returns what each reported.
+        let on_every_thread = |job: fn(&mut HashMemory, &Params) -> usize| {
+            let barrier = Arc::new(std::sync::Barrier::new(THREADS));
+            let (tx, rx) = std::sync::mpsc::channel();
+            for _ in 0..THREADS {
+                let (barrier, tx, params) = (barrier.clone(), tx.clone(), params.clone());
+                threads
+                    .jobs
+                    .send(Box::new(move |memory| {
+                        let report = job(memory, &params);
+                        barrier.wait();
+                        tx.send(report).unwrap();
+                    }))
+                    .unwrap();
+            }
+            (0..THREADS).map(|_| rx.recv().unwrap()).collect::<Vec<_>>()
         };
-        // Each job reports how many blocks the thread held when it began.
-        let hash = move |memory: &mut HashMemory| {
+        // Reports how many blocks the thread held before hashing.
+        let hash = |memory: &mut HashMemory, params: &Params| {
             let held = memory.blocks.len();
-            hash_blocking(&params, "pw", &crate::clock::OsRandom, memory).unwrap();
+            hash_blocking(params, "pw", &crate::clock::OsRandom, memory).unwrap();
             held
         };
-        assert_eq!(run(Box::new(hash.clone())), 0);
-        assert_eq!(run(Box::new(hash)), 8192, "kept from the first hash");
-        std::thread::sleep(Duration::from_millis(200));
-        assert_eq!(run(Box::new(|memory| memory.blocks.len())), 0);
+        assert_eq!(on_every_thread(hash), [0; THREADS]);
+        assert_eq!(
+            on_every_thread(hash),
+            [8192; THREADS],
+            "kept between hashes"
+        );
+        std::thread::sleep(Duration::from_millis(300));
+        assert_eq!(
+            on_every_thread(|memory, _| memory.blocks.len()),
+            [0; THREADS],
+            "released after the idle period"
+        );
     }
 
     #[tokio::test]
