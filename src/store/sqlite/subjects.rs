@@ -1,7 +1,7 @@
 use async_trait::async_trait;
 use chrono::NaiveDate;
 use rusqlite::types::Value;
-use rusqlite::{self, OptionalExtension, Row, params, params_from_iter};
+use rusqlite::{self, OptionalExtension, Row, named_params, params, params_from_iter};
 
 use super::cached::CachedStatements;
 use super::{SqliteStore, classify, parse_opt_ts, parse_ts, ts};
@@ -163,6 +163,79 @@ fn hits(query: &SubjectQuery, sort_column: &str) -> (String, Vec<Value>) {
     )
 }
 
+/// A search for a common name fragment, listed by sssid: the plan that
+/// suits many matches. The total comes from the trigram index's fast count
+/// (plus the sssid and bday prefix matches whose name does not match), and
+/// the page from walking `subjects` in sssid order until it is full, which
+/// stops early because matches are frequent. Collecting, sorting and
+/// counting every match instead costs about a microsecond per match, so
+/// with thousands of matches this is several times faster.
+///
+/// `None` when the plan does not fit: a status filter or another order, a
+/// term too short for the trigram index, or matches so rare that the walk
+/// would read more rows than collecting the matches costs.
+fn frequent_matches_by_sssid(
+    c: &rusqlite::Connection,
+    query: &SubjectQuery,
+) -> rusqlite::Result<Option<Page<SubjectRecord>>> {
+    let Some(search) = query.search.as_deref().filter(|s| !s.is_empty()) else {
+        return Ok(None);
+    };
+    let folded = search.to_lowercase();
+    if query.status.is_some()
+        || query.order_by != SubjectColumn::Sssid
+        || folded.chars().count() < TRIGRAM_CHARS
+    {
+        return Ok(None);
+    }
+    let (text, bound) = (search.to_owned(), prefix_bound(search));
+    let phrase = trigram_phrase(&folded);
+    let total: i64 = c.query_row_cached(
+        "SELECT (SELECT count(*) FROM subject_names_trigrams
+                 WHERE subject_names_trigrams MATCH :phrase)
+              + (SELECT count(*) FROM subjects
+                 WHERE ((sssid >= :text AND sssid < :bound) OR (bday >= :text AND bday < :bound))
+                   AND instr(name_folded, :folded) = 0)",
+        named_params! {":phrase": phrase, ":text": text, ":bound": bound, ":folded": folded},
+        |r| r.get(0),
+    )?;
+    // Every subject has a row id in the name table; the largest is a
+    // cheap upper bound of their number.
+    let subjects: i64 =
+        c.query_row_cached("SELECT coalesce(max(id), 0) FROM subject_names", [], |r| {
+            r.get(0)
+        })?;
+    let (limit, offset) = (query.limit as i64, query.offset as i64);
+    // The walk reads about (offset + limit) / density rows at a fraction
+    // of the per-match cost of collecting; both measured at 100,000.
+    const ROWS_WALKED_PER_MATCH_COLLECTED: i64 = 3;
+    if total == 0
+        || (offset + limit).saturating_mul(subjects) / total
+            > ROWS_WALKED_PER_MATCH_COLLECTED * total
+    {
+        return Ok(None);
+    }
+    let direction = if query.descending { "DESC" } else { "ASC" };
+    let mut stmt = c.prepare_cached(&format!(
+        "SELECT {SUBJECT_COLUMNS} FROM subjects
+         WHERE (sssid >= :text AND sssid < :bound)
+            OR instr(name_folded, :folded) > 0
+            OR (bday >= :text AND bday < :bound)
+         ORDER BY sssid {direction} LIMIT :limit OFFSET :offset"
+    ))?;
+    let items = stmt
+        .query_map(
+            named_params! {":text": text, ":bound": bound, ":folded": folded,
+            ":limit": limit, ":offset": offset},
+            subject_from_row,
+        )?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(Some(Page {
+        items,
+        total: total as u64,
+    }))
+}
+
 #[async_trait]
 impl SubjectStore for SqliteStore {
     async fn insert_subject(&self, subject: &SubjectRecord) -> StoreResult<()> {
@@ -252,7 +325,11 @@ impl SubjectStore for SqliteStore {
             format!("{column} {direction}, sssid {direction}")
         };
         let (limit, offset) = (query.limit as i64, query.offset as i64);
+        let query = query.clone();
         self.read(move |c| {
+            if let Some(page) = frequent_matches_by_sssid(c, &query)? {
+                return Ok(page);
+            }
             let count = |c: &rusqlite::Connection| -> rusqlite::Result<i64> {
                 c.query_row_cached(
                     &format!("WITH {hits} SELECT count(*) FROM hits"),
