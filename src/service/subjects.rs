@@ -237,19 +237,13 @@ impl SubjectService {
         required(&fields.bday, "bday")?;
         let parsed = ParsedFields::parse(&fields)?;
         let now = self.deps.clock.now();
-        let mut record = SubjectRecord {
-            sssid: sssid.to_string(),
-            name: parsed.name.unwrap_or_default(),
-            bday: parsed.bday.unwrap_or_default(),
-            email: parsed.email.flatten(),
-            date_invited: None,
-            date_consented: None,
-            date_enrolled: None,
-            date_withdrawn: None,
-            created: now,
-            changed: now,
-            version: 1,
-        };
+        let mut record = SubjectRecord::new(
+            sssid.to_string(),
+            parsed.name.unwrap_or_default(),
+            parsed.bday.unwrap_or_default(),
+            parsed.email.flatten(),
+            now,
+        );
         for (date, at) in &parsed.dates {
             *date.slot(&mut record) = Some(*at);
         }

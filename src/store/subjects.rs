@@ -24,6 +24,31 @@ pub struct SubjectRecord {
     pub version: i64,
 }
 
+impl SubjectRecord {
+    /// A subject created at `now`, before any step of its journey.
+    pub fn new(
+        sssid: String,
+        name: String,
+        bday: NaiveDate,
+        email: Option<String>,
+        now: DateTime<Utc>,
+    ) -> Self {
+        Self {
+            sssid,
+            name,
+            bday,
+            email,
+            date_invited: None,
+            date_consented: None,
+            date_enrolled: None,
+            date_withdrawn: None,
+            created: now,
+            changed: now,
+            version: 1,
+        }
+    }
+}
+
 /// The latest state of a subject, for filtering.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SubjectStatus {

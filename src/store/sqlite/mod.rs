@@ -271,19 +271,13 @@ mod tests {
         let before = size();
         let now = Utc::now();
         for i in 0..200 {
-            let subject = SubjectRecord {
-                sssid: format!("S{i:04}"),
-                name: format!("Checkpoint Test {i}"),
-                bday: chrono::NaiveDate::from_ymd_opt(1980, 1, 1).unwrap(),
-                email: None,
-                date_invited: None,
-                date_consented: None,
-                date_enrolled: None,
-                date_withdrawn: None,
-                created: now,
-                changed: now,
-                version: 0,
-            };
+            let subject = SubjectRecord::new(
+                format!("S{i:04}"),
+                format!("Checkpoint Test {i}"),
+                chrono::NaiveDate::from_ymd_opt(1980, 1, 1).unwrap(),
+                None,
+                now,
+            );
             store.insert_subject(&subject).await.unwrap();
         }
         for _ in 0..100 {
