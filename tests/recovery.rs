@@ -260,6 +260,36 @@ async fn reset_by_mail_sets_a_new_password_and_revokes_old_credentials() {
     assert!(actions.contains(&"password reset completed".to_owned()));
 }
 
+/// A user who locked their account by mistyping, then reset the password
+/// through the mailed link, can log in with the new one at once; the
+/// lockout stays for anyone still guessing before that.
+#[tokio::test]
+async fn a_completed_reset_lifts_the_login_lockout_of_the_account() {
+    let (app, smtp) = smtp_app(|config| config.login_account_limit = 3).await;
+    for _ in 0..3 {
+        assert_eq!(
+            app.try_login(ALICE, "mistyped password").await,
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    assert_eq!(
+        app.try_login(ALICE, OLD_PASSWORD).await,
+        StatusCode::TOO_MANY_REQUESTS,
+        "locked out, even with the right password"
+    );
+
+    app.iforgot(ALICE).await;
+    let key = smtp.wait_for(1).await.remove(0).reset_key();
+    assert_eq!(
+        app.try_login(ALICE, OLD_PASSWORD).await,
+        StatusCode::TOO_MANY_REQUESTS,
+        "asking for a link alone lifts nothing"
+    );
+    let r = app.submit_reset(&key, NEW_PASSWORD, NEW_PASSWORD).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(app.try_login(ALICE, NEW_PASSWORD).await, StatusCode::OK);
+}
+
 #[tokio::test]
 async fn malformed_and_missing_keys_get_the_invalid_link_page() {
     let (app, _smtp) = smtp_app(|_| {}).await;

@@ -73,7 +73,7 @@ impl AuthService {
         match (user, verification) {
             (Some(user), Verification::Match { needs_rehash }) => {
                 self.throttle
-                    .record_success(&Username::from_trusted(user.username.clone()))
+                    .clear_account(&Username::from_trusted(user.username.clone()))
                     .await?;
                 self.deps
                     .store

@@ -169,6 +169,7 @@ impl Services {
             audits.clone(),
             mailer.clone(),
             background.clone(),
+            login_throttle.clone(),
         );
         let subjects = subjects::SubjectService::new(deps.clone(), audits.clone());
         let links = links::LinkService::new(

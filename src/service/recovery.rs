@@ -26,7 +26,7 @@ use crate::error::{Error, Result};
 use crate::service::audits::{AuditTarget, Auditor};
 use crate::service::background::Background;
 use crate::service::mail::Mailer;
-use crate::service::throttle::RateLimit;
+use crate::service::throttle::{LoginThrottle, RateLimit};
 use crate::service::users::UserService;
 use crate::service::{Context, Deps, seconds};
 use crate::store::{ResetTokenRecord, UserRecord};
@@ -55,6 +55,7 @@ pub struct RecoveryService {
     audits: Auditor,
     mailer: Arc<Mailer>,
     background: Background,
+    login_throttle: LoginThrottle,
     per_account: RateLimit,
     per_ip: RateLimit,
     lifetime: Duration,
@@ -69,6 +70,7 @@ impl RecoveryService {
         audits: Auditor,
         mailer: Arc<Mailer>,
         background: Background,
+        login_throttle: LoginThrottle,
     ) -> Self {
         let window = seconds(config.reset_window_secs);
         Self {
@@ -85,6 +87,7 @@ impl RecoveryService {
             audits,
             mailer,
             background,
+            login_throttle,
             lifetime: seconds(config.reset_token_lifetime_secs),
             public_url: config.public_url().to_owned(),
         }
@@ -226,6 +229,7 @@ impl RecoveryService {
             .store
             .delete_reset_tokens_for_user(&record.user_id)
             .await?;
+        self.login_throttle.clear_account(&username).await?;
         self.audits
             .record(
                 ctx,

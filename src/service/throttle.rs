@@ -102,7 +102,11 @@ impl LoginThrottle {
         Ok(())
     }
 
-    pub async fn record_success(&self, account: &Username) -> Result<()> {
+    /// Forgets the account's failed logins once its owner proved who they
+    /// are: a successful login, or a password reset through the link sent
+    /// to them (a user locked out by mistyping, who then resets, can log
+    /// in with the new password at once).
+    pub async fn clear_account(&self, account: &Username) -> Result<()> {
         self.per_account.clear(account.as_str()).await
     }
 }
