@@ -67,7 +67,10 @@ for subjects in sorted({r["subjects"] for r in rows if "subjects" in r}):
     if startup:
         lines.append("")
         lines.append(f"Start-up to first answered request: {startup['ms']} ms.")
-    if writes:
+    if writes and writes["stored"] is None:
+        lines.append(f"Writes: {writes['acknowledged']:,} acknowledged; the store did not answer "
+                     f"the count of stored ones in time, so losses are not checked.")
+    elif writes:
         lost = writes["acknowledged"] - writes["stored"]
         lines.append(f"Writes: {writes['acknowledged']:,} acknowledged, {writes['stored']:,} "
                      f"stored, {max(lost, 0)} lost.")
