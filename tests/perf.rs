@@ -246,42 +246,15 @@ fn expected(
         .collect()
 }
 
-/// The sssids a list request answers, in order, and its total count.
-/// Without a `perpage` in `query`, asks for the largest page.
-async fn search(app: &TestApp, token: &str, query: &str) -> (Vec<String>, u64) {
-    let perpage: &[(&str, &str)] = if query.contains("perpage=") {
-        &[]
-    } else {
-        &[("perpage", "500")]
-    };
-    let r = app
-        .client
-        .get(app.url("/subject"))
-        .query(perpage)
-        .query(
-            &query
-                .split('&')
-                .filter_map(|kv| kv.split_once('='))
-                .collect::<Vec<_>>(),
-        )
-        .header("Authorization", format!("JWT {token}"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::OK, "{query}");
-    let total = r.headers()["x-total-count"]
-        .to_str()
-        .unwrap()
-        .parse()
-        .unwrap();
-    let body: Value = r.json().await.unwrap();
-    let sssids = body["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["sssid"].as_str().unwrap().to_owned())
-        .collect();
-    (sssids, total)
+/// The sssids listed for `params` (raw values), in order, and the total
+/// count; the largest page unless `params` names one.
+async fn search(app: &TestApp, token: &str, params: &[(&str, &str)]) -> (Vec<String>, u64) {
+    let mut params = params.to_vec();
+    if !params.iter().any(|(name, _)| *name == "perpage") {
+        params.push(("perpage", "500"));
+    }
+    let query = serde_urlencoded::to_string(&params).unwrap();
+    app.list_subjects(token, &query).await
 }
 
 /// The indexed search finds exactly what the literal rules of SPEC
@@ -325,7 +298,7 @@ async fn indexed_search_matches_exactly_the_literal_rules() {
                 let want: Vec<_> = expected(&subjects, text, consented, false)
                     .into_iter()
                     .collect();
-                let (got, total) = search(app, token, &format!("search={text}")).await;
+                let (got, total) = search(app, token, &[("search", text)]).await;
                 assert_eq!(got, want, "search {text:?}");
                 assert_eq!(total, want.len() as u64, "total of {text:?}");
                 // One by one, in both directions: small pages of frequent
@@ -337,12 +310,16 @@ async fn indexed_search_matches_exactly_the_literal_rules() {
                 ] {
                     let mut pages = Vec::new();
                     for offset in 0..=ordered.len() {
+                        let offset_text = offset.to_string();
                         let (page, total) = search(
                             app,
                             token,
-                            &format!(
-                                "search={text}&perpage=1&offset={offset}&orderdir={direction}"
-                            ),
+                            &[
+                                ("search", text),
+                                ("perpage", "1"),
+                                ("offset", &offset_text),
+                                ("orderdir", direction),
+                            ],
                         )
                         .await;
                         assert_eq!(total, want.len() as u64, "total of {text:?} at {offset}");
@@ -354,7 +331,7 @@ async fn indexed_search_matches_exactly_the_literal_rules() {
                     .into_iter()
                     .collect();
                 let (got, total) =
-                    search(app, token, &format!("search={text}&status=consented")).await;
+                    search(app, token, &[("search", text), ("status", "consented")]).await;
                 assert_eq!(got, want, "search {text:?} among consented");
                 assert_eq!(
                     total,
@@ -379,6 +356,6 @@ async fn indexed_search_matches_exactly_the_literal_rules() {
         assert_eq!(r.status(), StatusCode::NO_CONTENT);
     }
     check(subjects.clone()).await;
-    let (got, _) = search(&app, &token, "search=renamed s-0").await;
+    let (got, _) = search(&app, &token, &[("search", "renamed s-0")]).await;
     assert_eq!(got.len(), 4);
 }

@@ -837,24 +837,6 @@ async fn duplicate_sssid_is_409_and_sssids_are_case_sensitive() {
     expect_error(r, StatusCode::NOT_FOUND).await;
 }
 
-async fn list(app: &TestApp, token: &str, query: &str) -> (Vec<String>, u64) {
-    let r = app.get(&format!("/subject?{query}"), Some(token)).await;
-    assert_eq!(r.status(), StatusCode::OK, "{query}");
-    let total: u64 = r.headers()["x-total-count"]
-        .to_str()
-        .unwrap()
-        .parse()
-        .unwrap();
-    let body: Value = r.json().await.unwrap();
-    let sssids = body["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["sssid"].as_str().unwrap().to_owned())
-        .collect();
-    (sssids, total)
-}
-
 #[tokio::test]
 async fn search_is_literal_and_case_insensitive_on_names() {
     let app = spawn_app().await;
@@ -871,45 +853,51 @@ async fn search_is_literal_and_case_insensitive_on_names() {
     }
     let search = |q: &str| format!("search={}", urlencode(q));
     assert_eq!(
-        list(&app, &token, &search("(")).await,
+        app.list_subjects(&token, &search("(")).await,
         (vec!["A1".into()], 1)
     );
     assert_eq!(
-        list(&app, &token, &search(".*")).await,
+        app.list_subjects(&token, &search(".*")).await,
         (vec!["A2".into()], 1)
     );
     assert_eq!(
-        list(&app, &token, &search("%")).await,
+        app.list_subjects(&token, &search("%")).await,
         (vec!["A4".into()], 1)
     );
     assert_eq!(
-        list(&app, &token, &search("_")).await,
+        app.list_subjects(&token, &search("_")).await,
         (vec!["A5".into()], 1)
     );
-    assert_eq!(list(&app, &token, &search("[a-z]")).await, (vec![], 0));
     assert_eq!(
-        list(&app, &token, &search("anna")).await.0,
+        app.list_subjects(&token, &search("[a-z]")).await,
+        (vec![], 0)
+    );
+    assert_eq!(
+        app.list_subjects(&token, &search("anna")).await.0,
         ["A1", "A3"],
         "case-insensitive"
     );
     assert_eq!(
-        list(&app, &token, &search("äRG")).await.0,
+        app.list_subjects(&token, &search("äRG")).await.0,
         ["B1"],
         "beyond ASCII"
     );
     assert_eq!(
-        list(&app, &token, &search("A")).await.0,
+        app.list_subjects(&token, &search("A")).await.0,
         ["A1", "A2", "A3", "A4", "A5"],
         "sssid prefix or name; \"Björn Ärger\" has no a"
     );
-    assert_eq!(list(&app, &token, &search("B")).await.0, ["A4", "B1"]);
     assert_eq!(
-        list(&app, &token, &search("1980-02")).await.1,
+        app.list_subjects(&token, &search("B")).await.0,
+        ["A4", "B1"]
+    );
+    assert_eq!(
+        app.list_subjects(&token, &search("1980-02")).await.1,
         6,
         "bday prefix"
     );
     assert_eq!(
-        list(&app, &token, &search("02-29")).await.1,
+        app.list_subjects(&token, &search("02-29")).await.1,
         0,
         "bday is a prefix"
     );
@@ -937,19 +925,17 @@ async fn listing_pages_orders_and_filters_by_status() {
         create_subject(&app, &token, &format!("S{i}"), name).await;
         app.clock.advance(Duration::seconds(1));
     }
-    let (all, total) = list(&app, &token, "").await;
+    let (all, total) = app.list_subjects(&token, "").await;
     assert_eq!((all.len(), total), (5, 5));
     assert_eq!(
-        list(&app, &token, "ordercol=name&orderdir=ASC").await.0,
+        app.list_subjects(&token, "ordercol=name&orderdir=ASC")
+            .await
+            .0,
         ["S1", "S3", "S2", "S0", "S4"]
     );
     assert_eq!(
-        list(
-            &app,
-            &token,
-            "ordercol=created&orderdir=DESC&offset=1&perpage=2"
-        )
-        .await,
+        app.list_subjects(&token, "ordercol=created&orderdir=DESC&offset=1&perpage=2")
+            .await,
         (vec!["S3".into(), "S2".into()], 5)
     );
     let put = |sssid: &str, body: Value| {
@@ -983,11 +969,16 @@ async fn listing_pages_orders_and_filters_by_status() {
         ("enrolled", vec!["S2"]),
         ("withdrawn", vec!["S3"]),
     ] {
-        let (sssids, total) = list(&app, &token, &format!("status={status}")).await;
+        let (sssids, total) = app.list_subjects(&token, &format!("status={status}")).await;
         assert_eq!(sssids, expected, "{status}");
         assert_eq!(total, 1);
     }
-    assert_eq!(list(&app, &token, "status=&ordercol=&orderdir=").await.1, 5);
+    assert_eq!(
+        app.list_subjects(&token, "status=&ordercol=&orderdir=")
+            .await
+            .1,
+        5
+    );
     for bad in [
         "orderdir=up",
         "ordercol=password",
@@ -1243,7 +1234,7 @@ async fn hundred_thousand_subjects_benchmark() {
             figures[label].as_secs_f64() * 1000.0
         );
     }
-    let (_, total) = list(&app, &token, "search=m%C3%BCller").await;
+    let (_, total) = app.list_subjects(&token, "search=m%C3%BCller").await;
     assert_eq!(total, 25_000);
 }
 

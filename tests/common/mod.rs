@@ -136,6 +136,26 @@ impl TestApp {
         page[start..end].to_owned()
     }
 
+    /// `GET /subject?{query}` (`query` already URL-encoded) as staff: the
+    /// listed sssids in order, and the `X-Total-Count`.
+    pub async fn list_subjects(&self, token: &str, query: &str) -> (Vec<String>, u64) {
+        let r = self.get(&format!("/subject?{query}"), Some(token)).await;
+        assert_eq!(r.status(), StatusCode::OK, "{query}");
+        let total: u64 = r.headers()["x-total-count"]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        let body: Value = r.json().await.unwrap();
+        let sssids = body["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["sssid"].as_str().unwrap().to_owned())
+            .collect();
+        (sssids, total)
+    }
+
     pub async fn get(&self, path: &str, token: Option<&str>) -> Response {
         let mut req = self.client.get(self.url(path));
         if let Some(t) = token {
