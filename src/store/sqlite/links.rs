@@ -1,5 +1,6 @@
 use async_trait::async_trait;
-use rusqlite::{self, OptionalExtension, Row, params};
+use rusqlite::types::Value;
+use rusqlite::{self, OptionalExtension, Row, params_from_iter};
 
 use super::cached::CachedStatements;
 use super::{SqliteStore, classify, parse_opt_ts, parse_ts, ts};
@@ -27,6 +28,26 @@ fn link_from_row(row: &Row<'_>) -> rusqlite::Result<LinkRecord> {
     })
 }
 
+/// A link's values in the order of `LINK_COLUMNS`, for `?1`..`?14`.
+fn link_values(l: LinkRecord) -> [Value; 14] {
+    [
+        l.id.into(),
+        l.sssid.into(),
+        l.iss.into(),
+        l.aud.into(),
+        l.algorithm.into(),
+        ts(l.created).into(),
+        ts(l.changed).into(),
+        l.issued_at.map(ts).into(),
+        l.exp.map(ts).into(),
+        l.linked_on.map(ts).into(),
+        l.linked_to.into(),
+        l.linked_system.into(),
+        l.withdrawn_on.map(ts).into(),
+        l.version.into(),
+    ]
+}
+
 #[async_trait]
 impl LinkStore for SqliteStore {
     async fn insert_link(&self, link: &LinkRecord) -> StoreResult<()> {
@@ -37,22 +58,7 @@ impl LinkStore for SqliteStore {
                     "INSERT INTO links ({LINK_COLUMNS})
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"
                 ),
-                params![
-                    l.id,
-                    l.sssid,
-                    l.iss,
-                    l.aud,
-                    l.algorithm,
-                    ts(l.created),
-                    ts(l.changed),
-                    l.issued_at.map(ts),
-                    l.exp.map(ts),
-                    l.linked_on.map(ts),
-                    l.linked_to,
-                    l.linked_system,
-                    l.withdrawn_on.map(ts),
-                    l.version,
-                ],
+                params_from_iter(link_values(l)),
             )
             .map_err(classify)?;
             Ok(())
@@ -92,23 +98,11 @@ impl LinkStore for SqliteStore {
                          created = ?6, changed = ?7, issued_at = ?8, exp = ?9, linked_on = ?10,
                          linked_to = ?11, linked_system = ?12, withdrawn_on = ?13, version = ?14
                      WHERE id = ?1 AND version = ?15",
-                    params![
-                        l.id,
-                        l.sssid,
-                        l.iss,
-                        l.aud,
-                        l.algorithm,
-                        ts(l.created),
-                        ts(l.changed),
-                        l.issued_at.map(ts),
-                        l.exp.map(ts),
-                        l.linked_on.map(ts),
-                        l.linked_to,
-                        l.linked_system,
-                        l.withdrawn_on.map(ts),
-                        l.version,
-                        expected_version,
-                    ],
+                    params_from_iter(
+                        link_values(l)
+                            .into_iter()
+                            .chain([Value::from(expected_version)]),
+                    ),
                 )
                 .map_err(classify)?;
             Ok(changed == 1)

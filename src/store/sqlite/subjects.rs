@@ -1,7 +1,7 @@
 use async_trait::async_trait;
 use chrono::NaiveDate;
 use rusqlite::types::Value;
-use rusqlite::{self, OptionalExtension, Row, named_params, params, params_from_iter};
+use rusqlite::{self, OptionalExtension, Row, named_params, params_from_iter};
 
 use super::cached::CachedStatements;
 use super::{SqliteStore, classify, parse_opt_ts, parse_ts, ts};
@@ -233,6 +233,26 @@ fn frequent_matches_by_sssid(
     }))
 }
 
+/// A subject's values in the order of `SUBJECT_COLUMNS`, then its folded
+/// name: `?1`..`?12`.
+fn subject_values(s: SubjectRecord) -> [Value; 12] {
+    let name_folded = s.name.to_lowercase();
+    [
+        s.sssid.into(),
+        s.name.into(),
+        bday_text(s.bday).into(),
+        s.email.into(),
+        s.date_invited.map(ts).into(),
+        s.date_consented.map(ts).into(),
+        s.date_enrolled.map(ts).into(),
+        s.date_withdrawn.map(ts).into(),
+        ts(s.created).into(),
+        ts(s.changed).into(),
+        s.version.into(),
+        name_folded.into(),
+    ]
+}
+
 #[async_trait]
 impl SubjectStore for SqliteStore {
     async fn insert_subject(&self, subject: &SubjectRecord) -> StoreResult<()> {
@@ -243,20 +263,7 @@ impl SubjectStore for SqliteStore {
                     "INSERT INTO subjects ({SUBJECT_COLUMNS}, name_folded)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"
                 ),
-                params![
-                    s.sssid,
-                    s.name,
-                    bday_text(s.bday),
-                    s.email,
-                    s.date_invited.map(ts),
-                    s.date_consented.map(ts),
-                    s.date_enrolled.map(ts),
-                    s.date_withdrawn.map(ts),
-                    ts(s.created),
-                    ts(s.changed),
-                    s.version,
-                    s.name.to_lowercase(),
-                ],
+                params_from_iter(subject_values(s)),
             )
             .map_err(classify)?;
             Ok(())
@@ -285,25 +292,16 @@ impl SubjectStore for SqliteStore {
         self.write(move |c| {
             let changed = c
                 .execute_cached(
-                    "UPDATE subjects SET name = ?2, name_folded = ?3, bday = ?4, email = ?5,
-                         date_invited = ?6, date_consented = ?7, date_enrolled = ?8,
-                         date_withdrawn = ?9, created = ?10, changed = ?11, version = ?12
+                    "UPDATE subjects SET name = ?2, bday = ?3, email = ?4,
+                         date_invited = ?5, date_consented = ?6, date_enrolled = ?7,
+                         date_withdrawn = ?8, created = ?9, changed = ?10, version = ?11,
+                         name_folded = ?12
                      WHERE sssid = ?1 AND version = ?13",
-                    params![
-                        s.sssid,
-                        s.name,
-                        s.name.to_lowercase(),
-                        bday_text(s.bday),
-                        s.email,
-                        s.date_invited.map(ts),
-                        s.date_consented.map(ts),
-                        s.date_enrolled.map(ts),
-                        s.date_withdrawn.map(ts),
-                        ts(s.created),
-                        ts(s.changed),
-                        s.version,
-                        expected_version,
-                    ],
+                    params_from_iter(
+                        subject_values(s)
+                            .into_iter()
+                            .chain([Value::from(expected_version)]),
+                    ),
                 )
                 .map_err(classify)?;
             Ok(changed == 1)
