@@ -35,6 +35,15 @@ impl ManualClock {
         }
     }
 
+    /// A manual clock set to the real time, to the whole second. Tests start
+    /// here rather than at a fixed date: whatever outside the process checks
+    /// times on its own (a JWT library in a client, MongoDB's TTL monitor, a
+    /// browser) then agrees with it, so no test expires on a calendar date.
+    pub fn starting_now() -> Self {
+        use chrono::SubsecRound;
+        Self::new(Utc::now().trunc_subsecs(0))
+    }
+
     pub fn advance(&self, by: Duration) {
         *self.now.lock().expect("clock lock") += by;
     }

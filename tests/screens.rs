@@ -577,7 +577,10 @@ async fn list_rows_show_status_consent_action_and_qr_button() {
     assert!(!pending.contains("QR code"), "no QR code before consent");
     let consented = row("C1");
     assert!(consented.contains("status-consented") && consented.contains("Consented"));
-    assert!(consented.contains("2026-11-28"), "consent date");
+    assert!(
+        consented.contains(&app.start.format("%Y-%m-%d").to_string()),
+        "consent date"
+    );
     assert!(consented.contains(r#"aria-label="Show the QR code for C1""#));
     assert!(consented.contains("born 1970-01-01"));
     // The start page shows the recent subjects too.
@@ -669,7 +672,7 @@ async fn recording_steps_asks_first_and_audits_like_the_api() {
     assert_eq!(
         audit_actions(&app, "S1").await.last().unwrap(),
         &(
-            "consented: 2026-11-28T12:00:00Z".to_owned(),
+            format!("consented: {}", app.at(Duration::zero())),
             Some(STAFF.to_owned())
         )
     );
@@ -682,7 +685,10 @@ async fn recording_steps_asks_first_and_audits_like_the_api() {
     assert!(
         again
             .body
-            .contains("Subject has already been consented (on 2026-11-28T12:00:00Z)")
+            .contains(&format!(
+                "Subject has already been consented (on {})",
+                app.at(Duration::zero())
+            ))
     );
     let bad = browser
         .post(
@@ -724,7 +730,10 @@ async fn withdrawal_is_recorded_once_and_a_second_attempt_shows_the_conflict() {
     assert!(
         second
             .body
-            .contains("Subject has already been withdrawn (on 2026-11-28T12:00:00Z)"),
+            .contains(&format!(
+                "Subject has already been withdrawn (on {})",
+                app.at(Duration::zero())
+            )),
         "{}",
         second.body
     );
@@ -796,7 +805,10 @@ async fn showing_the_qr_twice_reuses_the_same_unexpired_link() {
         .await;
     assert_eq!(first.status, StatusCode::OK);
     assert!(first.body.contains("<dialog") && first.body.contains("Invitation for Ada Lovelace"));
-    assert!(first.body.contains("2026-11-29 12:00 UTC"), "expiry shown");
+    let expiry = (app.start + Duration::days(1))
+        .format("%Y-%m-%d %H:%M UTC")
+        .to_string();
+    assert!(first.body.contains(&expiry), "expiry shown");
     // Sessions end long before links expire: sign in again.
     app.clock.advance(Duration::hours(23));
     let csrf = browser.sign_in(STAFF, STAFF_PASSWORD).await;
@@ -938,7 +950,9 @@ async fn printable_invitation_shows_the_token_and_changes_nothing() {
         "Your invitation to the study",
         "Ada Lovelace",
         "1980-02-29",
-        "2026-11-29 12:00 UTC",
+        &(app.start + Duration::days(1))
+            .format("%Y-%m-%d %H:%M UTC")
+            .to_string(),
         "data-print",
     ] {
         assert!(printable.body.contains(text), "{text}");

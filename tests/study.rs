@@ -188,9 +188,9 @@ async fn mobile_app_path_end_to_end() {
     let stored = data(app.get(&format!("/link/{link}"), Some(&token)).await).await;
     assert_eq!(stored["linked_to"], "app-install-1");
     assert_eq!(stored["linked_system"], "urn:c3pro:app");
-    assert_eq!(stored["linked_on"], "2026-11-28T12:00:00Z");
+    assert_eq!(stored["linked_on"], app.at(Duration::zero()));
     let subject = data(app.get("/subject/S1", Some(&token)).await).await;
-    assert_eq!(subject["date_enrolled"], "2026-11-28T12:00:00Z", "derived");
+    assert_eq!(subject["date_enrolled"], app.at(Duration::zero()), "derived");
 
     let audits = audit_actions(&app, &token, "S1").await;
     let actions: Vec<&str> = audits.iter().map(|(a, _)| a.as_str()).collect();
@@ -198,11 +198,11 @@ async fn mobile_app_path_end_to_end() {
         actions,
         [
             "create",
-            "consented: 2026-11-28T12:00:00Z",
+            "consented: 2026-11-28T12:00:00Z", // as sent
             "[Link] create",
             "[Link] create JWT",
             "[Link] link to app-install-1",
-            "enrolled: 2026-11-28T12:00:00Z",
+            format!("enrolled: {}", app.at(Duration::zero())).as_str(),
         ]
     );
     for (action, actor) in &audits[..4] {
@@ -228,7 +228,7 @@ async fn link_json_has_rfc3339_exp_and_no_secrets() {
     assert_eq!(after["sub"], "S1");
     assert_eq!(after["algorithm"], "HS256");
     assert_eq!(after["iss"], "http://idm.test");
-    assert_eq!(after["exp"], "2026-11-29T12:00:00Z");
+    assert_eq!(after["exp"], app.at(Duration::days(1)));
     let text = after.to_string();
     assert!(!text.contains(&jwt) && !text.contains("secret") && !text.contains("jwt"));
     assert!(!text.contains(&link_secret(&app)));
@@ -733,7 +733,7 @@ async fn sssid_cannot_change_and_other_fields_can() {
     assert_eq!(subject["bday"], "1915-12-10");
     assert_eq!(subject["email"], Value::Null);
     assert_eq!(
-        subject["created"], "2026-11-28T12:00:00Z",
+        subject["created"], app.at(Duration::zero()),
         "created is server-owned"
     );
     let audits = audit_actions(&app, &token, "S1").await;
@@ -1084,7 +1084,7 @@ async fn staff_can_link_by_hand_only_while_unlinked() {
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
     let stored = data(app.get(&path, Some(&token)).await).await;
     assert_eq!(stored["linked_to"], "dev-7");
-    assert_eq!(stored["linked_on"], "2026-11-28T12:00:00Z");
+    assert_eq!(stored["linked_on"], app.at(Duration::zero()));
     let r = app
         .put_json(&path, Some(&token), &json!({"linked_to": "dev-8"}))
         .await;
@@ -1252,7 +1252,7 @@ async fn derived_enrolment_date_is_audited_as_stored() {
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
     let subject = data(app.get("/subject/S1", Some(&token)).await).await;
     let enrolled = subject["date_enrolled"].as_str().unwrap().to_owned();
-    assert_eq!(enrolled, "2026-11-28T12:00:00.123Z");
+    assert_eq!(enrolled, app.at(Duration::milliseconds(123)));
     let audits = audit_actions(&app, &token, "S1").await;
     assert!(
         audits

@@ -8,9 +8,9 @@ pub mod smtp;
 
 use std::sync::Arc;
 
-use chrono::{TimeZone, Utc};
+use chrono::{DateTime, Duration, Utc};
 use idm::app::AppState;
-use idm::clock::{ManualClock, OsRandom, random_hex};
+use idm::clock::{Clock, ManualClock, OsRandom, random_hex};
 use idm::{Application, Config};
 use reqwest::{Client, Response, StatusCode};
 use serde_json::{Value, json};
@@ -23,6 +23,9 @@ pub struct TestApp {
     pub base: String,
     pub client: Client,
     pub clock: Arc<ManualClock>,
+    /// Where the test clock started: the real time when the test began, to
+    /// the whole second.
+    pub start: DateTime<Utc>,
     pub state: AppState,
     pub config: Config,
     /// Keeps the data folder alive for the test's duration.
@@ -57,9 +60,8 @@ pub async fn spawn_app() -> TestApp {
 }
 
 pub async fn spawn_app_with(dir: TempDir, config: Config) -> TestApp {
-    let clock = Arc::new(ManualClock::new(
-        Utc.with_ymd_and_hms(2026, 11, 28, 12, 0, 0).unwrap(),
-    ));
+    let clock = Arc::new(ManualClock::starting_now());
+    let start = clock.now();
     let app = Application::build_with(config.clone(), clock.clone(), Arc::new(OsRandom))
         .await
         .expect("the application builds");
@@ -78,6 +80,7 @@ pub async fn spawn_app_with(dir: TempDir, config: Config) -> TestApp {
         // A cookie store, so page forms carry their session's CSRF token.
         client: Client::builder().cookie_store(true).build().unwrap(),
         clock,
+        start,
         state,
         config,
         dir,
@@ -86,6 +89,12 @@ pub async fn spawn_app_with(dir: TempDir, config: Config) -> TestApp {
 }
 
 impl TestApp {
+    /// The test clock's start plus `offset`, written as the API writes
+    /// timestamps (RFC 3339 UTC, fractions only when there are some).
+    pub fn at(&self, offset: Duration) -> String {
+        idm::domain::format_timestamp(self.start + offset)
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
@@ -215,7 +224,6 @@ pub async fn expect_error(response: Response, status: StatusCode) -> String {
 /// second consented, every fourth enrolled, and `changed` one millisecond
 /// apart so "recent first" has a stable order.
 pub async fn seed_subjects(app: &TestApp, count: usize) {
-    use chrono::Duration;
     use idm::store::SubjectRecord;
     let store = app.state.services.deps.store.clone();
     let now = Utc::now();
