@@ -682,14 +682,10 @@ async fn recording_steps_asks_first_and_audits_like_the_api() {
         .post_htmx("/subjects/S1/record", &csrf, &[("step", "consented")])
         .await;
     assert_eq!(again.status, StatusCode::CONFLICT);
-    assert!(
-        again
-            .body
-            .contains(&format!(
-                "Subject has already been consented (on {})",
-                app.at(Duration::zero())
-            ))
-    );
+    assert!(again.body.contains(&format!(
+        "Subject has already been consented (on {})",
+        app.at(Duration::zero())
+    )));
     let bad = browser
         .post(
             "/subjects/S1/record",
@@ -728,12 +724,10 @@ async fn withdrawal_is_recorded_once_and_a_second_attempt_shows_the_conflict() {
     assert_eq!(second.status, StatusCode::CONFLICT);
     assert!(second.body.contains("flash-error"));
     assert!(
-        second
-            .body
-            .contains(&format!(
-                "Subject has already been withdrawn (on {})",
-                app.at(Duration::zero())
-            )),
+        second.body.contains(&format!(
+            "Subject has already been withdrawn (on {})",
+            app.at(Duration::zero())
+        )),
         "{}",
         second.body
     );

@@ -190,7 +190,11 @@ async fn mobile_app_path_end_to_end() {
     assert_eq!(stored["linked_system"], "urn:c3pro:app");
     assert_eq!(stored["linked_on"], app.at(Duration::zero()));
     let subject = data(app.get("/subject/S1", Some(&token)).await).await;
-    assert_eq!(subject["date_enrolled"], app.at(Duration::zero()), "derived");
+    assert_eq!(
+        subject["date_enrolled"],
+        app.at(Duration::zero()),
+        "derived"
+    );
 
     let audits = audit_actions(&app, &token, "S1").await;
     let actions: Vec<&str> = audits.iter().map(|(a, _)| a.as_str()).collect();
@@ -733,7 +737,8 @@ async fn sssid_cannot_change_and_other_fields_can() {
     assert_eq!(subject["bday"], "1915-12-10");
     assert_eq!(subject["email"], Value::Null);
     assert_eq!(
-        subject["created"], app.at(Duration::zero()),
+        subject["created"],
+        app.at(Duration::zero()),
         "created is server-owned"
     );
     let audits = audit_actions(&app, &token, "S1").await;
