@@ -3,10 +3,12 @@
 #   1. formatting and lints;
 #   2. unit and integration tests on the embedded SQLite store, and the
 #      store conformance suite on SQLite and MongoDB;
-#   3. the API test suite again with MongoDB as the store;
-#   4. schemathesis against a live server, checked against /openapi.json;
-#   5. the browser end-to-end tests in headless Chromium.
-# Installs what the tests need: the NX-27017 MongoDB wire-protocol server and
+#   3. the same Rust tests with the clock shifted 400 days ahead (Debian's
+#      faketime), so no test can depend on the calendar date;
+#   4. the API test suite again with MongoDB as the store;
+#   5. schemathesis against a live server, checked against /openapi.json;
+#   6. the browser end-to-end tests in headless Chromium.
+# Installs what the tests need: faketime (apt), the NX-27017 MongoDB wire-protocol server and
 # schemathesis (PyPI, into .venv/), Debian's chromium, the npm packages of
 # tests/e2e.
 #
@@ -29,6 +31,20 @@ fi
 
 step "tests on SQLite (and the store conformance suite on both stores)"
 cargo test --locked --no-fail-fast
+
+step "the same tests with the clock shifted 400 days ahead"
+# Test clocks start at the real time; a test that hard-codes a date, or an
+# outside check (JWT library, MongoDB TTL monitor) that disagrees with the
+# injected clock, fails here. Only the built test binaries run under
+# faketime: rustdoc and rustc are not made to run in a shifted time.
+if ! command -v faketime >/dev/null 2>&1; then
+    sudo_cmd=""
+    if [ "$(id -u)" -ne 0 ]; then sudo_cmd="sudo"; fi
+    $sudo_cmd apt-get update -qq
+    $sudo_cmd apt-get install -y -qq faketime
+fi
+FAKETIME_DONT_FAKE_MONOTONIC=1 faketime -f '+400d' \
+    cargo test --locked --no-fail-fast --lib --bins --tests
 
 step "the API test suite on MongoDB"
 IDM_TEST_BACKEND=mongodb cargo test --locked --no-fail-fast --tests
