@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs the whole test suite:
-#   1. formatting and lints;
+#   1. formatting, lints, and no unused dependency (cargo-machete);
 #   2. unit and integration tests on the embedded SQLite store, and the
 #      store conformance suite on SQLite and MongoDB;
 #   3. the same Rust tests with the clock shifted 400 days ahead (Debian's
@@ -8,7 +8,7 @@
 #   4. the API test suite again with MongoDB as the store;
 #   5. schemathesis against a live server, checked against /openapi.json;
 #   6. the browser end-to-end tests in headless Chromium.
-# Installs what the tests need: faketime (apt), the NX-27017 MongoDB wire-protocol server and
+# Installs what the tests need: cargo-machete (crates.io), faketime (apt), the NX-27017 MongoDB wire-protocol server and
 # schemathesis (PyPI, into .venv/), Debian's chromium, the npm packages of
 # tests/e2e.
 #
@@ -22,6 +22,11 @@ step() { printf '\n==> %s\n' "$*"; }
 step "formatting and lints"
 cargo fmt --check
 cargo clippy --all-targets --locked -- -D warnings
+# Every dependency in Cargo.toml is used (cargo-machete reads the sources).
+if ! command -v cargo-machete >/dev/null 2>&1; then
+    cargo install --locked cargo-machete
+fi
+cargo machete
 
 if [[ -z "${IDM_TEST_MONGODB_URI:-}" ]]; then
     step "starting the MongoDB wire-protocol test server (NX-27017)"
