@@ -220,6 +220,47 @@ fn bad_input_and_bad_configuration_have_clear_errors_and_exit_codes() {
 }
 
 #[test]
+fn misspelt_settings_are_refused_in_the_file_and_named_in_the_environment() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("idm.toml"), "prot = 9000\n").unwrap();
+    let out = idm(dir.path())
+        .env("IDM_CONFIG", "idm.toml")
+        .args(["user", "list"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "a misspelt file key stops the start"
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("unknown setting `prot`") && stderr.contains("did you mean port?"),
+        "{stderr}"
+    );
+
+    // An unknown variable is named with its likely meaning, and the command
+    // still runs (the environment may hold other programs' IDM_ variables);
+    // the test suite's own IDM_TEST_* variables are not warned about.
+    let out = idm(dir.path())
+        .env("IDM_PASWORD_MIN_CHARS", "12")
+        .env("IDM_TEST_BACKEND", "sqlite")
+        .args(["user", "list"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(
+            "ignoring unknown environment variable IDM_PASWORD_MIN_CHARS \
+             (did you mean IDM_PASSWORD_MIN_CHARS?)"
+        ),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("IDM_TEST_BACKEND"), "{stderr}");
+}
+
+#[test]
 fn user_commands_manage_accounts() {
     let dir = tempfile::tempdir().unwrap();
     assert!(
@@ -367,7 +408,13 @@ async fn sigterm_finishes_in_flight_requests_then_exits_cleanly() {
     let port = free_port().to_string();
     // Costlier hashing makes each login take long enough that all 200 are
     // still running when the signal arrives.
-    let env = [("IDM_PORT", port.as_str()), ("IDM_ARGON2_ITERATIONS", "8")];
+    // A grace period far above what 200 logins need even on a loaded
+    // machine: this test is about finishing them, not about the default.
+    let env = [
+        ("IDM_PORT", port.as_str()),
+        ("IDM_ARGON2_ITERATIONS", "8"),
+        ("IDM_SHUTDOWN_GRACE_SECS", "300"),
+    ];
     assert!(
         add_user(dir.path(), "boss@example.org", true, &env)
             .status
