@@ -34,8 +34,15 @@ async fn root_status_and_probes_answer() {
     assert_eq!(root, json!({"status": "ready"}));
     let status: Value = app.get("/status", None).await.json().await.unwrap();
     assert_eq!(status, json!({"data": {"db": "ok", "mail": "ok"}}));
-    assert_eq!(app.get("/healthz", None).await.status(), StatusCode::OK);
-    assert_eq!(app.get("/readyz", None).await.status(), StatusCode::OK);
+    let healthz = app.get("/healthz", None).await;
+    assert_eq!(healthz.status(), StatusCode::OK);
+    assert_eq!(
+        healthz.json::<Value>().await.unwrap(),
+        json!({"status": "ok"})
+    );
+    let readyz = app.get("/readyz", None).await;
+    assert_eq!(readyz.status(), StatusCode::OK);
+    assert_eq!(readyz.json::<Value>().await.unwrap()["data"]["db"], "ok");
 }
 
 #[tokio::test]
@@ -50,11 +57,27 @@ async fn admin_creates_reads_lists_and_deletes_users() {
 
     let r = app.get("/user/new.person@example.org", Some(&token)).await;
     assert_eq!(r.status(), StatusCode::OK);
+    let read: Value = r.json().await.unwrap();
+    assert_eq!(read["data"]["username"], "new.person@example.org");
+    assert_eq!(read["data"]["admin"], false);
+    assert_eq!(read["data"]["last_login"], Value::Null, "never logged in");
 
     let r = app.get("/user?perpage=1", Some(&token)).await;
     assert_eq!(r.headers()["x-total-count"], "2");
     let list: Value = r.json().await.unwrap();
     assert_eq!(list["data"].as_array().unwrap().len(), 1);
+    let r = app.get("/user?perpage=1&offset=1", Some(&token)).await;
+    let rest: Value = r.json().await.unwrap();
+    let mut listed: Vec<&str> = [&list, &rest]
+        .iter()
+        .map(|page| page["data"][0]["username"].as_str().unwrap())
+        .collect();
+    listed.sort_unstable();
+    assert_eq!(
+        listed,
+        [ADMIN, "new.person@example.org"],
+        "both pages, each user once"
+    );
 
     let r = app
         .delete_json(

@@ -61,7 +61,7 @@ impl PasswordHasher {
         .context("cannot compute the dummy password hash")?;
         Ok(Self {
             params,
-            threads: HashThreads::start(workers, IDLE_MEMORY_RELEASE)?,
+            threads: HashThreads::start(workers, IDLE_MEMORY_RELEASE, Arc::new(|| {}))?,
             dummy_hash,
             random,
         })
@@ -135,8 +135,9 @@ impl HashMemory {
         &mut self.blocks[..needed]
     }
 
-    fn release(&mut self) {
-        self.blocks = Vec::new();
+    /// Frees the blocks; true if there were any.
+    fn release(&mut self) -> bool {
+        !std::mem::take(&mut self.blocks).is_empty()
     }
 }
 
@@ -150,13 +151,17 @@ struct HashThreads {
     jobs: Sender<Job>,
 }
 
+/// Told each time a thread gives its memory back (tests wait on it).
+type OnRelease = Arc<dyn Fn() + Send + Sync>;
+
 impl HashThreads {
-    fn start(count: usize, idle_release: Duration) -> anyhow::Result<Self> {
+    fn start(count: usize, idle_release: Duration, on_release: OnRelease) -> anyhow::Result<Self> {
         // One queue all threads take from (each waits on its own, so each
         // notices its own idle time).
         let (jobs, queue) = crossbeam_channel::unbounded::<Job>();
         for i in 0..count {
             let queue = queue.clone();
+            let on_release = on_release.clone();
             std::thread::Builder::new()
                 .name(format!("argon2-{i}"))
                 .spawn(move || {
@@ -169,7 +174,11 @@ impl HashThreads {
                             Ok(job) => {
                                 let _ = catch_unwind(AssertUnwindSafe(|| job(&mut memory)));
                             }
-                            Err(RecvTimeoutError::Timeout) => memory.release(),
+                            Err(RecvTimeoutError::Timeout) => {
+                                if memory.release() {
+                                    on_release();
+                                }
+                            }
                             Err(RecvTimeoutError::Disconnected) => return,
                         }
                     }
@@ -393,7 +402,12 @@ mod tests {
     #[test]
     fn hash_memory_is_reused_then_released_when_idle() {
         const THREADS: usize = 2;
-        let threads = HashThreads::start(THREADS, Duration::from_millis(50)).unwrap();
+        let (released_tx, released) = std::sync::mpsc::channel();
+        let released_tx = std::sync::Mutex::new(released_tx);
+        let on_release: OnRelease = Arc::new(move || {
+            released_tx.lock().unwrap().send(()).unwrap();
+        });
+        let threads = HashThreads::start(THREADS, Duration::from_millis(50), on_release).unwrap();
         let params = Params::new(8192, 1, 1, None).unwrap();
         // Runs `job` on every thread at once (a barrier keeps each thread
         // from taking a second one) and returns what each reported.
@@ -425,7 +439,10 @@ mod tests {
             [8192; THREADS],
             "kept between hashes"
         );
-        std::thread::sleep(Duration::from_millis(300));
+        // Wait until both threads say they released their memory.
+        for _ in 0..THREADS {
+            released.recv_timeout(Duration::from_secs(30)).unwrap();
+        }
         assert_eq!(
             on_every_thread(|memory, _| memory.blocks.len()),
             [0; THREADS],

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
 use idm::app::AppState;
-use idm::clock::{Clock, ManualClock, OsRandom, random_hex};
+use idm::clock::{Clock, ManualClock, OsRandom, RandomSource, random_hex};
 use idm::{Application, Config};
 use reqwest::{Client, Response, StatusCode};
 use serde_json::{Value, json};
@@ -60,9 +60,18 @@ pub async fn spawn_app() -> TestApp {
 }
 
 pub async fn spawn_app_with(dir: TempDir, config: Config) -> TestApp {
+    spawn_app_with_random(dir, config, Arc::new(OsRandom)).await
+}
+
+/// As `spawn_app_with`, with the given source of random bytes.
+pub async fn spawn_app_with_random(
+    dir: TempDir,
+    config: Config,
+    random: Arc<dyn RandomSource>,
+) -> TestApp {
     let clock = Arc::new(ManualClock::starting_now());
     let start = clock.now();
-    let app = Application::build_with(config.clone(), clock.clone(), Arc::new(OsRandom))
+    let app = Application::build_with(config.clone(), clock.clone(), random)
         .await
         .expect("the application builds");
     let mongo = config
