@@ -108,6 +108,15 @@ pub struct PasswordPolicy {
 }
 
 impl PasswordPolicy {
+    /// The rules of `check`, for a person about to choose a password.
+    pub fn description(&self) -> String {
+        format!(
+            "At least {} characters; a phrase of several words is easiest to remember. \
+             Your email address and common passwords are not accepted.",
+            self.min_chars
+        )
+    }
+
     pub fn check(&self, raw: String, username: &Username) -> Result<Password> {
         if raw.len() > Password::MAX_BYTES {
             return Err(Error::BadRequest(format!(
@@ -198,6 +207,12 @@ mod tests {
         assert!(policy.check("ALICE@example.org".into(), &user).is_err());
         assert!(policy.check("x".repeat(1025), &user).is_err());
         assert!(policy.check("correct horse battery".into(), &user).is_ok());
+        assert!(
+            PasswordPolicy { min_chars: 12 }
+                .description()
+                .starts_with("At least 12 characters;"),
+            "the description names the configured minimum"
+        );
     }
 
     #[test]

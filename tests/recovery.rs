@@ -8,12 +8,13 @@ use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use chrono::Duration as ChronoDuration;
+use common::browser::{Browser, Page};
 use common::smtp::{ReceivedMail, TestSmtp};
 use common::*;
 use idm::Config;
 use idm::config::{MailTransportKind, SmtpTls};
 use reqwest::StatusCode;
-use reqwest::header::{HeaderValue, REFERRER_POLICY};
+use reqwest::header::{REFERRER_POLICY, SET_COOKIE};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
@@ -32,7 +33,7 @@ fn captured_logs() -> &'static Mutex<Vec<u8>> {
         let logs: &'static Mutex<Vec<u8>> = Box::leak(Box::new(Mutex::new(Vec::new())));
         tracing_subscriber::fmt()
             // The test client's own logs are not the server's.
-            .with_env_filter("trace,reqwest=off")
+            .with_env_filter("trace,reqwest=off,cookie_store=off")
             .with_writer(move || LogWriter(logs))
             .with_ansi(false)
             .try_init()
@@ -154,10 +155,16 @@ trait TestAppExt {
 
 fn assert_invalid_link_page(status: StatusCode, body: &str) {
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
-    assert!(body.contains("invalid"), "{body}");
     assert!(
-        body.contains("href=\"/iforgot\""),
-        "offers a new link: {body}"
+        body.contains(
+            "This reset link is invalid, was already used, was replaced by a newer one or \
+             has expired."
+        ),
+        "{body}"
+    );
+    assert!(
+        body.contains("You can <a href=\"/iforgot\">ask for a new link</a>"),
+        "offers a new link in a sentence: {body}"
     );
 }
 
@@ -188,13 +195,12 @@ async fn reset_by_mail_sets_a_new_password_and_revokes_old_credentials() {
     let key = mail.reset_key();
     assert!(key.len() >= 32, "at least 128 bits as hex");
 
-    // The link opens the form, with no Referer leaving the page.
+    // The link opens the form (through a redirect that takes the key out
+    // of the URL: the_emailed_link_moves_the_key_out_of_the_url).
     let r = app.reset_page(&key).await;
     assert_eq!(r.status(), StatusCode::OK);
-    assert_eq!(
-        r.headers().get(REFERRER_POLICY),
-        Some(&HeaderValue::from_static("no-referrer"))
-    );
+    assert_eq!(r.url().path(), "/reset");
+    assert_eq!(r.url().query(), None);
     let form = r.text().await.unwrap();
     assert!(form.contains(ALICE) && form.contains("name=\"password2\""));
 
@@ -216,10 +222,6 @@ async fn reset_by_mail_sets_a_new_password_and_revokes_old_credentials() {
 
     let r = app.submit_reset(&key, NEW_PASSWORD, NEW_PASSWORD).await;
     assert_eq!(r.status(), StatusCode::OK);
-    assert_eq!(
-        r.headers().get(REFERRER_POLICY),
-        Some(&HeaderValue::from_static("no-referrer"))
-    );
     assert!(r.text().await.unwrap().contains("Password changed"));
     // A reset does not sign the browser in: the console still asks for a login.
     let home = app.get("/home", None).await;
@@ -258,6 +260,331 @@ async fn reset_by_mail_sets_a_new_password_and_revokes_old_credentials() {
     let actions = app.audit_actions(ALICE).await;
     assert!(actions.contains(&"password reset requested".to_owned()));
     assert!(actions.contains(&"password reset completed".to_owned()));
+}
+
+// ------------------------------------------------------------ the key leaves the URL
+
+/// The `idm_reset` cookie a response sets, if any.
+fn reset_cookie(page: &Page) -> Option<String> {
+    page.headers
+        .get_all(SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|c| c.starts_with("idm_reset="))
+        .map(str::to_owned)
+}
+
+/// A browser-like client (no redirects followed) that opened the emailed
+/// link and now shows the reset form: the form page and the key.
+async fn open_link_in_browser(app: &TestApp, smtp: &TestSmtp) -> (Browser, Page, String) {
+    app.iforgot(ALICE).await;
+    let key = smtp.wait_for(1).await.remove(0).reset_key();
+    let browser = Browser::new(app);
+    let link = browser.get(&format!("/reset?k={key}")).await;
+    assert_eq!(link.status, StatusCode::SEE_OTHER, "{}", link.body);
+    let form = browser.get(link.location()).await;
+    assert_eq!(form.status, StatusCode::OK, "{}", form.body);
+    (browser, form, key)
+}
+
+/// The emailed link's key would leak from a page whose URL holds it (to
+/// the history, and through Referer to whatever the page loads), so the
+/// link only hands the key to a cookie of `/reset` and redirects.
+#[tokio::test]
+async fn the_emailed_link_moves_the_key_out_of_the_url() {
+    let (app, smtp) = smtp_app(|_| {}).await;
+    app.iforgot(ALICE).await;
+    let key = smtp.wait_for(1).await.remove(0).reset_key();
+    let browser = Browser::new(&app);
+
+    let link = browser.get(&format!("/reset?k={key}")).await;
+    assert_eq!(link.status, StatusCode::SEE_OTHER);
+    assert_eq!(link.location(), "/reset", "the key is not in Location");
+    assert_eq!(
+        link.headers[REFERRER_POLICY], "no-referrer",
+        "the answer whose URL holds the key sends no Referer"
+    );
+    let cookie = reset_cookie(&link).expect("the key goes into a cookie");
+    assert!(cookie.starts_with(&format!("idm_reset={key};")), "{cookie}");
+    for attribute in ["HttpOnly", "Path=/reset", "SameSite=Lax", "Max-Age=7200"] {
+        assert!(cookie.contains(attribute), "{attribute} missing: {cookie}");
+    }
+    assert!(!cookie.contains("Secure"), "plain http in tests: {cookie}");
+
+    let form = browser.get("/reset").await;
+    assert_eq!(form.status, StatusCode::OK, "{}", form.body);
+    assert!(form.body.contains(ALICE), "{}", form.body);
+    // The page keeps the site's policy, so the browser names our origin
+    // when it posts the form (under no-referrer it sends `Origin: null`).
+    assert_eq!(form.headers[REFERRER_POLICY], "same-origin");
+    // The key is in the form's hidden field and nowhere else on the page:
+    // not in the form's action, a link or a resource URL.
+    assert!(form.body.contains("action=\"/reset\""), "{}", form.body);
+    assert_eq!(form.body.matches(&key).count(), 1, "{}", form.body);
+    assert!(
+        form.body.contains(&format!(
+            "<input type=\"hidden\" name=\"k\" value=\"{key}\">"
+        )),
+        "{}",
+        form.body
+    );
+
+    let csrf = form.csrf();
+    let done = browser
+        .post(
+            "/reset",
+            &[
+                ("csrf_token", &csrf),
+                ("k", &key),
+                ("password", NEW_PASSWORD),
+                ("password2", NEW_PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(done.status, StatusCode::OK, "{}", done.body);
+    assert!(done.body.contains("Your password was changed."));
+    let removal = reset_cookie(&done).expect("the spent key's cookie is removed");
+    assert!(removal.contains("Max-Age=0"), "{removal}");
+
+    // Without the cookie, `/reset` says where the key comes from.
+    let bare = browser.get("/reset").await;
+    assert_eq!(bare.status, StatusCode::BAD_REQUEST);
+    assert!(
+        bare.body
+            .contains("To choose a new password, open the link from your password reset email."),
+        "{}",
+        bare.body
+    );
+    assert!(bare.body.contains("href=\"/iforgot\""), "{}", bare.body);
+    assert_eq!(app.try_login(ALICE, NEW_PASSWORD).await, StatusCode::OK);
+}
+
+/// The post a browser sends from the reset page (its Origin, same-origin
+/// fetch metadata) is accepted; a post from another site, or with the
+/// `Origin: null` a no-referrer page would cause, is still refused.
+#[tokio::test]
+async fn the_reset_form_takes_same_origin_posts_and_refuses_cross_site_ones() {
+    let (app, smtp) = smtp_app(|_| {}).await;
+    let (browser, form, key) = open_link_in_browser(&app, &smtp).await;
+    let csrf = form.csrf();
+    let fields = [
+        ("csrf_token", csrf.as_str()),
+        ("k", key.as_str()),
+        ("password", NEW_PASSWORD),
+        ("password2", NEW_PASSWORD),
+    ];
+    for (what, origin, site) in [
+        ("another site", Some("https://evil.example"), "cross-site"),
+        ("an opaque origin", Some("null"), "cross-site"),
+        ("Origin null", Some("null"), "same-origin"),
+        ("a cross-site fetch", None, "cross-site"),
+    ] {
+        let mut request = browser
+            .client
+            .post(browser.url("/reset"))
+            .header("Sec-Fetch-Site", site)
+            .form(&fields);
+        if let Some(origin) = origin {
+            request = request.header("Origin", origin);
+        }
+        let r = request.send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::FORBIDDEN, "{what} was accepted");
+    }
+    assert_eq!(
+        app.try_login(ALICE, OLD_PASSWORD).await,
+        StatusCode::OK,
+        "no refused post changed the password"
+    );
+
+    let r = browser.post("/reset", &fields).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(app.try_login(ALICE, NEW_PASSWORD).await, StatusCode::OK);
+}
+
+/// Each message stands next to the field it is about, as a sentence, and
+/// the password rules (with the configured minimum) are there beforehand.
+#[tokio::test]
+async fn reset_errors_stand_next_to_their_fields() {
+    let (app, smtp) = smtp_app(|c| c.password_min_chars = 12).await;
+    let (browser, form, key) = open_link_in_browser(&app, &smtp).await;
+    assert!(
+        form.body.contains(
+            "<p class=\"hint\" id=\"reset-password-hint\">At least 12 characters; a phrase of \
+             several words is easiest to remember. Your email address and common passwords are \
+             not accepted.</p>"
+        ),
+        "{}",
+        form.body
+    );
+    let csrf = form.csrf();
+    let submit = |password: &'static str, repeat: &'static str| {
+        let (csrf, key, browser) = (csrf.clone(), key.clone(), &browser);
+        async move {
+            let page = browser
+                .post(
+                    "/reset",
+                    &[
+                        ("csrf_token", csrf.as_str()),
+                        ("k", key.as_str()),
+                        ("password", password),
+                        ("password2", repeat),
+                    ],
+                )
+                .await;
+            assert_eq!(page.status, StatusCode::BAD_REQUEST, "{}", page.body);
+            page.body
+        }
+    };
+    let marked_invalid = |field: &str| {
+        format!(
+            "name=\"{field}\" type=\"password\" required autocomplete=\"new-password\" \
+             aria-invalid=\"true\""
+        )
+    };
+
+    // A mismatch is the confirmation's error, not the password's.
+    let body = submit(NEW_PASSWORD, "something else").await;
+    assert!(
+        body.contains(
+            "<p class=\"error\" id=\"reset-password2-error\">The passwords do not match.</p>"
+        ),
+        "{body}"
+    );
+    assert!(body.contains("aria-describedby=\"reset-password2-error\""));
+    assert!(!body.contains("reset-password-error"), "{body}");
+    assert!(body.contains(&marked_invalid("password2")), "{body}");
+    assert!(!body.contains(&marked_invalid("password")), "{body}");
+
+    // A password the policy refuses is the password's error, as a sentence.
+    let body = submit("password1234", "password1234").await;
+    assert!(
+        body.contains(
+            "<p class=\"error\" id=\"reset-password-error\">This password is too common; choose \
+             another one.</p>"
+        ),
+        "{body}"
+    );
+    assert!(!body.contains("reset-password2-error"), "{body}");
+    assert!(body.contains(&marked_invalid("password")), "{body}");
+    assert!(
+        !body.contains("value=\"password1234\""),
+        "passwords are never echoed"
+    );
+
+    // Both at once.
+    let body = submit("short", "shorter").await;
+    assert!(
+        body.contains("id=\"reset-password-error\">Password must be at least 12 characters.</p>"),
+        "{body}"
+    );
+    assert!(body.contains("id=\"reset-password2-error\">The passwords do not match.</p>"));
+    assert_eq!(app.try_login(ALICE, OLD_PASSWORD).await, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn iforgot_messages_are_sentences_and_waits_are_in_minutes() {
+    let (app, _smtp) = smtp_app(|c| c.reset_ip_limit = 1).await;
+    let (status, body) = app.iforgot("not an email").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        body.contains(
+            "<p class=\"error\" id=\"iforgot-username-error\">Enter the email address you sign \
+             in with, like name@example.org.</p>"
+        ),
+        "{body}"
+    );
+    assert!(body.contains("aria-describedby=\"iforgot-username-error\""));
+
+    assert_eq!(app.iforgot(ALICE).await.0, StatusCode::OK);
+    let (status, body) = app.iforgot(ALICE).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    // The window is an hour, and the test clock has not moved.
+    assert!(
+        body.contains("Too many attempts. Try again in 60 minutes."),
+        "{body}"
+    );
+    assert!(!body.contains("seconds"), "{body}");
+}
+
+/// The sign-in page, where a locked-out person is sent back to, tells the
+/// wait in minutes like `/iforgot` (the API keeps its seconds).
+#[tokio::test]
+async fn the_sign_in_page_tells_a_locked_out_person_the_wait_in_minutes() {
+    let (app, _smtp) = smtp_app(|c| c.login_account_limit = 1).await;
+    let browser = Browser::new(&app);
+    let csrf = browser.get("/login").await.csrf();
+    let mistyped = [
+        ("csrf_token", csrf.as_str()),
+        ("username", ALICE),
+        ("password", "mistyped password"),
+    ];
+    let first = browser.post("/login", &mistyped).await;
+    assert_eq!(first.status, StatusCode::UNAUTHORIZED);
+    let page = browser.post("/login", &mistyped).await;
+    assert_eq!(page.status, StatusCode::TOO_MANY_REQUESTS);
+    // The window is 5 minutes, and the test clock has not moved.
+    assert!(
+        page.body
+            .contains("Too many attempts. Try again in 5 minutes."),
+        "{}",
+        page.body
+    );
+    assert_eq!(page.headers["retry-after"], "300");
+}
+
+/// The self-service mail says someone asked; the one an administrator
+/// sends (API or users page) says an administrator sent it.
+#[tokio::test]
+async fn the_reset_mail_says_who_asked_for_it() {
+    let (app, smtp) = smtp_app(|_| {}).await;
+    app.iforgot(ALICE).await;
+    let own = smtp.wait_for(1).await.remove(0);
+    assert_eq!(own.subject, "Reset your C3-PRO IDM password");
+    assert!(
+        own.text
+            .contains("We received a request to reset the password of your C3-PRO IDM"),
+        "{}",
+        own.text
+    );
+
+    let admin = app.admin_token().await;
+    let r = app
+        .post_json(&format!("/user/{ALICE}/reset"), Some(&admin), &Value::Null)
+        .await;
+    assert_eq!(r.status(), StatusCode::NO_CONTENT, "the API is unchanged");
+    let browser = Browser::new(&app);
+    let csrf = browser.sign_in(ADMIN, ADMIN_PASSWORD).await;
+    let r = browser
+        .post(
+            "/users/reset",
+            &[("csrf_token", &csrf), ("username", ALICE)],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+
+    let mails = smtp.wait_for(3).await;
+    for sent in &mails[1..] {
+        assert_eq!(
+            sent.subject,
+            "Set a new password for your C3-PRO IDM account"
+        );
+        let text = sent.text.split_whitespace().collect::<Vec<_>>().join(" ");
+        assert!(
+            text.contains(
+                "An administrator of C3-PRO IDM has sent you a link to set a new password for \
+                 your account alice@example.org."
+            ),
+            "{text}"
+        );
+        let html = sent.html.as_deref().unwrap();
+        assert!(html.contains("An administrator of C3-PRO IDM has sent you"));
+        for wording in [&sent.text, html] {
+            assert!(!wording.contains("We received a request"), "{wording}");
+            assert!(!wording.contains("hopefully you"), "{wording}");
+        }
+        assert!(sent.reset_link().starts_with("http://idm.test/reset?k="));
+    }
+    assert!(!own.text.contains("administrator of"), "{}", own.text);
 }
 
 /// A user who locked their account by mistyping, then reset the password
@@ -551,7 +878,8 @@ async fn the_reset_key_never_reaches_the_logs_and_the_store_keeps_only_its_hash(
         logs.contains("/reset"),
         "the capture sees this test's requests"
     );
-    assert!(!logs.contains(&key), "the key appears in a log line");
+    let leaks: Vec<&str> = logs.lines().filter(|l| l.contains(&key)).collect();
+    assert!(leaks.is_empty(), "the key appears in log lines: {leaks:#?}");
     for entry in std::fs::read_dir(app.dir.path()).unwrap() {
         let path = entry.unwrap().path();
         if path.is_file() {
@@ -743,6 +1071,10 @@ async fn the_command_line_sends_a_reset_link() {
         .map(|e| ReceivedMail::parse(&std::fs::read(e.unwrap().path()).unwrap()))
         .collect();
     assert_eq!(mails.len(), 1);
+    assert_eq!(
+        mails[0].subject, "Set a new password for your C3-PRO IDM account",
+        "the administrator's wording"
+    );
     assert!(
         mails[0]
             .reset_link()

@@ -8,13 +8,15 @@
 //!   its timing tells whether the account exists.
 //! - Mails per account are limited; requests beyond the limit are audited
 //!   but send nothing.
+//! - A link an administrator sends says so: the person did not ask for it,
+//!   so the self-service wording ("we received a request") would mislead.
 //! - Completing a reset sets the password with the shared policy, revokes
 //!   every token and session of the user, spends all their reset tokens
 //!   and sends a notice. It does not log the user in.
 
 use std::sync::Arc;
 
-use chrono::Duration;
+use chrono::{DateTime, Duration, Utc};
 use lettre::Message;
 use lettre::message::{Mailbox, MultiPart};
 use sha2::{Digest, Sha256};
@@ -45,6 +47,17 @@ const INVALID_KEY: &str =
 #[derive(Debug, Clone)]
 pub struct ValidKey {
     pub username: Username,
+    /// Until when the key works.
+    pub expires: DateTime<Utc>,
+}
+
+/// Who asked for a reset link; the mail's wording depends on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RequestedBy {
+    /// Someone on `/iforgot`, hopefully the account's owner.
+    Owner,
+    /// An administrator, on the users page, the API or the command line.
+    Administrator,
 }
 
 #[derive(Clone)]
@@ -147,7 +160,7 @@ impl RecoveryService {
         self.audits
             .record(ctx, target(), "password reset requested")
             .await;
-        self.send_reset_mail(&user).await
+        self.send_reset_mail(&user, RequestedBy::Owner).await
     }
 
     /// An admin (or the command line) sends a reset link to a user. Waits
@@ -162,7 +175,8 @@ impl RecoveryService {
             .user_by_username(username.as_str())
             .await?
             .ok_or_else(|| Error::NotFound("no such user".into()))?;
-        self.send_reset_mail(&user).await?;
+        self.send_reset_mail(&user, RequestedBy::Administrator)
+            .await?;
         self.audits
             .record(
                 ctx,
@@ -175,7 +189,7 @@ impl RecoveryService {
 
     /// Creates a token for `user` (replacing any older one) and mails the
     /// link. The token exists only in this mail and as a hash in the store.
-    async fn send_reset_mail(&self, user: &UserRecord) -> Result<()> {
+    async fn send_reset_mail(&self, user: &UserRecord, by: RequestedBy) -> Result<()> {
         let token = random_hex(self.deps.random.as_ref(), TOKEN_BYTES);
         let now = self.deps.clock.now();
         self.deps
@@ -188,12 +202,24 @@ impl RecoveryService {
             })
             .await?;
         let link = format!("{}/reset?k={token}", self.public_url);
+        let (subject, text, html) = match by {
+            RequestedBy::Owner => (
+                format!("Reset your {SERVICE_NAME} password"),
+                include_str!("../../assets/mail/reset.txt"),
+                include_str!("../../assets/mail/reset.html"),
+            ),
+            RequestedBy::Administrator => (
+                format!("Set a new password for your {SERVICE_NAME} account"),
+                include_str!("../../assets/mail/reset-by-admin.txt"),
+                include_str!("../../assets/mail/reset-by-admin.html"),
+            ),
+        };
         let message = self.compose(
             &user.username,
-            &format!("Reset your {SERVICE_NAME} password"),
+            &subject,
             &[("link", link.as_str()), ("expiry", &self.lifetime_text())],
-            include_str!("../../assets/mail/reset.txt"),
-            include_str!("../../assets/mail/reset.html"),
+            text,
+            html,
         )?;
         self.mailer.send(message).await.map_err(|_| {
             Error::Unavailable("the reset email could not be sent; see /status and the log".into())
@@ -210,7 +236,7 @@ impl RecoveryService {
     /// password meets the policy. A password the policy refuses leaves the
     /// key usable (`BadRequest`); an unusable key is `Gone`.
     pub async fn complete_reset(&self, ctx: &Context, key: &str, password: String) -> Result<()> {
-        let (record, ValidKey { username }) = self.usable_key(key).await?;
+        let (record, ValidKey { username, .. }) = self.usable_key(key).await?;
         let password = self.policy.check(password, &username)?;
         // Spend the key; of concurrent submissions only one gets here.
         if self
@@ -279,7 +305,8 @@ impl RecoveryService {
             .await?
             .ok_or_else(gone)?;
         let username = Username::from_trusted(user.username);
-        Ok((record, ValidKey { username }))
+        let expires = record.expires;
+        Ok((record, ValidKey { username, expires }))
     }
 
     /// A text + HTML mail to `to` from the templates, with `{{name}}`

@@ -74,10 +74,40 @@ impl IntoResponse for WebError {
     }
 }
 
+/// A service message as a sentence for a page: the JSON API's messages
+/// ("password must be at least 8 characters") start in lower case and end
+/// without a full stop.
+pub fn sentence(message: &str) -> String {
+    let message = message.trim();
+    let mut chars = message.chars();
+    let Some(first) = chars.next() else {
+        return String::new();
+    };
+    let mut out: String = first.to_uppercase().chain(chars).collect();
+    if !out.ends_with(['.', '!', '?']) {
+        out.push('.');
+    }
+    out
+}
+
+/// What a throttled person reads: a wait in minutes or hours, not the
+/// exact number of seconds the API's `Retry-After` gives.
+pub fn too_many_attempts(retry_after_secs: u64) -> String {
+    let minutes = retry_after_secs.div_ceil(60).max(1);
+    let wait = match minutes {
+        1 => "a minute".to_owned(),
+        2..=90 => format!("{minutes} minutes"),
+        // Beyond an hour and a half, to the nearest hour (at least 2).
+        _ => format!("about {} hours", (minutes + 30) / 60),
+    };
+    format!("Too many attempts. Try again in {wait}.")
+}
+
 pub fn error_page(error: &Error, chrome: Option<&Chrome>) -> Response {
     let status = error.status();
     let message = match error {
         Error::Internal(_) => log_internal(error),
+        Error::TooManyRequests { retry_after_secs } => too_many_attempts(*retry_after_secs),
         other => other.public_message(),
     };
     let title = match status {
@@ -114,4 +144,54 @@ pub fn error_page(error: &Error, chrome: Option<&Chrome>) -> Response {
         headers.insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
     }
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn throttle_waits_read_as_minutes_or_hours() {
+        assert_eq!(
+            too_many_attempts(0),
+            "Too many attempts. Try again in a minute."
+        );
+        assert_eq!(
+            too_many_attempts(59),
+            "Too many attempts. Try again in a minute."
+        );
+        assert_eq!(
+            too_many_attempts(61),
+            "Too many attempts. Try again in 2 minutes."
+        );
+        assert_eq!(
+            too_many_attempts(291),
+            "Too many attempts. Try again in 5 minutes."
+        );
+        assert_eq!(
+            too_many_attempts(3600),
+            "Too many attempts. Try again in 60 minutes."
+        );
+        assert_eq!(
+            too_many_attempts(5500),
+            "Too many attempts. Try again in about 2 hours."
+        );
+        assert_eq!(
+            too_many_attempts(5400),
+            "Too many attempts. Try again in 90 minutes."
+        );
+    }
+
+    #[test]
+    fn api_messages_become_sentences() {
+        assert_eq!(
+            sentence("password must be at least 8 characters"),
+            "Password must be at least 8 characters."
+        );
+        assert_eq!(
+            sentence("The passwords do not match."),
+            "The passwords do not match."
+        );
+        assert_eq!(sentence("  "), "");
+    }
 }

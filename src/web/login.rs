@@ -10,7 +10,7 @@ use serde::Deserialize;
 use crate::app::AppState;
 use crate::error::Error;
 use crate::service::auth::BAD_LOGIN;
-use crate::web::error::WebError;
+use crate::web::error::{WebError, too_many_attempts};
 use crate::web::layout::{Chrome, Field, Flash, Section, csrf_field, flash, page};
 use crate::web::session::Visitor;
 
@@ -137,9 +137,9 @@ pub async fn submit(
             });
         }
         Err(Error::Unauthorized(_)) => (StatusCode::UNAUTHORIZED, BAD_LOGIN.to_owned(), None),
-        Err(e @ Error::TooManyRequests { retry_after_secs }) => (
+        Err(Error::TooManyRequests { retry_after_secs }) => (
             StatusCode::TOO_MANY_REQUESTS,
-            e.to_string(),
+            too_many_attempts(retry_after_secs),
             Some(retry_after_secs),
         ),
         Err(other) => return Err(visitor.fail(other)),

@@ -1,65 +1,105 @@
-//! `/iforgot` and `/reset`: plain forms that work without JavaScript. The
-//! page bodies are separate functions so the shared layout can wrap them.
+//! `/iforgot` and `/reset`: plain forms that work without JavaScript, in
+//! the console's layout and form components.
 //!
-//! The reset key travels in the query of the emailed link and then in a
-//! hidden form field, never in a log line (the request log records paths
-//! only) and never in a Referer header (`Referrer-Policy: no-referrer`).
+//! The reset key arrives in the query of the emailed link, and must not
+//! stay in the address bar: a page whose URL holds the key keeps it in the
+//! history and, through `Referer`, hands it to whatever the page loads or
+//! links to. So `GET /reset?k=KEY` only checks the key, puts it in a
+//! short-lived HttpOnly cookie that only `/reset` receives, and redirects
+//! to the bare `/reset` (that answer sends no Referer at all). The form
+//! there carries the key on in a hidden field, so two reset pages open in
+//! two tabs each set the password of the account they show.
+//!
+//! The form page itself keeps the site's `same-origin` Referrer-Policy:
+//! under `no-referrer` browsers post its form with `Origin: null`, which
+//! the CSRF check rightly refuses. The key is never in a log line either
+//! (the request log records paths only).
 
 use axum::Form;
 use axum::extract::{Query, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
 use maud::{Markup, html};
 use serde::Deserialize;
+use tower_sessions::cookie::time::Duration as CookieDuration;
+use tower_sessions::cookie::{Cookie, SameSite};
 
 use crate::app::AppState;
+use crate::domain::Username;
 use crate::error::Error;
-use crate::web::error::WebError;
-use crate::web::layout::{self, Section, csrf_field};
+use crate::web::error::{WebError, sentence, too_many_attempts};
+use crate::web::layout::{self, Field, Flash, Section, csrf_field, flash};
 use crate::web::session::Visitor;
 
-/// The shared layout around a page body.
-fn page(visitor: &Visitor, title: &str, body: Markup) -> Markup {
+/// The cookie that carries the key from the emailed link to the form.
+pub const RESET_COOKIE: &str = "idm_reset";
+/// The only path the cookie is sent to.
+const RESET_PATH: &str = "/reset";
+
+/// The shared layout around a page body: title, an optional line of
+/// explanation, then the card.
+fn page(visitor: &Visitor, title: &str, intro: Option<&str>, card: Markup) -> Markup {
     layout::page(
         title,
         Some(&visitor.chrome(Section::Other)),
         true,
-        html! { h1 { (title) } div.card { (body) } },
+        html! {
+            h1 { (title) }
+            @if let Some(intro) = intro { p.muted { (intro) } }
+            div.card { (card) }
+        },
     )
 }
 
 // ------------------------------------------------------------ /iforgot
 
-/// The request form; keeps what was typed and shows an error beside it.
-pub fn iforgot_form(csrf: &str, username: &str, error: Option<&str>) -> Markup {
+const IFORGOT_TITLE: &str = "Forgot your password?";
+const IFORGOT_INTRO: &str = "Enter the email address you sign in with. If it belongs to an \
+     account, we send it a link to choose a new password.";
+
+const NOT_AN_EMAIL: &str = "Enter the email address you sign in with, like name@example.org.";
+
+/// The request form; keeps what was typed. A malformed address is shown
+/// below the field, a refusal that is not about the field above the form.
+fn iforgot_form(
+    csrf: &str,
+    username: &str,
+    field_error: Option<&str>,
+    alert: Option<&Flash>,
+) -> Markup {
     html! {
-        p { "Enter the email address you sign in with. If it belongs to an account, we send a link to choose a new password." }
-        form method="post" action="/iforgot" {
+        form #iforgot-form method="post" action="/iforgot" novalidate {
             (csrf_field(csrf))
-            label for="username" { "Email" }
-            input id="username" name="username" type="email" required autocomplete="username"
-                value=(username)
-                aria-invalid=[error.map(|_| "true")]
-                aria-describedby=[error.map(|_| "username-error")];
-            @if let Some(error) = error { p id="username-error" role="alert" { (error) } }
-            button type="submit" { "Send reset link" }
+            (flash(alert))
+            (Field::new("username", "Email", "email")
+                .value(username)
+                .autocomplete("username")
+                .error(field_error)
+                .autofocus(true)
+                .render("iforgot"))
+            div.actions {
+                button type="submit" { "Send reset link" }
+                a href="/login" { "Back to sign in" }
+            }
         }
     }
 }
 
 /// The one answer for every accepted request, known account or not.
-pub fn iforgot_sent(lifetime: &str) -> Markup {
+fn iforgot_sent(lifetime: &str) -> Markup {
     html! {
-        p { "If an account exists for this email address, a link to reset its password is on its way. It works once and expires in " (lifetime) "." }
-        p { "No mail after a few minutes? Check your spam folder, or " a href="/iforgot" { "ask again" } "." }
+        p { "If an account exists for this email address, a link to choose a new password is on its way. It works once and expires in " (lifetime) "." }
+        p { "No email after a few minutes? Check your spam folder, or " a href="/iforgot" { "ask again" } "." }
     }
 }
 
 pub async fn iforgot_show(visitor: Visitor) -> Markup {
     page(
         &visitor,
-        "Forgot your password?",
-        iforgot_form(&visitor.csrf, "", None),
+        IFORGOT_TITLE,
+        Some(IFORGOT_INTRO),
+        iforgot_form(&visitor.csrf, "", None, None),
     )
 }
 
@@ -75,33 +115,31 @@ pub async fn iforgot_submit(
     Form(input): Form<IforgotInput>,
 ) -> Result<Response, WebError> {
     let recovery = &state.services.recovery;
-    let title = "Forgot your password?";
+    let form = |field_error: Option<&str>, alert: Option<&Flash>| {
+        page(
+            &visitor,
+            IFORGOT_TITLE,
+            Some(IFORGOT_INTRO),
+            iforgot_form(&visitor.csrf, &input.username, field_error, alert),
+        )
+    };
     match recovery.request_reset(&visitor.ctx, &input.username).await {
         Ok(()) => Ok(page(
             &visitor,
             "Check your email",
+            None,
             iforgot_sent(&recovery.lifetime_text()),
         )
         .into_response()),
-        Err(Error::BadRequest(msg)) => Ok((
-            StatusCode::BAD_REQUEST,
-            page(
-                &visitor,
-                title,
-                iforgot_form(&visitor.csrf, &input.username, Some(&msg)),
-            ),
-        )
-            .into_response()),
-        Err(err @ Error::TooManyRequests { retry_after_secs }) => {
-            let mut response = (
-                StatusCode::TOO_MANY_REQUESTS,
-                page(
-                    &visitor,
-                    title,
-                    iforgot_form(&visitor.csrf, &input.username, Some(&err.public_message())),
-                ),
-            )
-                .into_response();
+        // Only the address can be malformed (empty, too long, no email);
+        // the service's wording speaks of a "username", the page of email.
+        Err(Error::BadRequest(_)) => {
+            Ok((StatusCode::BAD_REQUEST, form(Some(NOT_AN_EMAIL), None)).into_response())
+        }
+        Err(Error::TooManyRequests { retry_after_secs }) => {
+            let alert = Flash::error(too_many_attempts(retry_after_secs));
+            let mut response =
+                (StatusCode::TOO_MANY_REQUESTS, form(None, Some(&alert))).into_response();
             response
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
@@ -113,80 +151,175 @@ pub async fn iforgot_submit(
 
 // ------------------------------------------------------------ /reset
 
-/// The new-password form. The key rides along in a hidden field.
-pub fn reset_form(csrf: &str, key: &str, username: &str, error: Option<&str>) -> Markup {
+const RESET_TITLE: &str = "Choose a new password";
+
+#[derive(Default)]
+struct ResetErrors {
+    password: Option<String>,
+    password2: Option<String>,
+}
+
+/// The new-password form, with the password rules shown before anyone
+/// types. The key rides along in a hidden field.
+fn reset_form(
+    csrf: &str,
+    key: &str,
+    username: &Username,
+    rules: &str,
+    errors: &ResetErrors,
+) -> Markup {
     html! {
-        p { "Choose a new password for " strong { (username) } "." }
-        form method="post" action="/reset" {
+        p { "This link sets the password of the account " strong { (username.as_str()) } "." }
+        form #reset-form method="post" action=(RESET_PATH) novalidate {
             (csrf_field(csrf))
             input type="hidden" name="k" value=(key);
-            input type="hidden" name="username" value=(username) autocomplete="username";
-            label for="password" { "New password" }
-            input id="password" name="password" type="password" required autocomplete="new-password"
-                aria-invalid=[error.map(|_| "true")]
-                aria-describedby=[error.map(|_| "password-error")];
-            label for="password2" { "Repeat new password" }
-            input id="password2" name="password2" type="password" required autocomplete="new-password";
-            @if let Some(error) = error { p id="password-error" role="alert" { (error) } }
-            button type="submit" { "Set new password" }
+            // For password managers: whose password this is.
+            input type="hidden" name="username" value=(username.as_str()) autocomplete="username";
+            (Field::new("password", "New password", "password")
+                .autocomplete("new-password")
+                .error(errors.password.as_deref())
+                .hint(rules)
+                .autofocus(true)
+                .render("reset"))
+            (Field::new("password2", "Repeat the new password", "password")
+                .autocomplete("new-password")
+                .error(errors.password2.as_deref())
+                .render("reset"))
+            div.actions {
+                button type="submit" { "Set new password" }
+            }
         }
     }
 }
 
-/// For unknown, used, superseded and expired keys alike.
-pub fn reset_invalid(message: &str) -> Markup {
+/// For unknown, used, superseded and expired keys alike, and for a
+/// `/reset` reached without one.
+fn reset_invalid(message: &str) -> Markup {
     html! {
-        p role="alert" { (message) }
-        p { a href="/iforgot" { "Request a new reset link" } }
+        p role="alert" { (sentence(message)) }
+        p { "You can " a href="/iforgot" { "ask for a new link" } " to choose a new password." }
     }
 }
 
-pub fn reset_done() -> Markup {
+fn reset_done() -> Markup {
     html! {
-        p { "Your password was changed. Every session and access token of your account has ended, and we sent you a confirmation email." }
-        p { a href="/login" { "Sign in with your new password" } }
+        div.flash.flash-ok role="status" tabindex="-1" { "Your password was changed." }
+        p { "Every session and access token of your account has ended, and we sent you a confirmation email." }
+        div.actions { a.button href="/login" { "Sign in with your new password" } }
     }
 }
 
-/// Sends no Referer from the reset page, so the key in its URL cannot leak
-/// to another site through a link or a loaded resource.
-fn no_referrer(status: StatusCode, body: Markup) -> Response {
-    let mut response = (status, body).into_response();
-    response.headers_mut().insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
-    );
+/// The cookie holding `key` until the key expires: at least a minute, so
+/// it always survives the redirect (the key's expiry is checked anyway).
+fn key_cookie(state: &AppState, key: &str, expires: DateTime<Utc>) -> Cookie<'static> {
+    let remaining = (expires - state.services.deps.clock.now())
+        .num_seconds()
+        .max(60);
+    Cookie::build((RESET_COOKIE, key.to_owned()))
+        .path(RESET_PATH)
+        .http_only(true)
+        // Lax: sent on the top-level navigation from the mail (a site of
+        // its own) through the redirect; never on another site's posts.
+        .same_site(SameSite::Lax)
+        .secure(state.config.serves_https())
+        .max_age(CookieDuration::seconds(remaining))
+        .build()
+}
+
+/// Removes the key cookie once the key is spent or useless.
+fn forget_key(state: &AppState, mut response: Response) -> Response {
+    let mut cookie = key_cookie(state, "", DateTime::<Utc>::MIN_UTC);
+    cookie.make_removal();
+    if let Ok(value) = HeaderValue::from_str(&cookie.to_string()) {
+        response.headers_mut().append(header::SET_COOKIE, value);
+    }
     response
 }
 
-fn invalid_key_page(visitor: &Visitor, message: &str) -> Response {
-    no_referrer(
-        StatusCode::BAD_REQUEST,
-        page(visitor, "Reset link not valid", reset_invalid(message)),
-    )
+/// The key in the cookie, if the browser sent one.
+fn key_from_cookie(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(Cookie::split_parse)
+        .filter_map(Result::ok)
+        .find(|cookie| cookie.name() == RESET_COOKIE)
+        .map(|cookie| cookie.value().to_owned())
+        .filter(|key| !key.is_empty())
+}
+
+/// What a `/reset` reached without a key (a bookmark, a reload after the
+/// cookie ended) is told.
+const NO_KEY: &str = "To choose a new password, open the link from your password reset email";
+
+/// An unusable key: says why, offers a new link, and drops the cookie.
+fn invalid_key_page(state: &AppState, visitor: &Visitor, message: &str) -> Response {
+    let body = page(
+        visitor,
+        "This link does not work",
+        None,
+        reset_invalid(message),
+    );
+    forget_key(state, (StatusCode::BAD_REQUEST, body).into_response())
 }
 
 #[derive(Deserialize)]
 pub struct ResetQuery {
-    #[serde(default)]
-    k: String,
+    k: Option<String>,
 }
 
+/// `GET /reset?k=KEY` (the emailed link) moves the key out of the URL;
+/// `GET /reset` shows the form for the key in the cookie.
 pub async fn reset_show(
     State(state): State<AppState>,
     visitor: Visitor,
+    headers: HeaderMap,
     Query(query): Query<ResetQuery>,
 ) -> Result<Response, WebError> {
-    match state.services.recovery.check_key(&query.k).await {
-        Ok(key) => Ok(no_referrer(
-            StatusCode::OK,
-            page(
-                &visitor,
-                "Choose a new password",
-                reset_form(&visitor.csrf, &query.k, key.username.as_str(), None),
+    let recovery = &state.services.recovery;
+    if let Some(key) = query.k {
+        let mut response = match recovery.check_key(&key).await {
+            Ok(valid) => {
+                let cookie = key_cookie(&state, &key, valid.expires);
+                let mut response = (
+                    StatusCode::SEE_OTHER,
+                    [(header::LOCATION, HeaderValue::from_static(RESET_PATH))],
+                )
+                    .into_response();
+                if let Ok(value) = HeaderValue::from_str(&cookie.to_string()) {
+                    response.headers_mut().append(header::SET_COOKIE, value);
+                }
+                response
+            }
+            Err(Error::Gone(msg)) => invalid_key_page(&state, &visitor, &msg),
+            Err(other) => return Err(visitor.fail(other)),
+        };
+        // This answer's URL holds the key: it must send no Referer at all.
+        response.headers_mut().insert(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("no-referrer"),
+        );
+        return Ok(response);
+    }
+    let Some(key) = key_from_cookie(&headers) else {
+        return Ok(invalid_key_page(&state, &visitor, NO_KEY));
+    };
+    match recovery.check_key(&key).await {
+        Ok(valid) => Ok(page(
+            &visitor,
+            RESET_TITLE,
+            None,
+            reset_form(
+                &visitor.csrf,
+                &key,
+                &valid.username,
+                &state.services.users.policy().description(),
+                &ResetErrors::default(),
             ),
-        )),
-        Err(Error::Gone(msg)) => Ok(invalid_key_page(&visitor, &msg)),
+        )
+        .into_response()),
+        Err(Error::Gone(msg)) => Ok(invalid_key_page(&state, &visitor, &msg)),
         Err(other) => Err(visitor.fail(other)),
     }
 }
@@ -207,35 +340,52 @@ pub async fn reset_submit(
     Form(input): Form<ResetInput>,
 ) -> Result<Response, WebError> {
     let recovery = &state.services.recovery;
-    let title = "Choose a new password";
     let key = match recovery.check_key(&input.k).await {
         Ok(key) => key,
-        Err(Error::Gone(msg)) => return Ok(invalid_key_page(&visitor, &msg)),
+        Err(Error::Gone(msg)) => return Ok(invalid_key_page(&state, &visitor, &msg)),
         Err(other) => return Err(visitor.fail(other)),
     };
-    let form_error = |msg: &str| {
-        no_referrer(
+    let policy = state.services.users.policy();
+    let form_with = |errors: &ResetErrors| {
+        let form = reset_form(
+            &visitor.csrf,
+            &input.k,
+            &key.username,
+            &policy.description(),
+            errors,
+        );
+        (
             StatusCode::BAD_REQUEST,
-            page(
-                &visitor,
-                title,
-                reset_form(&visitor.csrf, &input.k, key.username.as_str(), Some(msg)),
-            ),
+            page(&visitor, RESET_TITLE, None, form),
         )
+            .into_response()
     };
-    if input.password != input.password2 {
-        return Ok(form_error("The passwords do not match."));
+    // Both checked here so each message lands next to its field; the
+    // service checks the policy again and stays the authority.
+    let errors = ResetErrors {
+        password: policy
+            .check(input.password.clone(), &key.username)
+            .err()
+            .map(|e| sentence(&e.to_string())),
+        password2: (input.password != input.password2)
+            .then(|| "The passwords do not match.".to_owned()),
+    };
+    if errors.password.is_some() || errors.password2.is_some() {
+        return Ok(form_with(&errors));
     }
     match recovery
         .complete_reset(&visitor.ctx, &input.k, input.password)
         .await
     {
-        Ok(()) => Ok(no_referrer(
-            StatusCode::OK,
-            page(&visitor, "Password changed", reset_done()),
-        )),
-        Err(Error::BadRequest(msg)) => Ok(form_error(&msg)),
-        Err(Error::Gone(msg)) => Ok(invalid_key_page(&visitor, &msg)),
+        Ok(()) => {
+            let body = page(&visitor, "Password changed", None, reset_done());
+            Ok(forget_key(&state, body.into_response()))
+        }
+        Err(Error::BadRequest(msg)) => Ok(form_with(&ResetErrors {
+            password: Some(sentence(&msg)),
+            password2: None,
+        })),
+        Err(Error::Gone(msg)) => Ok(invalid_key_page(&state, &visitor, &msg)),
         Err(other) => Err(visitor.fail(other)),
     }
 }
