@@ -5,7 +5,7 @@ mod common;
 
 use std::io::Write;
 use std::sync::{Mutex, OnceLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use chrono::Duration as ChronoDuration;
 use common::browser::{Browser, Page};
@@ -682,15 +682,33 @@ async fn concurrent_submissions_of_one_link_succeed_once() {
                 ("password", &password),
                 ("password2", &password),
             ]);
-            tokio::spawn(async move { request.send().await.unwrap().status() })
+            tokio::spawn(async move { (password, request.send().await.unwrap().status()) })
         })
         .collect();
-    let mut statuses = Vec::new();
+    let mut outcomes = Vec::new();
     for attempt in attempts {
-        statuses.push(attempt.await.unwrap());
+        outcomes.push(attempt.await.unwrap());
     }
-    let ok = statuses.iter().filter(|s| **s == StatusCode::OK).count();
-    assert_eq!(ok, 1, "{statuses:?}");
+    let succeeded: Vec<&String> = outcomes
+        .iter()
+        .filter(|(_, status)| *status == StatusCode::OK)
+        .map(|(password, _)| password)
+        .collect();
+    assert_eq!(succeeded.len(), 1, "{outcomes:?}");
+    // The one that was answered OK is the password that took effect.
+    for (password, _) in &outcomes {
+        let expected = if password == succeeded[0] {
+            StatusCode::OK
+        } else {
+            StatusCode::UNAUTHORIZED
+        };
+        assert_eq!(app.try_login(ALICE, password).await, expected, "{password}");
+    }
+    assert_eq!(
+        app.try_login(ALICE, OLD_PASSWORD).await,
+        StatusCode::UNAUTHORIZED,
+        "the old password no longer works"
+    );
 }
 
 // ------------------------------------------------------------ what /iforgot reveals
@@ -720,21 +738,9 @@ async fn unknown_usernames_get_the_same_answer_and_no_mail_but_an_audit_entry() 
             .contains(&"password reset requested".to_owned())
     );
 
-    // Figures, not assertions: the answer for both does the same work (the
-    // per-IP count); lookup, token and mail happen after it is sent.
-    let mut timings = Vec::new();
-    for username in [ALICE, unknown] {
-        let mut samples = Vec::new();
-        for _ in 0..15 {
-            let started = Instant::now();
-            app.iforgot(username).await;
-            samples.push(started.elapsed());
-            app.settle().await;
-        }
-        samples.sort();
-        timings.push((username, samples[samples.len() / 2]));
-    }
-    println!("median /iforgot answer time: {timings:?}");
+    // Equal timing is by construction, not measured here: the answer is sent
+    // after the same per-address count for both, and the lookup, token and
+    // mail happen after it (`iforgot_answers_before_the_mail_is_delivered`).
 }
 
 #[tokio::test]
