@@ -19,6 +19,7 @@ mod invitations;
 pub mod layout;
 mod login;
 mod recovery;
+mod root;
 pub mod session;
 pub mod session_store;
 pub mod subjects;
@@ -48,6 +49,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
         // Every request moves the idle deadline.
         .with_always_save(true);
     let pages = Router::new()
+        .route("/", get(root::show))
         .route("/init", get(init::show).post(init::submit))
         .route("/login", get(login::show).post(login::submit))
         .route("/logout", get(login::confirm_logout).post(login::logout))
