@@ -85,8 +85,10 @@ pub struct Config {
 
     pub session_idle_secs: u64,
     pub session_absolute_secs: u64,
-    /// Folder with the console's stylesheet, script and htmx.
-    pub static_dir: PathBuf,
+    /// For development: a folder to serve the console's static files from
+    /// (edits show without rebuilding). Unset, the copy built into the
+    /// binary is served.
+    pub static_dir: Option<PathBuf>,
 
     pub reset_token_lifetime_secs: u64,
     /// Reset emails per account within `reset_window_secs`; further requests
@@ -176,7 +178,7 @@ impl Default for Config {
             login_window_secs: 300,
             session_idle_secs: 30 * 60,
             session_absolute_secs: 12 * 3600,
-            static_dir: PathBuf::from("static"),
+            static_dir: None,
             reset_token_lifetime_secs: 2 * 3600,
             reset_account_limit: 3,
             reset_ip_limit: 20,

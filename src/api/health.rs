@@ -9,7 +9,11 @@ use crate::app::AppState;
 
 #[utoipa::path(
     get, path = "/", tag = "service", operation_id = "root", summary = "Service is up",
-    responses((status = 200, description = "The service answers", body = Liveness, example = json!({"status": "ready"})))
+    description = "A browser (`Accept` naming `text/html`) is sent on instead: to `/home` when signed in, `/login` when an administrator exists, `/init` before.",
+    responses(
+        (status = 200, description = "The service answers", body = Liveness, example = json!({"status": "ready"})),
+        (status = 303, description = "A browser is sent to /home, /login or /init"),
+    )
 )]
 pub async fn root() -> Json<Liveness> {
     Json(Liveness {

@@ -8,7 +8,9 @@ use crate::app::AppState;
 pub mod client_ip;
 pub mod error;
 pub mod extract;
-mod health;
+// `/` is routed with the pages (browsers are sent on); it answers here
+// for every other client.
+pub(crate) mod health;
 mod links;
 pub mod metrics;
 pub mod openapi;
@@ -18,7 +20,6 @@ mod users;
 
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/", get(health::root))
         .route("/status", get(health::status))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))

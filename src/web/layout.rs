@@ -65,6 +65,13 @@ pub fn flash(message: Option<&Flash>) -> Markup {
     }
 }
 
+/// The URL of a file in `static/` (`console.css`, `htmx/htmx.min.js`): a
+/// content-hashed name that browsers keep for a year, since a changed file
+/// gets a new name.
+pub fn static_url(name: &str) -> String {
+    crate::web::assets::url(name)
+}
+
 /// A complete HTML document. `narrow` is for the small single-form pages.
 pub fn page(title: &str, chrome: Option<&Chrome>, narrow: bool, body: Markup) -> Markup {
     let csrf = chrome.map(|c| c.csrf.as_str()).unwrap_or("");
@@ -77,10 +84,10 @@ pub fn page(title: &str, chrome: Option<&Chrome>, narrow: bool, body: Markup) ->
                 meta name="csrf-token" content=(csrf);
                 meta name="htmx-config" content=(HTMX_CONFIG);
                 title { (title) " · C3-PRO IDM" }
-                link rel="icon" href="/static/favicon.svg" type="image/svg+xml";
-                link rel="stylesheet" href="/static/console.css";
-                script src="/static/htmx/htmx.min.js" defer {}
-                script src="/static/app.js" defer {}
+                link rel="icon" href=(static_url("favicon.svg")) type="image/svg+xml";
+                link rel="stylesheet" href=(static_url("console.css"));
+                script src=(static_url("htmx/htmx.min.js")) defer {}
+                script src=(static_url("app.js")) defer {}
             }
             body {
                 a.skip-link href="#main" { "Skip to content" }

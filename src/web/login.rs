@@ -71,7 +71,22 @@ fn login_form(csrf: &str, form: &LoginForm<'_>) -> Markup {
     }
 }
 
-fn login_page(chrome: &Chrome, message: Option<&Flash>, form: &LoginForm<'_>) -> Markup {
+/// Sent here before anyone can sign in, a person learns where to start.
+fn no_admin_yet() -> Markup {
+    html! {
+        div.card #no-admin {
+            p { "No administrator exists yet, so nobody can sign in. Create the first administrator to set up C3-PRO IDM." }
+            a.button href="/init" { "Create the first administrator" }
+        }
+    }
+}
+
+fn login_page(
+    chrome: &Chrome,
+    message: Option<&Flash>,
+    form: &LoginForm<'_>,
+    setup_needed: bool,
+) -> Markup {
     page(
         "Sign in",
         Some(chrome),
@@ -79,17 +94,23 @@ fn login_page(chrome: &Chrome, message: Option<&Flash>, form: &LoginForm<'_>) ->
         html! {
             h1 { "Sign in" }
             (flash(message))
+            @if setup_needed { (no_admin_yet()) }
             div.card { (login_form(&chrome.csrf, form)) }
         },
     )
 }
 
-pub async fn show(visitor: Visitor, Query(query): Query<LoginQuery>) -> Result<Response, WebError> {
+pub async fn show(
+    State(state): State<AppState>,
+    visitor: Visitor,
+    Query(query): Query<LoginQuery>,
+) -> Result<Response, WebError> {
     let next = local_path(query.next.as_deref());
     if let Some(user) = visitor.user() {
         return Ok(Redirect::to(next.unwrap_or(landing(user.admin))).into_response());
     }
     let message = visitor.take_flash().await?;
+    let setup_needed = !state.services.users.is_initialized().await?;
     Ok(login_page(
         &visitor.chrome(Section::Other),
         message.as_ref(),
@@ -97,6 +118,7 @@ pub async fn show(visitor: Visitor, Query(query): Query<LoginQuery>) -> Result<R
             next,
             ..LoginForm::default()
         },
+        setup_needed,
     )
     .into_response())
 }
@@ -152,7 +174,8 @@ pub async fn submit(
     let body = if visitor.htmx {
         login_form(&visitor.csrf, &form)
     } else {
-        login_page(&visitor.chrome(Section::Other), None, &form)
+        let setup_needed = !state.services.users.is_initialized().await?;
+        login_page(&visitor.chrome(Section::Other), None, &form, setup_needed)
     };
     let mut response = (status, body).into_response();
     if let Some(secs) = retry_after {

@@ -2,17 +2,15 @@
 //! JSON API.
 
 use axum::Router;
-use axum::http::{HeaderValue, header};
 use axum::middleware;
 use axum::routing::{get, post};
-use tower_http::services::ServeDir;
-use tower_http::set_header::SetResponseHeaderLayer;
 use tower_sessions::cookie::SameSite;
 use tower_sessions::{Expiry, SessionManagerLayer};
 
 use crate::app::AppState;
 use crate::service::seconds;
 
+mod assets;
 pub mod csrf;
 pub mod error;
 mod home;
@@ -21,6 +19,7 @@ mod invitations;
 pub mod layout;
 mod login;
 mod recovery;
+mod root;
 pub mod session;
 pub mod session_store;
 pub mod subjects;
@@ -50,6 +49,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
         // Every request moves the idle deadline.
         .with_always_save(true);
     let pages = Router::new()
+        .route("/", get(root::show))
         .route("/init", get(init::show).post(init::submit))
         .route("/login", get(login::show).post(login::submit))
         .route("/logout", get(login::confirm_logout).post(login::logout))
@@ -86,13 +86,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
         )
         .layer(middleware::from_fn_with_state(state.clone(), csrf::protect))
         .layer(sessions);
-    Router::new().merge(pages).nest_service(
-        "/static",
-        tower::ServiceBuilder::new()
-            .layer(SetResponseHeaderLayer::overriding(
-                header::CACHE_CONTROL,
-                HeaderValue::from_static("public, max-age=3600"),
-            ))
-            .service(ServeDir::new(&config.static_dir)),
-    )
+    Router::new()
+        .merge(pages)
+        .merge(assets::router(assets::StaticFiles::from_config(config)))
 }
