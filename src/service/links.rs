@@ -164,16 +164,7 @@ impl LinkService {
             .subject(sssid)
             .await?
             .ok_or_else(subject_not_found)?;
-        if subject.date_consented.is_none() {
-            return Err(Error::PreconditionFailed(
-                "Subject has not yet been consented".into(),
-            ));
-        }
-        if subject.date_withdrawn.is_some() {
-            return Err(Error::PreconditionFailed(
-                "Subject has withdrawn from the study".into(),
-            ));
-        }
+        subject.journey().check_can_invite()?;
         let now = self.deps.clock.now();
         let link = LinkRecord {
             id: random_hex(self.deps.random.as_ref(), LINK_ID_BYTES),
@@ -408,11 +399,7 @@ impl LinkService {
                 .ok_or_else(|| {
                     Error::internal(anyhow::anyhow!("link {} has no subject", current.id))
                 })?;
-            if subject.date_withdrawn.is_some() {
-                return Err(Error::PreconditionFailed(
-                    "Subject has withdrawn from the study".into(),
-                ));
-            }
+            subject.journey().check_not_withdrawn()?;
             if let (Some(issued_at), Some(exp)) = (current.issued_at, current.exp) {
                 return self.sign(&current, &subject, issued_at, exp);
             }

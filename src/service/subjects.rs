@@ -5,7 +5,7 @@ use chrono::{DateTime, NaiveDate, SubsecRound, Utc};
 use serde::Serialize;
 
 use crate::domain::{
-    BirthDate, Sssid, SubjectName, Timestamp, format_timestamp, parse_subject_email,
+    BirthDate, Journey, Sssid, SubjectName, Timestamp, format_timestamp, parse_subject_email,
 };
 use crate::error::{Error, Result};
 use crate::service::audits::{AuditTarget, Auditor};
@@ -48,6 +48,19 @@ pub struct SubjectView {
     pub date_withdrawn: Option<DateTime<Utc>>,
     pub created: DateTime<Utc>,
     pub changed: DateTime<Utc>,
+}
+
+impl SubjectView {
+    /// The journey dates, for the rules in [`Journey`] (where the subject
+    /// stands, whether it may get a link).
+    pub fn journey(&self) -> Journey {
+        Journey {
+            invited: self.date_invited,
+            consented: self.date_consented,
+            enrolled: self.date_enrolled,
+            withdrawn: self.date_withdrawn,
+        }
+    }
 }
 
 impl From<SubjectRecord> for SubjectView {
