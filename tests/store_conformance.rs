@@ -633,6 +633,48 @@ mod checks {
         assert_eq!(store.subject("S-404").await.unwrap(), None);
     }
 
+    /// The status filter is the domain's `Journey::standing`, written again
+    /// in each store's query language: for every combination of set dates,
+    /// in either order in time (standing follows which dates are set, not
+    /// when), each status selects exactly the subjects of that standing.
+    pub async fn status_filter_agrees_with_the_domain_standing<S: SubjectStore + ?Sized>(
+        store: &S,
+    ) {
+        let t = base_time();
+        let mut all = Vec::new();
+        for backwards in [false, true] {
+            for dates in 0..16u8 {
+                let sssid = format!("J-{}-{dates:02}", u8::from(backwards));
+                let mut s = subject(&sssid, "Journey", "1980-01-01", t);
+                let date = |step: u8| {
+                    let day = if backwards { 3 - step } else { step };
+                    (dates & (1 << step) != 0).then(|| t + Duration::days(i64::from(day) + 1))
+                };
+                s.date_invited = date(0);
+                s.date_consented = date(1);
+                s.date_enrolled = date(2);
+                s.date_withdrawn = date(3);
+                store.insert_subject(&s).await.unwrap();
+                all.push(s);
+            }
+        }
+        for status in SubjectStatus::ALL {
+            let expected: Vec<String> = all
+                .iter()
+                .filter(|s| s.journey().standing() == status.standing())
+                .map(|s| s.sssid.clone())
+                .collect();
+            assert!(!expected.is_empty(), "{status:?}");
+            let page = store
+                .list_subjects(&subject_query(None, Some(status)))
+                .await
+                .unwrap();
+            let found: Vec<String> = page.items.into_iter().map(|s| s.sssid).collect();
+            assert_eq!(found, expected, "{status:?}");
+            assert_eq!(page.total, expected.len() as u64, "{status:?}");
+        }
+    }
+
     pub async fn subject_lists_search_filter_sort_and_page<S: SubjectStore + ?Sized>(store: &S) {
         let t = base_time();
         let day = |n: i64| Some(t + Duration::days(n));
@@ -1129,6 +1171,11 @@ macro_rules! study_conformance {
             #[tokio::test]
             async fn subject_lists_search_filter_sort_and_page() {
                 checks::subject_lists_search_filter_sort_and_page(&*$open().await.store).await;
+            }
+
+            #[tokio::test]
+            async fn status_filter_agrees_with_the_domain_standing() {
+                checks::status_filter_agrees_with_the_domain_standing(&*$open().await.store).await;
             }
 
             #[tokio::test]

@@ -526,6 +526,134 @@ async fn establish_checks_the_token_before_the_body() {
     expect_error(r, StatusCode::FORBIDDEN).await;
 }
 
+/// Each answer of SPEC section 5 wins over every later one, whatever else
+/// is wrong with the request: the header, then the token and its link, and
+/// only then the body.
+#[tokio::test]
+async fn establish_answers_the_first_problem_in_spec_order() {
+    let app = spawn_app().await;
+    let (staff_token, _, valid) = issued_link(&app).await;
+    // Withdrawing a link withdraws its subject: another subject's link.
+    let withdrawn_link = consented_link(&app, &staff_token, "S2").await;
+    let withdrawn = fetch_jwt(&app, &staff_token, &withdrawn_link).await;
+    let r = app
+        .put_json(
+            &format!("/link/{withdrawn_link}"),
+            Some(&staff_token),
+            &json!({"withdrawn_on": "2026-11-28T13:00:00Z"}),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    let established_link = new_link(&app, &staff_token, "S1").await;
+    let established = fetch_jwt(&app, &staff_token, &established_link).await;
+    let r = establish(&app, Some(&format!("Bearer {established}")), PATIENT).await;
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    let mut unknown = decode_unverified(&valid);
+    unknown["jti"] = json!(random_hex(&OsRandom, 16));
+    let unknown = sign(&unknown, &link_secret(&app));
+
+    const NOT_A_PATIENT: &str = "not even json";
+    const NO_IDENTIFIER: &str = r#"{"resourceType":"Patient"}"#;
+    let bad_bodies = [
+        NOT_A_PATIENT,
+        "[]",
+        r#"{"resourceType":"Observation","identifier":[{"value":"x"}]}"#,
+        NO_IDENTIFIER,
+        r#"{"resourceType":"Patient","identifier":[{"value":"  "}]}"#,
+    ];
+    let other_scheme = "use Authorization: Bearer <link token>";
+    let invalid = "invalid or expired link token";
+    let refusals: Vec<(Option<String>, StatusCode, &str)> = vec![
+        (None, StatusCode::UNAUTHORIZED, "Authorization Required"),
+        (
+            Some(format!("Basic {valid}")),
+            StatusCode::NOT_ACCEPTABLE,
+            other_scheme,
+        ),
+        (
+            Some(valid.clone()),
+            StatusCode::NOT_ACCEPTABLE,
+            other_scheme,
+        ),
+        (Some("Bearer".into()), StatusCode::FORBIDDEN, invalid),
+        (
+            Some("Bearer garbage".into()),
+            StatusCode::FORBIDDEN,
+            invalid,
+        ),
+        (
+            Some(format!("Bearer {staff_token}")),
+            StatusCode::FORBIDDEN,
+            invalid,
+        ),
+        (
+            Some(format!("Bearer {unknown}")),
+            StatusCode::FORBIDDEN,
+            invalid,
+        ),
+        (
+            Some(format!("JWT {withdrawn}")),
+            StatusCode::FORBIDDEN,
+            "this link has been withdrawn",
+        ),
+        (
+            Some(format!("Bearer {established}")),
+            StatusCode::CONFLICT,
+            "this link has already been established",
+        ),
+    ];
+    for (header, status, message) in &refusals {
+        for body in bad_bodies {
+            let r = establish(&app, header.as_deref(), body).await;
+            assert_eq!(
+                expect_error(r, *status).await,
+                *message,
+                "{header:?} with {body}"
+            );
+        }
+    }
+
+    let unreadable = app
+        .client
+        .post(app.url("/establish"))
+        .header(
+            "Authorization",
+            reqwest::header::HeaderValue::from_bytes(b"Bearer \xff").unwrap(),
+        )
+        .body(NOT_A_PATIENT)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        expect_error(unreadable, StatusCode::NOT_ACCEPTABLE).await,
+        "malformed Authorization header"
+    );
+
+    // A good token reaches the body, whose two problems read differently.
+    let bearer = format!("Bearer {valid}");
+    let r = establish(&app, Some(&bearer), NOT_A_PATIENT).await;
+    assert_eq!(
+        expect_error(r, StatusCode::NOT_ACCEPTABLE).await,
+        r#"the body must be a FHIR Patient: a JSON object with "resourceType":"Patient""#
+    );
+    let r = establish(&app, Some(&bearer), NO_IDENTIFIER).await;
+    assert_eq!(
+        expect_error(r, StatusCode::NOT_ACCEPTABLE).await,
+        "the Patient needs an identifier[0].value"
+    );
+
+    // Once expired, the same token is refused before the body is looked at.
+    app.clock.advance(Duration::hours(24));
+    for body in bad_bodies {
+        let r = establish(&app, Some(&bearer), body).await;
+        assert_eq!(
+            expect_error(r, StatusCode::FORBIDDEN).await,
+            invalid,
+            "{body}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn establish_with_a_non_patient_body_is_406() {
     let app = spawn_app().await;

@@ -1,12 +1,12 @@
 //! Request extractors shared by the JSON handlers: a strict JSON body, the
-//! request context, and staff authentication.
+//! request context, the `Authorization` header, and staff authentication.
 
 use std::net::{IpAddr, SocketAddr};
 
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
-use axum::http::header;
 use axum::http::request::Parts;
+use axum::http::{HeaderMap, header};
 use serde::de::DeserializeOwned;
 
 use crate::api::client_ip::ClientIp;
@@ -119,29 +119,58 @@ impl FromRequestParts<AppState> for Anonymous {
     }
 }
 
+/// An `Authorization` header read as `<scheme> <token>`, both trimmed. A
+/// header without a blank is all scheme, with an empty token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AuthorizationHeader<'a> {
+    pub scheme: &'a str,
+    pub token: &'a str,
+}
+
+/// The header value is not visible ASCII text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UnreadableHeader;
+
+impl<'a> AuthorizationHeader<'a> {
+    /// `None` without a header. The staff extractor and `/establish` read
+    /// the header alike and answer its problems differently.
+    pub fn read(headers: &'a HeaderMap) -> Result<Option<Self>, UnreadableHeader> {
+        let Some(value) = headers.get(header::AUTHORIZATION) else {
+            return Ok(None);
+        };
+        let value = value.to_str().map_err(|_| UnreadableHeader)?.trim();
+        let (scheme, token) = value.split_once(' ').unwrap_or((value, ""));
+        Ok(Some(Self {
+            scheme,
+            token: token.trim(),
+        }))
+    }
+
+    /// `JWT` or `Bearer`, in any letter case: the schemes of staff and link
+    /// tokens alike.
+    pub fn has_token_scheme(&self) -> bool {
+        self.scheme.eq_ignore_ascii_case("jwt") || self.scheme.eq_ignore_ascii_case("bearer")
+    }
+}
+
 /// The token of an `Authorization: JWT <token>` or `Bearer <token>` header
 /// (scheme case-insensitive). No header is "Authorization Required".
 pub fn authorization_token(parts: &Parts) -> Result<&str, Error> {
-    let Some(value) = parts.headers.get(header::AUTHORIZATION) else {
-        return Err(Error::Unauthorized("Authorization Required".into()));
-    };
-    let value = value
-        .to_str()
-        .map_err(|_| Error::Unauthorized("Malformed Authorization header".into()))?;
-    let (scheme, token) = value
-        .trim()
-        .split_once(' ')
-        .ok_or_else(|| Error::Unauthorized("Malformed Authorization header".into()))?;
-    if !(scheme.eq_ignore_ascii_case("jwt") || scheme.eq_ignore_ascii_case("bearer")) {
+    let malformed = || Error::Unauthorized("Malformed Authorization header".into());
+    let header = AuthorizationHeader::read(&parts.headers)
+        .map_err(|UnreadableHeader| malformed())?
+        .ok_or_else(|| Error::Unauthorized("Authorization Required".into()))?;
+    // The value is trimmed, so a token is empty exactly when there is no
+    // blank between scheme and token.
+    if header.token.is_empty() {
+        return Err(malformed());
+    }
+    if !header.has_token_scheme() {
         return Err(Error::Unauthorized(
             "Unsupported authorization scheme; use JWT or Bearer".into(),
         ));
     }
-    let token = token.trim();
-    if token.is_empty() {
-        return Err(Error::Unauthorized("Malformed Authorization header".into()));
-    }
-    Ok(token)
+    Ok(header.token)
 }
 
 /// The context of a request by a staff member with a valid token.
@@ -161,5 +190,63 @@ impl FromRequestParts<AppState> for Staff {
             request_id(parts),
             client_ip(parts),
         )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::{HeaderValue, Request};
+
+    fn parts(authorization: Option<&[u8]>) -> Parts {
+        let mut request = Request::new(());
+        if let Some(value) = authorization {
+            request.headers_mut().insert(
+                header::AUTHORIZATION,
+                HeaderValue::from_bytes(value).unwrap(),
+            );
+        }
+        request.into_parts().0
+    }
+
+    fn read(value: &[u8]) -> Result<Option<(String, String)>, UnreadableHeader> {
+        let parts = parts(Some(value));
+        AuthorizationHeader::read(&parts.headers)
+            .map(|h| h.map(|h| (h.scheme.to_owned(), h.token.to_owned())))
+    }
+
+    #[test]
+    fn authorization_header_splits_at_the_first_blank() {
+        let pair = |s: &str, t: &str| Ok(Some((s.to_owned(), t.to_owned())));
+        assert_eq!(read(b"Bearer abc"), pair("Bearer", "abc"));
+        assert_eq!(read(b"  jwt   abc  "), pair("jwt", "abc"));
+        assert_eq!(read(b"Bearer"), pair("Bearer", ""));
+        assert_eq!(read(b"Bearer\tabc"), pair("Bearer\tabc", ""));
+        assert_eq!(read(b"Basic a b"), pair("Basic", "a b"));
+        assert_eq!(read(b"Bearer \xff"), Err(UnreadableHeader));
+        assert_eq!(AuthorizationHeader::read(&parts(None).headers), Ok(None));
+    }
+
+    #[test]
+    fn staff_tokens_need_a_token_scheme_and_a_token() {
+        let message = |value: Option<&[u8]>| match authorization_token(&parts(value)) {
+            Ok(token) => token.to_owned(),
+            Err(Error::Unauthorized(message)) => message,
+            Err(other) => panic!("{other:?}"),
+        };
+        assert_eq!(message(Some(b"JWT abc")), "abc");
+        assert_eq!(message(Some(b"bearer  abc ")), "abc");
+        assert_eq!(message(None), "Authorization Required");
+        for malformed in [&b"Bearer"[..], b"abc", b"Bearer \xff", b"   "] {
+            assert_eq!(
+                message(Some(malformed)),
+                "Malformed Authorization header",
+                "{malformed:?}"
+            );
+        }
+        assert_eq!(
+            message(Some(b"Basic abc")),
+            "Unsupported authorization scheme; use JWT or Bearer"
+        );
     }
 }

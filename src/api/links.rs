@@ -10,11 +10,11 @@ use serde::de::IgnoredAny;
 use utoipa::ToSchema;
 
 use crate::api::error::ErrorEnvelope;
-use crate::api::extract::{Anonymous, ApiJson, Staff};
+use crate::api::extract::{Anonymous, ApiJson, AuthorizationHeader, Staff, UnreadableHeader};
 use crate::api::openapi::{Data, PatientDoc};
 use crate::app::AppState;
-use crate::error::{Error, Result};
-use crate::service::links::{LinkFields, LinkView};
+use crate::error::Result;
+use crate::service::links::{EstablishRequest, LinkCredentials, LinkFields, LinkView, PatientBody};
 
 #[utoipa::path(
     get, path = "/link/{id}", tag = "links", operation_id = "getLink", summary = "Read a link",
@@ -119,8 +119,9 @@ pub async fn jwt(
     Ok(([(header::CONTENT_TYPE, "application/jwt")], token).into_response())
 }
 
-/// `POST /establish` by the mobile app. The header and body are read raw:
-/// the service decides in which order they are checked.
+/// `POST /establish` by the mobile app. The header and body are read into
+/// typed values without judging them: the service decides in which order
+/// their problems are answered (a bad token before a bad body).
 #[utoipa::path(
     post, path = "/establish", tag = "links", operation_id = "establishLink", summary = "Redeem a link JWT (mobile app)",
     security(("link_token" = [])),
@@ -140,17 +141,116 @@ pub async fn establish(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<StatusCode> {
-    let authorization = headers
-        .get(header::AUTHORIZATION)
-        .map(|v| {
-            v.to_str()
-                .map_err(|_| Error::NotAcceptable("malformed Authorization header".into()))
-        })
-        .transpose()?;
-    state
-        .services
-        .links
-        .establish(&ctx, authorization, &body)
-        .await?;
+    let request = EstablishRequest {
+        credentials: link_credentials(&headers),
+        patient: read_patient(&body),
+    };
+    state.services.links.establish(&ctx, request).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+fn link_credentials(headers: &HeaderMap) -> LinkCredentials {
+    match AuthorizationHeader::read(headers) {
+        Err(UnreadableHeader) => LinkCredentials::Unreadable,
+        Ok(None) => LinkCredentials::Missing,
+        Ok(Some(header)) if header.has_token_scheme() => {
+            LinkCredentials::Token(header.token.to_owned())
+        }
+        Ok(Some(_)) => LinkCredentials::OtherScheme,
+    }
+}
+
+/// The body as a FHIR Patient: a JSON object with
+/// `"resourceType":"Patient"`, of which only `identifier[0]` matters.
+fn read_patient(body: &[u8]) -> PatientBody {
+    let Some(patient) = serde_json::from_slice::<serde_json::Value>(body)
+        .ok()
+        .filter(|v| v.get("resourceType").and_then(|t| t.as_str()) == Some("Patient"))
+    else {
+        return PatientBody::NotAPatient;
+    };
+    let identifier = patient.pointer("/identifier/0");
+    let text = |key: &str| {
+        identifier
+            .and_then(|i| i.get(key))
+            .and_then(|v| v.as_str())
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+            .map(str::to_owned)
+    };
+    PatientBody::Patient {
+        identifier_value: text("value"),
+        identifier_system: text("system"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn patient(value: Option<&str>, system: Option<&str>) -> PatientBody {
+        PatientBody::Patient {
+            identifier_value: value.map(str::to_owned),
+            identifier_system: system.map(str::to_owned),
+        }
+    }
+
+    #[test]
+    fn patients_give_their_first_identifier_trimmed() {
+        let body =
+            br#"{"resourceType":"Patient","identifier":[{"system":"urn:app","value":" p-1 "}]}"#;
+        assert_eq!(read_patient(body), patient(Some("p-1"), Some("urn:app")));
+        let no_system = br#"{"resourceType":"Patient","identifier":[{"value":"p-1"}]}"#;
+        assert_eq!(read_patient(no_system), patient(Some("p-1"), None));
+        for no_value in [
+            &br#"{"resourceType":"Patient"}"#[..],
+            br#"{"resourceType":"Patient","identifier":[]}"#,
+            br#"{"resourceType":"Patient","identifier":[{"value":""}]}"#,
+            br#"{"resourceType":"Patient","identifier":[{"value":7}]}"#,
+            br#"{"resourceType":"Patient","identifier":[{"system":"urn:app"}],"x":[{"value":"p"}]}"#,
+        ] {
+            let PatientBody::Patient {
+                identifier_value, ..
+            } = read_patient(no_value)
+            else {
+                panic!("{no_value:?} is a Patient");
+            };
+            assert_eq!(identifier_value, None, "{no_value:?}");
+        }
+    }
+
+    #[test]
+    fn other_bodies_are_not_patients() {
+        for body in [
+            &b""[..],
+            b"not json",
+            br#"[]"#,
+            br#"{"resourceType":"Observation","identifier":[{"value":"x"}]}"#,
+            br#"{"identifier":[{"value":"x"}]}"#,
+        ] {
+            assert_eq!(read_patient(body), PatientBody::NotAPatient, "{body:?}");
+        }
+    }
+
+    #[test]
+    fn link_credentials_tell_missing_unreadable_other_and_token_apart() {
+        let with = |value: &[u8]| {
+            let mut headers = HeaderMap::new();
+            headers.insert(
+                header::AUTHORIZATION,
+                axum::http::HeaderValue::from_bytes(value).unwrap(),
+            );
+            link_credentials(&headers)
+        };
+        assert_eq!(
+            link_credentials(&HeaderMap::new()),
+            LinkCredentials::Missing
+        );
+        assert_eq!(with(b"Bearer \xff"), LinkCredentials::Unreadable);
+        assert_eq!(with(b"Basic abc"), LinkCredentials::OtherScheme);
+        assert_eq!(with(b"abc"), LinkCredentials::OtherScheme);
+        assert_eq!(with(b"bearer abc"), LinkCredentials::Token("abc".into()));
+        assert_eq!(with(b"JWT  abc "), LinkCredentials::Token("abc".into()));
+        assert_eq!(with(b"Bearer"), LinkCredentials::Token(String::new()));
+    }
 }

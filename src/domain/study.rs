@@ -1,5 +1,6 @@
 //! Validated values of the study side: subject ids, names, birth dates and
-//! the timestamps of the subject's journey.
+//! the timestamps of the subject's journey, and the rules that follow from
+//! the journey (where a subject stands, whether it may get a link).
 
 use std::fmt;
 
@@ -162,6 +163,74 @@ impl Timestamp {
     }
 }
 
+/// The dates of a subject's journey, each set once. Where the subject
+/// stands, and whether it may get a link, follow from these alone; this is
+/// the one place those rules are written (the stores' status filters
+/// mirror [`Journey::standing`], and the conformance suite checks that).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Journey {
+    pub invited: Option<DateTime<Utc>>,
+    pub consented: Option<DateTime<Utc>>,
+    pub enrolled: Option<DateTime<Utc>>,
+    pub withdrawn: Option<DateTime<Utc>>,
+}
+
+/// Where a subject stands: the furthest step of its journey that is set,
+/// whatever the order of the dates (a withdrawal ends the journey).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Standing {
+    /// Registered, no step recorded yet.
+    Pending,
+    Invited,
+    Consented,
+    Enrolled,
+    Withdrawn,
+}
+
+impl Journey {
+    pub fn standing(&self) -> Standing {
+        if self.withdrawn.is_some() {
+            Standing::Withdrawn
+        } else if self.enrolled.is_some() {
+            Standing::Enrolled
+        } else if self.consented.is_some() {
+            Standing::Consented
+        } else if self.invited.is_some() {
+            Standing::Invited
+        } else {
+            Standing::Pending
+        }
+    }
+
+    /// A new link (QR invitation) is made only for a consented subject
+    /// who has not withdrawn; enrolled ones too, since a new phone needs a
+    /// new link. The refusal is a 412 naming the reason.
+    pub fn check_can_invite(&self) -> Result<()> {
+        if self.consented.is_none() {
+            return Err(Error::PreconditionFailed(
+                "Subject has not yet been consented".into(),
+            ));
+        }
+        self.check_not_withdrawn()
+    }
+
+    pub fn can_invite(&self) -> bool {
+        self.check_can_invite().is_ok()
+    }
+
+    /// A withdrawn subject gets no link token, not even for a link made
+    /// before the withdrawal (links imported from the old service may
+    /// predate consent, so consent is not asked again here).
+    pub fn check_not_withdrawn(&self) -> Result<()> {
+        match self.withdrawn {
+            Some(_) => Err(Error::PreconditionFailed(
+                "Subject has withdrawn from the study".into(),
+            )),
+            None => Ok(()),
+        }
+    }
+}
+
 /// How timestamps appear in audit texts: RFC 3339 UTC, like the JSON.
 pub fn format_timestamp(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::AutoSi, true)
@@ -256,6 +325,63 @@ mod tests {
         assert_eq!(format_timestamp(t.instant()), "2024-05-01T09:30:00Z");
         let err = Timestamp::parse("date_invited", "May 1st").unwrap_err();
         assert!(err.to_string().contains("date_invited"), "{err}");
+    }
+
+    /// Every combination of set and unset journey dates.
+    fn every_journey() -> impl Iterator<Item = Journey> {
+        let at = Utc.with_ymd_and_hms(2024, 5, 1, 9, 30, 0).unwrap();
+        (0..16u8).map(move |bits| {
+            let date = |bit: u8| (bits & (1 << bit) != 0).then_some(at);
+            Journey {
+                invited: date(0),
+                consented: date(1),
+                enrolled: date(2),
+                withdrawn: date(3),
+            }
+        })
+    }
+
+    #[test]
+    fn standing_is_the_furthest_step_and_withdrawal_ends_it() {
+        for journey in every_journey() {
+            let expected = match journey {
+                Journey {
+                    withdrawn: Some(_), ..
+                } => Standing::Withdrawn,
+                Journey {
+                    enrolled: Some(_), ..
+                } => Standing::Enrolled,
+                Journey {
+                    consented: Some(_), ..
+                } => Standing::Consented,
+                Journey {
+                    invited: Some(_), ..
+                } => Standing::Invited,
+                _ => Standing::Pending,
+            };
+            assert_eq!(journey.standing(), expected, "{journey:?}");
+        }
+    }
+
+    #[test]
+    fn only_consented_subjects_who_have_not_withdrawn_can_be_invited() {
+        for journey in every_journey() {
+            let expected = journey.consented.is_some() && journey.withdrawn.is_none();
+            assert_eq!(journey.can_invite(), expected, "{journey:?}");
+            assert_eq!(
+                journey.check_not_withdrawn().is_ok(),
+                journey.withdrawn.is_none()
+            );
+        }
+        let never_consented = Journey {
+            withdrawn: Some(Utc::now()),
+            ..Journey::default()
+        };
+        let err = never_consented.check_can_invite().unwrap_err();
+        assert!(
+            matches!(&err, Error::PreconditionFailed(m) if m == "Subject has not yet been consented"),
+            "consent is checked first: {err:?}"
+        );
     }
 
     #[test]

@@ -23,6 +23,7 @@ pub mod import;
 pub mod link_tokens;
 pub mod links;
 pub mod mail;
+pub(crate) mod optimistic;
 pub mod passwords;
 pub mod recovery;
 pub mod subjects;

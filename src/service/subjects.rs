@@ -5,10 +5,11 @@ use chrono::{DateTime, NaiveDate, SubsecRound, Utc};
 use serde::Serialize;
 
 use crate::domain::{
-    BirthDate, Sssid, SubjectName, Timestamp, format_timestamp, parse_subject_email,
+    BirthDate, Journey, Sssid, SubjectName, Timestamp, format_timestamp, parse_subject_email,
 };
 use crate::error::{Error, Result};
 use crate::service::audits::{AuditTarget, Auditor};
+use crate::service::optimistic::{self, Edit};
 use crate::service::{Actor, Context, Deps};
 use crate::store::{
     AuditRecord, Page, StoreError, SubjectColumn, SubjectQuery, SubjectRecord, SubjectStatus,
@@ -17,22 +18,14 @@ use crate::store::{
 pub const DEFAULT_SUBJECTS_PER_PAGE: u64 = 50;
 pub const MAX_SUBJECTS_PER_PAGE: u64 = 500;
 
-/// How often an optimistic write is retried after losing a race before the
-/// caller is told to try again. Races need a concurrent writer of the same
-/// record, so a handful of rounds is plenty.
-pub(crate) const MAX_WRITE_ATTEMPTS: usize = 16;
+/// What one attempt of [`SubjectService::edit_subject`] decided: answer
+/// `T` unchanged, or write the subject, audit `action` and answer `result`.
+type SubjectEdit<T> = Edit<SubjectRecord, T, Audited<T>>;
 
-/// What one attempt of [`SubjectService::edit_subject`] decided.
-enum Edit<T> {
-    /// Nothing to write; answer `T`.
-    Unchanged(T),
-    /// Write `next` (the version is set by the loop), audit `action`, answer
-    /// `result`.
-    Write {
-        next: SubjectRecord,
-        action: String,
-        result: T,
-    },
+/// The audit text of a subject write, and the answer once it is written.
+struct Audited<T> {
+    action: String,
+    result: T,
 }
 
 /// A subject as clients see it: `bday` as `YYYY-MM-DD`, times RFC 3339 UTC.
@@ -48,6 +41,19 @@ pub struct SubjectView {
     pub date_withdrawn: Option<DateTime<Utc>>,
     pub created: DateTime<Utc>,
     pub changed: DateTime<Utc>,
+}
+
+impl SubjectView {
+    /// The journey dates, for the rules in [`Journey`] (where the subject
+    /// stands, whether it may get a link).
+    pub fn journey(&self) -> Journey {
+        Journey {
+            invited: self.date_invited,
+            consented: self.date_consented,
+            enrolled: self.date_enrolled,
+            withdrawn: self.date_withdrawn,
+        }
+    }
 }
 
 impl From<SubjectRecord> for SubjectView {
@@ -327,8 +333,10 @@ impl SubjectService {
             next.changed = now;
             Ok(Edit::Write {
                 next,
-                action: changes.join("; "),
-                result: (),
+                then: Audited {
+                    action: changes.join("; "),
+                    result: (),
+                },
             })
         })
         .await
@@ -362,8 +370,10 @@ impl SubjectService {
             next.changed = now;
             Ok(Edit::Write {
                 next,
-                action: step.audit_text(now),
-                result: now,
+                then: Audited {
+                    action: step.audit_text(now),
+                    result: now,
+                },
             })
         })
         .await
@@ -391,8 +401,10 @@ impl SubjectService {
                 next.changed = now;
                 Ok(Edit::Write {
                     next,
-                    action: date.audit_text(at),
-                    result: (),
+                    then: Audited {
+                        action: date.audit_text(at),
+                        result: (),
+                    },
                 })
             })
             .await;
@@ -403,40 +415,30 @@ impl SubjectService {
         }
     }
 
-    /// One optimistic write: reads the subject, lets `edit` decide from it,
-    /// and writes only if nobody wrote in between (version check), else
-    /// reads again. This is what keeps set-once dates set once without a
-    /// lock, on one instance or many.
+    /// One optimistic write of the subject (see [`optimistic::edit`]):
+    /// `edit` decides from the subject as stored; what it writes is audited
+    /// once it is written.
     async fn edit_subject<T>(
         &self,
         ctx: &Context,
         sssid: &str,
-        mut edit: impl FnMut(SubjectRecord) -> Result<Edit<T>>,
+        mut edit: impl FnMut(SubjectRecord) -> Result<SubjectEdit<T>>,
     ) -> Result<T> {
-        for _ in 0..MAX_WRITE_ATTEMPTS {
-            let current = self
-                .deps
-                .store
-                .subject(sssid)
-                .await?
-                .ok_or_else(subject_not_found)?;
-            let expected = current.version;
-            match edit(current)? {
-                Edit::Unchanged(result) => return Ok(result),
-                Edit::Write {
-                    mut next,
-                    action,
-                    result,
-                } => {
-                    next.version = expected + 1;
-                    if self.deps.store.replace_subject(&next, expected).await? {
-                        self.audits.record(ctx, subject_target(sssid), action).await;
-                        return Ok(result);
-                    }
-                }
+        let store = self.deps.store.as_ref();
+        match optimistic::edit(store, sssid, subject_not_found, |current| {
+            std::future::ready(edit(current))
+        })
+        .await?
+        {
+            Edit::Unchanged(result) => Ok(result),
+            Edit::Write {
+                then: Audited { action, result },
+                ..
+            } => {
+                self.audits.record(ctx, subject_target(sssid), action).await;
+                Ok(result)
             }
         }
-        Err(concurrent_change())
     }
 
     pub async fn list(
@@ -461,10 +463,6 @@ impl SubjectService {
         }
         Ok(self.deps.store.audits_for_subject(sssid).await?)
     }
-}
-
-pub(crate) fn concurrent_change() -> Error {
-    Error::Conflict("the record was changed by someone else at the same time; try again".into())
 }
 
 fn parse_list_params(params: SubjectListParams) -> Result<SubjectQuery> {

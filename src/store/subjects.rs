@@ -4,6 +4,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 
 use super::{Page, StoreResult};
+use crate::domain::{Journey, Standing};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct SubjectRecord {
@@ -47,9 +48,23 @@ impl SubjectRecord {
             version: 1,
         }
     }
+
+    /// The journey dates, for the rules in [`Journey`].
+    pub fn journey(&self) -> Journey {
+        Journey {
+            invited: self.date_invited,
+            consented: self.date_consented,
+            enrolled: self.date_enrolled,
+            withdrawn: self.date_withdrawn,
+        }
+    }
 }
 
-/// The latest state of a subject, for filtering.
+/// The latest state of a subject, for filtering: the subjects whose
+/// [`Journey::standing`] is [`SubjectStatus::standing`]. Each store
+/// expresses that rule in its own query language (SQLite's generated
+/// `status` column, MongoDB's filter); the conformance suite checks both
+/// against the domain rule for every combination of dates.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SubjectStatus {
     /// `date_invited` set, nothing later.
@@ -60,6 +75,25 @@ pub enum SubjectStatus {
     Enrolled,
     /// `date_withdrawn` set.
     Withdrawn,
+}
+
+impl SubjectStatus {
+    pub const ALL: [SubjectStatus; 4] = [
+        SubjectStatus::Invited,
+        SubjectStatus::Consented,
+        SubjectStatus::Enrolled,
+        SubjectStatus::Withdrawn,
+    ];
+
+    /// The standing this filter selects.
+    pub fn standing(self) -> Standing {
+        match self {
+            SubjectStatus::Invited => Standing::Invited,
+            SubjectStatus::Consented => Standing::Consented,
+            SubjectStatus::Enrolled => Standing::Enrolled,
+            SubjectStatus::Withdrawn => Standing::Withdrawn,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -15,7 +15,7 @@ use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde::Deserialize;
 
 use crate::app::AppState;
-use crate::domain::{BirthDate, Sssid, SubjectName, parse_subject_email};
+use crate::domain::{BirthDate, Sssid, Standing, SubjectName, parse_subject_email};
 use crate::error::Error;
 use crate::service::links::LinkView;
 use crate::service::subjects::{JourneyDate, SubjectFields, SubjectListParams, SubjectView};
@@ -47,61 +47,17 @@ pub fn subject_url(sssid: &str) -> String {
     format!("/subjects/{}", utf8_percent_encode(sssid, PATH_SEGMENT))
 }
 
-/// Where a subject stands, as the list shows it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Standing {
-    Pending,
-    Invited,
-    Consented,
-    Enrolled,
-    Withdrawn,
-}
-
-impl Standing {
-    pub fn of(subject: &SubjectView) -> Self {
-        if subject.date_withdrawn.is_some() {
-            Standing::Withdrawn
-        } else if subject.date_enrolled.is_some() {
-            Standing::Enrolled
-        } else if subject.date_consented.is_some() {
-            Standing::Consented
-        } else if subject.date_invited.is_some() {
-            Standing::Invited
-        } else {
-            Standing::Pending
-        }
-    }
-
-    fn label(self) -> &'static str {
-        match self {
-            Standing::Pending => "Pending",
-            Standing::Invited => "Invited",
-            Standing::Consented => "Consented",
-            Standing::Enrolled => "Enrolled",
-            Standing::Withdrawn => "Withdrawn",
-        }
-    }
-
-    fn class(self) -> &'static str {
-        match self {
-            Standing::Pending => "status status-pending",
-            Standing::Invited => "status status-invited",
-            Standing::Consented => "status status-consented",
-            Standing::Enrolled => "status status-enrolled",
-            Standing::Withdrawn => "status status-withdrawn",
-        }
-    }
-}
-
+/// The badge of where a subject stands (the rule is the domain's
+/// [`Journey::standing`](crate::domain::Journey::standing)).
 pub fn standing_badge(subject: &SubjectView) -> Markup {
-    let standing = Standing::of(subject);
-    html! { span class=(standing.class()) { (standing.label()) } }
-}
-
-/// A QR code can be made for consented subjects who have not withdrawn
-/// (enrolled ones too: a new phone needs a new link).
-pub fn can_invite(subject: &SubjectView) -> bool {
-    subject.date_consented.is_some() && subject.date_withdrawn.is_none()
+    let (label, class) = match subject.journey().standing() {
+        Standing::Pending => ("Pending", "status status-pending"),
+        Standing::Invited => ("Invited", "status status-invited"),
+        Standing::Consented => ("Consented", "status status-consented"),
+        Standing::Enrolled => ("Enrolled", "status status-enrolled"),
+        Standing::Withdrawn => ("Withdrawn", "status status-withdrawn"),
+    };
+    html! { span class=(class) { (label) } }
 }
 
 pub fn day(t: DateTime<Utc>) -> Markup {
@@ -274,7 +230,7 @@ fn subject_row(visitor: &Visitor, subject: &SubjectView) -> Markup {
             td data-label="Last update" { (moment(subject.changed)) }
             td.actions-cell {
                 div.actions {
-                    @if can_invite(subject) { (qr_button(visitor, subject, true)) }
+                    @if subject.journey().can_invite() { (qr_button(visitor, subject, true)) }
                     a.button.small.secondary href=(url)
                         aria-label=(format!("Details of {}", subject.sssid)) { "Details" }
                 }
@@ -667,7 +623,7 @@ fn journey(visitor: &Visitor, subject: &SubjectView) -> Markup {
         section.card aria-labelledby="journey-heading" {
             div.toolbar {
                 h2 #journey-heading { "Study journey" }
-                @if can_invite(subject) { (qr_button(visitor, subject, false)) }
+                @if subject.journey().can_invite() { (qr_button(visitor, subject, false)) }
             }
             dl.journey {
                 div.journey-step { dt { "Status" } dd { (standing_badge(subject)) } }
@@ -676,7 +632,7 @@ fn journey(visitor: &Visitor, subject: &SubjectView) -> Markup {
                 (row("Consented", subject.date_consented,
                     (!withdrawn).then(|| step_action(subject, Step::Consented))))
                 (row("Enrolled", subject.date_enrolled,
-                    can_invite(subject).then(|| html! { span.muted { "when the app scans a QR code" } })))
+                    subject.journey().can_invite().then(|| html! { span.muted { "when the app scans a QR code" } })))
                 (row("Withdrawn", subject.date_withdrawn, Some(step_action(subject, Step::Withdrawn))))
             }
             div #confirm-area {}

@@ -82,6 +82,9 @@ fn unset(field: &str) -> Document {
     doc! { field: { "$exists": false } }
 }
 
+/// The subjects of one status: the domain rule `Journey::standing` in
+/// `src/domain/study.rs` as a filter (the furthest date set wins); the store
+/// conformance suite checks they agree.
 fn status_filter(status: SubjectStatus) -> Vec<Document> {
     match status {
         SubjectStatus::Withdrawn => vec![set("date_withdrawn")],

@@ -53,7 +53,9 @@ fn sort_column(column: SubjectColumn) -> &'static str {
     }
 }
 
-/// The value of the generated `status` column.
+/// The value of the generated `status` column (migration 002), whose
+/// `CASE` mirrors the domain rule `Journey::standing` in
+/// `src/domain/study.rs`; the store conformance suite checks they agree.
 fn status_value(status: SubjectStatus) -> &'static str {
     match status {
         SubjectStatus::Invited => "invited",
