@@ -270,6 +270,89 @@ async fn duplicate_names_are_409_on_mongodb() {
     assert!(message.contains("already exists"), "{message}");
 }
 
+/// Subjects written by a version that sorted names by a lower-cased
+/// `name_lower` get their sort key when the store opens, the old index
+/// goes, and opening again changes nothing.
+#[tokio::test]
+async fn subjects_stored_before_the_name_sort_key_get_it_at_start() {
+    use futures::StreamExt as _;
+    use idm::store::{SubjectColumn, SubjectQuery};
+    let db = TestDatabase::new();
+    let client = mongodb::Client::with_uri_str(&db.uri).await.unwrap();
+    let subjects = client.database(&db.name).collection::<Document>("subjects");
+    let at = mongodb::bson::DateTime::from_millis(1_780_000_000_000);
+    for (sssid, name) in [
+        ("S1", "Zoë"),
+        ("S2", "Émilie"),
+        ("S3", "Åsa"),
+        ("S4", "bob"),
+    ] {
+        subjects
+            .insert_one(doc! {
+                "_id": sssid, "sssid": sssid, "name": name, "name_lower": name.to_lowercase(),
+                "bday": "1980-01-01", "created": at, "changed": at, "version": 1_i64,
+            })
+            .await
+            .unwrap();
+    }
+    subjects
+        .create_index(
+            mongodb::IndexModel::builder()
+                .keys(doc! { "name_lower": 1, "sssid": 1 })
+                .options(
+                    mongodb::options::IndexOptions::builder()
+                        .name("by_name_lower".to_owned())
+                        .build(),
+                )
+                .build(),
+        )
+        .await
+        .unwrap();
+
+    let by_name = SubjectQuery {
+        search: None,
+        status: None,
+        order_by: SubjectColumn::Name,
+        descending: false,
+        offset: 0,
+        limit: 10,
+    };
+    for _ in 0..2 {
+        let store = MongoStore::open(&db.uri, &db.name).await.unwrap();
+        let names: Vec<_> = store
+            .list_subjects(&by_name)
+            .await
+            .unwrap()
+            .items
+            .into_iter()
+            .map(|s| s.name)
+            .collect();
+        assert_eq!(names, ["Åsa", "bob", "Émilie", "Zoë"]);
+    }
+    let keys: Vec<Document> = subjects
+        .list_indexes()
+        .await
+        .unwrap()
+        .map(|index| index.unwrap().keys)
+        .collect()
+        .await;
+    assert!(
+        keys.contains(&doc! { "name_sort": 1, "sssid": 1 }),
+        "{keys:?}"
+    );
+    assert!(
+        !keys.iter().any(|k| k.contains_key("name_lower")),
+        "{keys:?}"
+    );
+    let emilie = subjects
+        .find_one(doc! { "_id": "S2" })
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(emilie.get_str("name_sort").unwrap(), "emilie");
+    assert!(emilie.get("name_lower").is_none(), "the old key is gone");
+}
+
 #[tokio::test]
 async fn a_stopped_database_makes_readyz_fail_and_api_errors_stay_json() {
     let mut server = OwnServer::start();

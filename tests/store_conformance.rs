@@ -864,6 +864,134 @@ mod checks {
         );
     }
 
+    /// `NotInvited` is the state before any step: a consent recorded
+    /// without an invitation is consented, not "not invited".
+    pub async fn not_invited_lists_subjects_with_no_step_yet<S: SubjectStore + ?Sized>(store: &S) {
+        let t = base_time();
+        let later = Some(t + Duration::days(1));
+        let fresh = subject("N-1", "Nora", "1980-01-01", t);
+        let also_fresh = subject("N-2", "Ned", "1990-01-01", t);
+        let mut invited = subject("I-1", "Ida", "1980-01-02", t);
+        invited.date_invited = later;
+        let mut consented_directly = subject("C-1", "Cleo", "1980-01-03", t);
+        consented_directly.date_consented = later;
+        let mut withdrawn_directly = subject("W-1", "Walt", "1980-01-04", t);
+        withdrawn_directly.date_withdrawn = later;
+        for s in [
+            &fresh,
+            &also_fresh,
+            &invited,
+            &consented_directly,
+            &withdrawn_directly,
+        ] {
+            store.insert_subject(s).await.unwrap();
+        }
+        let not_invited = subject_query(None, Some(SubjectStatus::NotInvited));
+        assert_eq!(sssids(store, &not_invited).await, ["N-1", "N-2"]);
+        let page = store.list_subjects(&not_invited).await.unwrap();
+        assert_eq!(page.total, 2);
+        // With a search, sorted by another column, and paged.
+        let searched = SubjectQuery {
+            order_by: SubjectColumn::Bday,
+            descending: true,
+            ..subject_query(Some("N"), Some(SubjectStatus::NotInvited))
+        };
+        assert_eq!(sssids(store, &searched).await, ["N-2", "N-1"]);
+        let second = store
+            .list_subjects(&SubjectQuery {
+                offset: 1,
+                limit: 1,
+                ..searched.clone()
+            })
+            .await
+            .unwrap();
+        assert_eq!((second.items[0].sssid.as_str(), second.total), ("N-1", 2));
+        assert!(
+            sssids(
+                store,
+                &subject_query(Some("Ida"), Some(SubjectStatus::NotInvited))
+            )
+            .await
+            .is_empty()
+        );
+        // Recording the invitation takes a subject off the list.
+        let mut next = fresh.clone();
+        next.version = 1;
+        next.date_invited = later;
+        assert!(store.replace_subject(&next, 0).await.unwrap());
+        assert_eq!(sssids(store, &not_invited).await, ["N-2"]);
+    }
+
+    /// Names sort as readers expect: diacritics and letter case ignored
+    /// (Åsa among the a's, Émilie among the e's, Zoë among the z's), ties
+    /// broken by sssid in the same direction, with or without a search;
+    /// renames move a subject.
+    pub async fn names_sort_in_reading_order_with_ties_by_sssid<S: SubjectStore + ?Sized>(
+        store: &S,
+    ) {
+        let t = base_time();
+        for (sssid, name) in [
+            ("S-1", "Zoë Zander"),
+            ("S-2", "Émilie Martin"),
+            ("S-3", "Åsa Berg"),
+            ("S-4", "adam Smith"),
+            ("S-5", "Bob Brown"),
+            ("S-6", "emilie martin"),
+            ("S-0", "Émilie Martin"),
+        ] {
+            store
+                .insert_subject(&subject(sssid, name, "1980-01-01", t))
+                .await
+                .unwrap();
+        }
+        let by_name = |descending, search: Option<&str>| SubjectQuery {
+            order_by: SubjectColumn::Name,
+            descending,
+            ..subject_query(search, None)
+        };
+        assert_eq!(
+            sssids(store, &by_name(false, None)).await,
+            ["S-4", "S-3", "S-5", "S-0", "S-2", "S-6", "S-1"]
+        );
+        assert_eq!(
+            sssids(store, &by_name(true, None)).await,
+            ["S-1", "S-6", "S-2", "S-0", "S-5", "S-3", "S-4"]
+        );
+        // A search ("S-" matches every sssid) orders its matches the same.
+        assert_eq!(
+            sssids(store, &by_name(false, Some("S-"))).await,
+            ["S-4", "S-3", "S-5", "S-0", "S-2", "S-6", "S-1"]
+        );
+        let page = store
+            .list_subjects(&SubjectQuery {
+                offset: 1,
+                limit: 2,
+                ..by_name(false, Some("S-"))
+            })
+            .await
+            .unwrap();
+        assert_eq!(
+            (
+                page.items
+                    .iter()
+                    .map(|s| s.sssid.as_str())
+                    .collect::<Vec<_>>(),
+                page.total
+            ),
+            (vec!["S-3", "S-5"], 7)
+        );
+        // Renaming Zoë to Ångström moves her among the a's.
+        let mut zoe = store.subject("S-1").await.unwrap().unwrap();
+        let expected = zoe.version;
+        zoe.version += 1;
+        zoe.name = "Ångström".into();
+        assert!(store.replace_subject(&zoe, expected).await.unwrap());
+        assert_eq!(
+            sssids(store, &by_name(false, None)).await,
+            ["S-4", "S-1", "S-3", "S-5", "S-0", "S-2", "S-6"]
+        );
+    }
+
     // ------------------------------------------------------------ links
 
     pub fn link(id: &str, sssid: &str, at: DateTime<Utc>) -> LinkRecord {
@@ -1176,6 +1304,16 @@ macro_rules! study_conformance {
             #[tokio::test]
             async fn status_filter_agrees_with_the_domain_standing() {
                 checks::status_filter_agrees_with_the_domain_standing(&*$open().await.store).await;
+            }
+
+            #[tokio::test]
+            async fn not_invited_lists_subjects_with_no_step_yet() {
+                checks::not_invited_lists_subjects_with_no_step_yet(&*$open().await.store).await;
+            }
+
+            #[tokio::test]
+            async fn names_sort_in_reading_order_with_ties_by_sssid() {
+                checks::names_sort_in_reading_order_with_ties_by_sssid(&*$open().await.store).await;
             }
 
             #[tokio::test]

@@ -1097,6 +1097,8 @@ async fn listing_pages_orders_and_filters_by_status() {
     )
     .await;
     for (status, expected) in [
+        // Nothing recorded yet (a consent without invitation is consented).
+        ("not-invited", vec!["S4"]),
         ("invited", vec!["S0"]),
         ("CONSENTED", vec!["S1"]),
         ("enrolled", vec!["S2"]),

@@ -123,9 +123,10 @@ pub struct ListQuery {
     /// Literal text: an sssid prefix, part of a name (case-insensitive),
     /// or a bday prefix.
     search: Option<String>,
-    /// Subjects whose latest state is this one: invited, consented,
-    /// enrolled or withdrawn (any letter case).
-    #[param(value_type = Option<String>, pattern = "^\\s*([Ii][Nn][Vv][Ii][Tt][Ee][Dd]|[Cc][Oo][Nn][Ss][Ee][Nn][Tt][Ee][Dd]|[Ee][Nn][Rr][Oo][Ll][Ll][Ee][Dd]|[Ww][Ii][Tt][Hh][Dd][Rr][Aa][Ww][Nn])?\\s*$")]
+    /// Subjects whose latest state is this one: not-invited (no step
+    /// recorded yet), invited, consented, enrolled or withdrawn (any
+    /// letter case).
+    #[param(value_type = Option<String>, pattern = "^\\s*([Nn][Oo][Tt]-[Ii][Nn][Vv][Ii][Tt][Ee][Dd]|[Ii][Nn][Vv][Ii][Tt][Ee][Dd]|[Cc][Oo][Nn][Ss][Ee][Nn][Tt][Ee][Dd]|[Ee][Nn][Rr][Oo][Ll][Ll][Ee][Dd]|[Ww][Ii][Tt][Hh][Dd][Rr][Aa][Ww][Nn])?\\s*$")]
     status: Option<String>,
 }
 

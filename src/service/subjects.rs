@@ -522,13 +522,15 @@ fn parse_list_params(params: SubjectListParams) -> Result<SubjectQuery> {
     let status = match given(params.status) {
         None => None,
         Some(status) => Some(match status.trim().to_ascii_lowercase().as_str() {
+            "not-invited" => SubjectStatus::NotInvited,
             "invited" => SubjectStatus::Invited,
             "consented" => SubjectStatus::Consented,
             "enrolled" => SubjectStatus::Enrolled,
             "withdrawn" => SubjectStatus::Withdrawn,
             _ => {
                 return Err(Error::BadRequest(format!(
-                    "status must be one of invited, consented, enrolled, withdrawn; got {status:?}"
+                    "status must be one of not-invited, invited, consented, enrolled, withdrawn; \
+                     got {status:?}"
                 )));
             }
         }),
@@ -587,6 +589,8 @@ mod tests {
         assert!(parse_list_params(params(&[("orderdir", "up")])).is_err());
         assert!(parse_list_params(params(&[("ordercol", "password")])).is_err());
         assert!(parse_list_params(params(&[("status", "lost")])).is_err());
+        let q = parse_list_params(params(&[("status", "Not-Invited")])).unwrap();
+        assert_eq!(q.status, Some(SubjectStatus::NotInvited));
         let q = parse_list_params(params(&[("status", ""), ("search", "")])).unwrap();
         assert_eq!((q.status, q.search), (None, None), "empty means absent");
     }

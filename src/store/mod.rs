@@ -20,7 +20,9 @@ pub mod subjects;
 pub use links::{LinkRecord, LinkStore};
 pub use reset_tokens::{ResetTokenRecord, ResetTokenStore};
 pub use sessions::{SessionRecord, SessionRecordStore};
-pub use subjects::{SubjectColumn, SubjectQuery, SubjectRecord, SubjectStatus, SubjectStore};
+pub use subjects::{
+    SubjectColumn, SubjectQuery, SubjectRecord, SubjectStatus, SubjectStore, name_sort_key,
+};
 
 /// What can go wrong in any store, mapped by the service layer to API errors.
 #[derive(Debug, thiserror::Error)]

@@ -67,6 +67,9 @@ impl SubjectRecord {
 /// against the domain rule for every combination of dates.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SubjectStatus {
+    /// No step of the journey recorded yet: no `date_invited` and nothing
+    /// later.
+    NotInvited,
     /// `date_invited` set, nothing later.
     Invited,
     /// `date_consented` set, not enrolled or withdrawn.
@@ -78,7 +81,8 @@ pub enum SubjectStatus {
 }
 
 impl SubjectStatus {
-    pub const ALL: [SubjectStatus; 4] = [
+    pub const ALL: [SubjectStatus; 5] = [
+        SubjectStatus::NotInvited,
         SubjectStatus::Invited,
         SubjectStatus::Consented,
         SubjectStatus::Enrolled,
@@ -88,12 +92,29 @@ impl SubjectStatus {
     /// The standing this filter selects.
     pub fn standing(self) -> Standing {
         match self {
+            SubjectStatus::NotInvited => Standing::Pending,
             SubjectStatus::Invited => Standing::Invited,
             SubjectStatus::Consented => Standing::Consented,
             SubjectStatus::Enrolled => Standing::Enrolled,
             SubjectStatus::Withdrawn => Standing::Withdrawn,
         }
     }
+}
+
+/// The key names are sorted by, stored next to the name: transliterated
+/// to Latin letters without diacritics (`Å` → `a`, `ß` → `ss`, `Ø` → `o`)
+/// and lower-cased, so Åsa and Émilie sort among the a's and e's rather
+/// than after Zoë, as a reader expects. Characters without a
+/// transliteration are kept as they are. Stores break ties by sssid.
+pub fn name_sort_key(name: &str) -> String {
+    let mut key = String::with_capacity(name.len());
+    for c in name.chars() {
+        match deunicode::deunicode_char(c) {
+            Some(latin) => key.push_str(latin),
+            None => key.push(c),
+        }
+    }
+    key.to_lowercase()
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -136,4 +157,21 @@ pub trait SubjectStore: Send + Sync {
     ) -> StoreResult<bool>;
     /// Ties in the sort column are broken by sssid, so pages are stable.
     async fn list_subjects(&self, query: &SubjectQuery) -> StoreResult<Page<SubjectRecord>>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::name_sort_key;
+
+    #[test]
+    fn sort_keys_ignore_diacritics_and_letter_case() {
+        assert_eq!(name_sort_key("Åsa Öberg"), "asa oberg");
+        assert_eq!(name_sort_key("Émilie"), "emilie");
+        assert_eq!(name_sort_key("ZOË"), "zoe");
+        assert_eq!(name_sort_key("Straße"), "strasse");
+        assert_eq!(name_sort_key("Søren Łukasz"), "soren lukasz");
+        let mut names = ["Zoë", "Émilie", "Åsa", "bob", "Adam"];
+        names.sort_by_key(|n| name_sort_key(n));
+        assert_eq!(names, ["Adam", "Åsa", "bob", "Émilie", "Zoë"]);
+    }
 }

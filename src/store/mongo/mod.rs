@@ -54,14 +54,17 @@ const TTL_GRACE: Duration = Duration::from_secs(24 * 3600);
 
 /// The MongoDB error code of a unique index violation.
 const DUPLICATE_KEY: i32 = 11000;
+/// The MongoDB error code for a collection that does not exist.
+const NAMESPACE_NOT_FOUND: i32 = 26;
 
 pub struct MongoStore {
     db: Database,
 }
 
 impl MongoStore {
-    /// Connects, checks that the server answers and creates the indexes
-    /// (idempotent, so every instance does it at start).
+    /// Connects, checks that the server answers, brings documents of
+    /// older versions up to date and creates the indexes (all idempotent,
+    /// so every instance does it at start).
     pub async fn open(url: &str, database: &str) -> anyhow::Result<Self> {
         let mut options = ClientOptions::parse(url)
             .await
@@ -93,6 +96,10 @@ impl MongoStore {
             .ping()
             .await
             .with_context(|| format!("cannot reach MongoDB at {hosts} (database {database})"))?;
+        store
+            .upgrade_documents()
+            .await
+            .context("cannot bring the MongoDB documents up to date")?;
         store
             .create_indexes()
             .await
@@ -128,6 +135,34 @@ impl MongoStore {
     }
     fn locks(&self) -> Collection<Document> {
         self.db.collection("locks")
+    }
+
+    /// What older versions stored differently. Subjects sorted by name
+    /// through a lower-cased `name_lower` with an index on
+    /// `(name_lower, sssid)`; they now carry `name_sort` instead.
+    async fn upgrade_documents(&self) -> StoreResult<()> {
+        let subjects = self.subjects();
+        let mut indexes = Vec::new();
+        match subjects.list_indexes().await {
+            Ok(mut cursor) => {
+                while cursor.advance().await.map_err(classify)? {
+                    indexes.push(cursor.deserialize_current().map_err(classify)?);
+                }
+            }
+            // A new database: no collection, nothing to upgrade.
+            Err(e) if is_missing_collection(&e) => {}
+            Err(e) => return Err(classify(e)),
+        }
+        // Found by its fields: some wire-compatible servers name indexes
+        // their own way.
+        let old_name_order = |keys: &Document| keys.keys().eq(["name_lower", "sssid"]);
+        for index in indexes.iter().filter(|i| old_name_order(&i.keys)) {
+            if let Some(name) = index.options.as_ref().and_then(|o| o.name.as_deref()) {
+                subjects.drop_index(name).await.map_err(classify)?;
+            }
+        }
+        subjects::backfill_name_sort_keys(&subjects).await?;
+        Ok(())
     }
 
     async fn create_indexes(&self) -> StoreResult<()> {
@@ -296,6 +331,10 @@ pub(crate) fn classify(err: mongodb::error::Error) -> StoreError {
         }
         _ => StoreError::Other(anyhow::Error::new(err).context("mongodb")),
     }
+}
+
+fn is_missing_collection(err: &mongodb::error::Error) -> bool {
+    matches!(err.kind.as_ref(), ErrorKind::Command(c) if c.code == NAMESPACE_NOT_FOUND)
 }
 
 /// Whether an error is a unique-index violation.

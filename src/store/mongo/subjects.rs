@@ -1,4 +1,5 @@
 use async_trait::async_trait;
+use mongodb::Collection;
 use mongodb::bson::{Document, doc};
 
 use super::{
@@ -6,12 +7,13 @@ use super::{
 };
 use crate::store::{
     Page, StoreResult, SubjectColumn, SubjectQuery, SubjectRecord, SubjectStatus, SubjectStore,
+    name_sort_key,
 };
 
 /// Fields that lists can be ordered by; each has an index with the sssid as
 /// tie breaker.
 pub(super) const SORTABLE_FIELDS: &[&str] = &[
-    "name_lower",
+    "name_sort",
     "bday",
     "created",
     "changed",
@@ -24,8 +26,9 @@ pub(super) const SORTABLE_FIELDS: &[&str] = &[
 fn field(column: SubjectColumn) -> &'static str {
     match column {
         SubjectColumn::Sssid => "sssid",
-        // Names sort the way people read them, ignoring letter case.
-        SubjectColumn::Name => "name_lower",
+        // Names sort the way people read them, ignoring letter case and
+        // diacritics (`name_sort_key`).
+        SubjectColumn::Name => "name_sort",
         SubjectColumn::Bday => "bday",
         SubjectColumn::Created => "created",
         SubjectColumn::Changed => "changed",
@@ -44,7 +47,7 @@ fn subject_doc(s: &SubjectRecord) -> Document {
         "_id": &s.sssid,
         "sssid": &s.sssid,
         "name": &s.name,
-        "name_lower": s.name.to_lowercase(),
+        "name_sort": name_sort_key(&s.name),
         "bday": s.bday.format("%Y-%m-%d").to_string(),
         "created": to_bson_time(s.created),
         "changed": to_bson_time(s.changed),
@@ -87,6 +90,12 @@ fn unset(field: &str) -> Document {
 /// conformance suite checks they agree.
 fn status_filter(status: SubjectStatus) -> Vec<Document> {
     match status {
+        SubjectStatus::NotInvited => vec![
+            unset("date_invited"),
+            unset("date_consented"),
+            unset("date_enrolled"),
+            unset("date_withdrawn"),
+        ],
         SubjectStatus::Withdrawn => vec![set("date_withdrawn")],
         SubjectStatus::Enrolled => vec![set("date_enrolled"), unset("date_withdrawn")],
         SubjectStatus::Consented => vec![
@@ -164,10 +173,12 @@ impl SubjectStore for MongoStore {
             .map_err(classify)?;
         let direction = if query.descending { -1 } else { 1 };
         let column = field(query.order_by);
+        // Ties in the same direction, so the `(column, sssid)` index serves
+        // both directions (walked backwards for descending).
         let sort = if column == "sssid" {
             doc! { "sssid": direction }
         } else {
-            doc! { column: direction, "sssid": 1 }
+            doc! { column: direction, "sssid": direction }
         };
         let cursor = self
             .subjects()
@@ -184,4 +195,32 @@ impl SubjectStore for MongoStore {
             .collect::<StoreResult<Vec<_>>>()?;
         Ok(Page { items, total })
     }
+}
+
+/// Gives documents written before `name_sort` existed (they carry the old
+/// `name_lower`) their sort key, so the name order covers every subject.
+/// Runs at every start and finds nothing once done. Only the key is set,
+/// and only while the name is still the one the key was computed from,
+/// so a concurrent rename (a whole-document replace) always wins.
+pub(super) async fn backfill_name_sort_keys(subjects: &Collection<Document>) -> StoreResult<u64> {
+    let missing = subjects
+        .find(doc! { "name_sort": { "$exists": false } })
+        .projection(doc! { "_id": 1, "name": 1 })
+        .await
+        .map_err(classify)?;
+    let mut updated = 0;
+    for d in collect(missing).await? {
+        let (Ok(id), Ok(name)) = (d.req_str("_id"), d.req_str("name")) else {
+            continue;
+        };
+        let result = subjects
+            .update_one(
+                doc! { "_id": &id, "name": &name, "name_sort": { "$exists": false } },
+                doc! { "$set": { "name_sort": name_sort_key(&name) }, "$unset": { "name_lower": "" } },
+            )
+            .await
+            .map_err(classify)?;
+        updated += result.modified_count;
+    }
+    Ok(updated)
 }

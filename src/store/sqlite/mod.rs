@@ -27,14 +27,22 @@ mod users;
 
 /// Versioned schema; append only, never edit a released migration.
 fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![
+    Migrations::new(migration_steps())
+}
+
+fn migration_steps() -> Vec<M<'static>> {
+    vec![
         M::up(include_str!("migrations/001_users_audits_throttle.sql")),
         M::up(include_str!("migrations/002_subjects_links.sql")),
         M::up(include_str!("migrations/003_reset_tokens.sql")),
         M::up(include_str!("migrations/004_sessions.sql")),
         M::up(include_str!("migrations/005_audit_client_ip.sql")),
         M::up(include_str!("migrations/006_subject_name_index.sql")),
-    ])
+        M::up_with_hook(
+            include_str!("migrations/007_subject_name_sort.sql"),
+            subjects::backfill_name_sort_keys,
+        ),
+    ]
 }
 
 /// Applied to every new connection. In WAL mode `synchronous=NORMAL`
@@ -244,6 +252,49 @@ mod tests {
     #[test]
     fn migrations_are_valid() {
         migrations().validate().unwrap();
+    }
+
+    /// Subjects written before migration 007 get their name's sort key,
+    /// so the name order covers them too.
+    #[tokio::test]
+    async fn migration_007_gives_existing_names_their_sort_key() {
+        use crate::store::{SubjectColumn, SubjectQuery, SubjectStore};
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("idm.sqlite3");
+        {
+            let mut conn = Connection::open(&path).unwrap();
+            let mut before = migration_steps();
+            before.truncate(6);
+            Migrations::new(before).to_latest(&mut conn).unwrap();
+            for (sssid, name) in [
+                ("S1", "Zoë"),
+                ("S2", "Émilie"),
+                ("S3", "Åsa"),
+                ("S4", "bob"),
+            ] {
+                conn.execute(
+                    "INSERT INTO subjects (sssid, name, name_folded, bday, created, changed, version)
+                     VALUES (?1, ?2, lower(?2), '1980-01-01', '2026-01-01T00:00:00.000000Z',
+                             '2026-01-01T00:00:00.000000Z', 1)",
+                    [sssid, name],
+                )
+                .unwrap();
+            }
+        }
+        let store = SqliteStore::open(&path).await.unwrap();
+        let page = store
+            .list_subjects(&SubjectQuery {
+                search: None,
+                status: None,
+                order_by: SubjectColumn::Name,
+                descending: false,
+                offset: 0,
+                limit: 10,
+            })
+            .await
+            .unwrap();
+        let names: Vec<_> = page.items.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, ["Åsa", "bob", "Émilie", "Zoë"]);
     }
 
     #[tokio::test]

@@ -7,6 +7,7 @@ use super::cached::CachedStatements;
 use super::{SqliteStore, classify, parse_opt_ts, parse_ts, ts};
 use crate::store::{
     Page, StoreResult, SubjectColumn, SubjectQuery, SubjectRecord, SubjectStatus, SubjectStore,
+    name_sort_key,
 };
 
 const SUBJECT_COLUMNS: &str = "sssid, name, bday, email, date_invited, date_consented, \
@@ -42,7 +43,7 @@ fn bday_text(bday: NaiveDate) -> String {
 fn sort_column(column: SubjectColumn) -> &'static str {
     match column {
         SubjectColumn::Sssid => "sssid",
-        SubjectColumn::Name => "name_folded",
+        SubjectColumn::Name => "name_sort",
         SubjectColumn::Bday => "bday",
         SubjectColumn::Created => "created",
         SubjectColumn::Changed => "changed",
@@ -55,13 +56,15 @@ fn sort_column(column: SubjectColumn) -> &'static str {
 
 /// The value of the generated `status` column (migration 002), whose
 /// `CASE` mirrors the domain rule `Journey::standing` in
-/// `src/domain/study.rs`; the store conformance suite checks they agree.
-fn status_value(status: SubjectStatus) -> &'static str {
+/// `src/domain/study.rs` (NULL before any step: `Standing::Pending`); the
+/// store conformance suite checks they agree.
+fn status_value(status: SubjectStatus) -> Option<&'static str> {
     match status {
-        SubjectStatus::Invited => "invited",
-        SubjectStatus::Consented => "consented",
-        SubjectStatus::Enrolled => "enrolled",
-        SubjectStatus::Withdrawn => "withdrawn",
+        SubjectStatus::NotInvited => None,
+        SubjectStatus::Invited => Some("invited"),
+        SubjectStatus::Consented => Some("consented"),
+        SubjectStatus::Enrolled => Some("enrolled"),
+        SubjectStatus::Withdrawn => Some("withdrawn"),
     }
 }
 
@@ -116,17 +119,20 @@ fn search_matches(search: &str, values: &mut Vec<Value>) -> String {
 /// its parameters. User text only ever travels as a parameter.
 ///
 /// A search first collects its matches (`matches`, sssids only). Sorting
-/// by sssid or name without a status filter then needs nothing else, or
-/// only the narrow name table; any other order or a status filter joins
-/// the matches to `subjects`. CROSS JOIN keeps the matches the outer loop,
+/// by sssid without a status filter then needs nothing else; any other
+/// order or a status filter joins the matches to `subjects`. CROSS JOIN keeps the matches the outer loop,
 /// so the planner does not walk a whole sort index probing for rare
 /// matches.
 fn hits(query: &SubjectQuery, sort_column: &str) -> (String, Vec<Value>) {
     let mut values = Vec::new();
     let search = query.search.as_deref().filter(|s| !s.is_empty());
-    let status = query.status.map(|status| {
-        values.push(Value::Text(status_value(status).to_owned()));
-        format!("WHERE subjects.status = ?{}", values.len())
+    // Either way through the status index.
+    let status = query.status.map(|status| match status_value(status) {
+        None => "WHERE subjects.status IS NULL".to_owned(),
+        Some(value) => {
+            values.push(Value::Text(value.to_owned()));
+            format!("WHERE subjects.status = ?{}", values.len())
+        }
     });
     // The sssid, and the sort key when it is another column.
     let keys = |table: &str| match sort_column {
@@ -146,9 +152,6 @@ fn hits(query: &SubjectQuery, sort_column: &str) -> (String, Vec<Value>) {
     let matches = search_matches(search, &mut values);
     let hits = match (sort_column, status) {
         ("sssid", None) => "SELECT sssid FROM matches".to_owned(),
-        ("name_folded", None) => "SELECT matches.sssid, names.name_folded FROM matches
-             CROSS JOIN subject_names AS names ON names.sssid = matches.sssid"
-            .to_owned(),
         (_, status) => format!(
             "SELECT {} FROM matches
              CROSS JOIN subjects ON subjects.sssid = matches.sssid {}",
@@ -236,9 +239,10 @@ fn frequent_matches_by_sssid(
 }
 
 /// A subject's values in the order of `SUBJECT_COLUMNS`, then its folded
-/// name: `?1`..`?12`.
-fn subject_values(s: SubjectRecord) -> [Value; 12] {
+/// name and its name's sort key: `?1`..`?13`.
+fn subject_values(s: SubjectRecord) -> [Value; 13] {
     let name_folded = s.name.to_lowercase();
+    let name_sort = name_sort_key(&s.name);
     [
         s.sssid.into(),
         s.name.into(),
@@ -252,7 +256,26 @@ fn subject_values(s: SubjectRecord) -> [Value; 12] {
         ts(s.changed).into(),
         s.version.into(),
         name_folded.into(),
+        name_sort.into(),
     ]
+}
+
+/// Migration 007's hook: the sort key of every existing name, computed
+/// in Rust like at every write (SQL has no transliteration).
+pub(super) fn backfill_name_sort_keys(
+    tx: &rusqlite::Transaction<'_>,
+) -> rusqlite_migration::HookResult {
+    let names = tx
+        .prepare("SELECT sssid, name FROM subjects")?
+        .query_map([], |row| {
+            Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let mut update = tx.prepare("UPDATE subjects SET name_sort = ?2 WHERE sssid = ?1")?;
+    for (sssid, name) in names {
+        update.execute([&sssid, &name_sort_key(&name)])?;
+    }
+    Ok(())
 }
 
 #[async_trait]
@@ -262,8 +285,8 @@ impl SubjectStore for SqliteStore {
         self.write(move |c| {
             c.execute_cached(
                 &format!(
-                    "INSERT INTO subjects ({SUBJECT_COLUMNS}, name_folded)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"
+                    "INSERT INTO subjects ({SUBJECT_COLUMNS}, name_folded, name_sort)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"
                 ),
                 params_from_iter(subject_values(s)),
             )
@@ -297,8 +320,8 @@ impl SubjectStore for SqliteStore {
                     "UPDATE subjects SET name = ?2, bday = ?3, email = ?4,
                          date_invited = ?5, date_consented = ?6, date_enrolled = ?7,
                          date_withdrawn = ?8, created = ?9, changed = ?10, version = ?11,
-                         name_folded = ?12
-                     WHERE sssid = ?1 AND version = ?13",
+                         name_folded = ?12, name_sort = ?13
+                     WHERE sssid = ?1 AND version = ?14",
                     params_from_iter(
                         subject_values(s)
                             .into_iter()
