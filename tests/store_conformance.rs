@@ -590,13 +590,23 @@ mod checks {
             );
         }
         assert_eq!(
-            store.throttle_peek("k", inside).await.unwrap().unwrap().count,
+            store
+                .throttle_peek("k", inside)
+                .await
+                .unwrap()
+                .unwrap()
+                .count,
             3
         );
         // A given-back attempt makes room for exactly one more.
         store.throttle_give_back("k", &last).await.unwrap();
         assert_eq!(
-            store.throttle_peek("k", inside).await.unwrap().unwrap().count,
+            store
+                .throttle_peek("k", inside)
+                .await
+                .unwrap()
+                .unwrap()
+                .count,
             2
         );
         assert!(matches!(
@@ -632,12 +642,23 @@ mod checks {
         store.throttle_give_back("k", &fresh).await.unwrap();
         store.throttle_give_back("k", &fresh).await.unwrap();
         assert_eq!(
-            store.throttle_peek("k", after).await.unwrap().unwrap().count,
+            store
+                .throttle_peek("k", after)
+                .await
+                .unwrap()
+                .unwrap()
+                .count,
             0
         );
         // Nothing to give back to: no window is created.
-        store.throttle_give_back("never-used", &fresh).await.unwrap();
-        assert_eq!(store.throttle_peek("never-used", after).await.unwrap(), None);
+        store
+            .throttle_give_back("never-used", &fresh)
+            .await
+            .unwrap();
+        assert_eq!(
+            store.throttle_peek("never-used", after).await.unwrap(),
+            None
+        );
     }
 
     pub async fn throttle_windows_are_cleared_by_prefix<S: ThrottleStore + ?Sized>(store: &S) {
