@@ -466,3 +466,36 @@ impl Config {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refusal(config: Config) -> String {
+        config.validate().unwrap_err().to_string()
+    }
+
+    #[test]
+    fn login_limits_must_leave_the_owner_a_way_in() {
+        Config::default().validate().unwrap();
+        // One address alone must not be able to reach the account ceiling.
+        let message = refusal(Config {
+            login_account_ceiling: 10,
+            ..Config::default()
+        });
+        assert!(message.contains("login_account_ceiling"), "{message}");
+        let message = refusal(Config {
+            login_account_limit: 0,
+            ..Config::default()
+        });
+        assert!(message.contains("login_account_limit"), "{message}");
+        let message = refusal(Config {
+            login_account_ceiling_window_secs: 60,
+            ..Config::default()
+        });
+        assert!(
+            message.contains("login_account_ceiling_window_secs"),
+            "{message}"
+        );
+    }
+}

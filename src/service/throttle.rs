@@ -120,8 +120,8 @@ pub struct Admission {
 
 /// Failed-login limits. Each attempt is taken from its budgets before the
 /// password is hashed, in one atomic store step per budget, so however many
-/// attempts race, no more than a budget's limit get an answer other than
-/// 429:
+/// attempts race, no more than a budget's limit have their password checked;
+/// the others get 429:
 /// - per account and client address (low): an attacker's address soon gets
 ///   429 for the account, while its owner signs in from elsewhere;
 /// - per client address (higher, offices share addresses), any accounts,
@@ -171,20 +171,6 @@ impl LoginThrottle {
         format!("login-ip:{ip}")
     }
 
-    /// The window an address opens on an account that has seen `failures`
-    /// consecutive failures: the base window, doubled for every
-    /// `account_from_address` of them, at most the ceiling window.
-    fn address_window(&self, failures: u32) -> Duration {
-        let doublings = failures / self.limits.account_from_address.max(1);
-        let factor = 1_i32.checked_shl(doublings).unwrap_or(i32::MAX);
-        self.limits
-            .window
-            .checked_mul(factor)
-            .unwrap_or(self.limits.ceiling_window)
-            .min(self.limits.ceiling_window)
-            .max(self.limits.window)
-    }
-
     /// Takes one attempt from every budget this login draws on, before its
     /// password is checked: `Ok(Err(refusal))` turns it away with 429 and
     /// leaves every budget as it was.
@@ -204,7 +190,7 @@ impl LoginThrottle {
                 .map_or(0, |w| w.count);
             budgets.push((
                 Self::account_from_address_key(account, ip),
-                self.address_window(failures),
+                address_window(&self.limits, failures),
                 self.limits.account_from_address,
                 ThrottleReason::AccountFromAddress,
             ));
@@ -325,9 +311,60 @@ impl LoginThrottle {
     }
 }
 
+/// The window an address opens on an account that has seen `failures`
+/// consecutive failures: the base window, doubled for every
+/// `account_from_address` of them, at most the ceiling window.
+fn address_window(limits: &LoginLimits, failures: u32) -> Duration {
+    let doublings = failures / limits.account_from_address.max(1);
+    let grown = if doublings < 31 {
+        limits.window.checked_mul(1_i32 << doublings)
+    } else {
+        None
+    };
+    grown
+        .unwrap_or(limits.ceiling_window)
+        .min(limits.ceiling_window)
+        .max(limits.window)
+}
+
 /// Whole seconds from `now` until `at`, rounded up and at least 1, for
 /// `Retry-After`: a client that waits that long finds room.
 fn seconds_until(now: DateTime<Utc>, at: DateTime<Utc>) -> u64 {
     let millis = (at - now).num_milliseconds().max(1);
     u64::try_from((millis + 999) / 1000).unwrap_or(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_address_window_doubles_per_limit_of_failures_up_to_the_ceiling_window() {
+        let limits = LoginLimits {
+            account_from_address: 10,
+            address: 100,
+            window: Duration::minutes(5),
+            account_ceiling: 100,
+            ceiling_window: Duration::hours(24),
+        };
+        let minutes = |failures| address_window(&limits, failures).num_minutes();
+        assert_eq!(minutes(0), 5);
+        assert_eq!(minutes(9), 5);
+        assert_eq!(minutes(10), 10);
+        assert_eq!(minutes(29), 20);
+        assert_eq!(minutes(80), 1280);
+        assert_eq!(minutes(90), 24 * 60);
+        for failures in [300, 310, 320, 10_000, u32::MAX] {
+            assert_eq!(minutes(failures), 24 * 60, "{failures}");
+        }
+    }
+
+    #[test]
+    fn retry_after_rounds_up_to_whole_seconds() {
+        let now = Utc::now();
+        assert_eq!(seconds_until(now, now + Duration::milliseconds(1)), 1);
+        assert_eq!(seconds_until(now, now + Duration::milliseconds(1001)), 2);
+        assert_eq!(seconds_until(now, now + Duration::seconds(300)), 300);
+        assert_eq!(seconds_until(now, now - Duration::seconds(5)), 1);
+    }
 }
