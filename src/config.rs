@@ -77,11 +77,21 @@ pub struct Config {
     pub argon2_iterations: u32,
     pub argon2_parallelism: u32,
 
-    /// Failed logins per account within `login_window_secs` before 429.
+    /// Failed logins per account from one client address within
+    /// `login_window_secs` before that address gets 429 for the account.
     pub login_account_limit: u32,
-    /// Failed logins per client IP within `login_window_secs` before 429.
+    /// Failed logins per client IP (any accounts) within `login_window_secs`
+    /// before 429.
     pub login_ip_limit: u32,
+    /// The first window of both limits above. An address's window on an
+    /// account doubles with every `login_account_limit` failures the
+    /// account has seen (up to `login_account_ceiling_window_secs`).
     pub login_window_secs: u64,
+    /// Consecutive failed logins per account from all addresses together
+    /// before every address gets 429 for it, until the ceiling window ends
+    /// (a successful login or a password reset starts the count afresh).
+    pub login_account_ceiling: u32,
+    pub login_account_ceiling_window_secs: u64,
 
     pub session_idle_secs: u64,
     pub session_absolute_secs: u64,
@@ -176,6 +186,8 @@ impl Default for Config {
             login_account_limit: 10,
             login_ip_limit: 100,
             login_window_secs: 300,
+            login_account_ceiling: 100,
+            login_account_ceiling_window_secs: 24 * 3600,
             session_idle_secs: 30 * 60,
             session_absolute_secs: 12 * 3600,
             static_dir: None,
@@ -342,6 +354,10 @@ impl Config {
             ("token_lifetime_secs", self.token_lifetime_secs),
             ("link_lifetime_secs", self.link_lifetime_secs),
             ("login_window_secs", self.login_window_secs),
+            (
+                "login_account_ceiling_window_secs",
+                self.login_account_ceiling_window_secs,
+            ),
             ("reset_token_lifetime_secs", self.reset_token_lifetime_secs),
             ("session_idle_secs", self.session_idle_secs),
             ("session_absolute_secs", self.session_absolute_secs),
@@ -350,6 +366,25 @@ impl Config {
             if value == 0 {
                 bail!("{name} must be greater than 0");
             }
+        }
+        for (name, value) in [
+            ("login_account_limit", self.login_account_limit),
+            ("login_ip_limit", self.login_ip_limit),
+        ] {
+            if value == 0 {
+                bail!("{name} must be at least 1");
+            }
+        }
+        // Otherwise one address alone could lock every address out.
+        if self.login_account_ceiling <= self.login_account_limit {
+            bail!(
+                "login_account_ceiling ({}) must be greater than login_account_limit ({})",
+                self.login_account_ceiling,
+                self.login_account_limit
+            );
+        }
+        if self.login_account_ceiling_window_secs < self.login_window_secs {
+            bail!("login_account_ceiling_window_secs must be at least login_window_secs");
         }
         Ok(())
     }
@@ -491,5 +526,38 @@ impl Config {
             }
             Err(e) => Err(e).with_context(|| format!("cannot write {}", path.display())),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refusal(config: Config) -> String {
+        config.validate().unwrap_err().to_string()
+    }
+
+    #[test]
+    fn login_limits_must_leave_the_owner_a_way_in() {
+        Config::default().validate().unwrap();
+        // One address alone must not be able to reach the account ceiling.
+        let message = refusal(Config {
+            login_account_ceiling: 10,
+            ..Config::default()
+        });
+        assert!(message.contains("login_account_ceiling"), "{message}");
+        let message = refusal(Config {
+            login_account_limit: 0,
+            ..Config::default()
+        });
+        assert!(message.contains("login_account_limit"), "{message}");
+        let message = refusal(Config {
+            login_account_ceiling_window_secs: 60,
+            ..Config::default()
+        });
+        assert!(
+            message.contains("login_account_ceiling_window_secs"),
+            "{message}"
+        );
     }
 }

@@ -121,6 +121,54 @@ async fn failed_logins_are_counted_across_instances() {
     );
 }
 
+/// Two instances count in the same documents: 200 wrong passwords for one
+/// account, and 200 unknown users from one address, sent at once and
+/// spread over both instances, get no more answers than the limits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn parallel_failed_logins_on_two_instances_get_at_most_the_limits() {
+    let (a, b, _db) = two_instances(|c| {
+        c.login_ip_limit = 20;
+        c.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
+    })
+    .await;
+    a.create_user("victim@example.org", "the right passphrase", false)
+        .await;
+    let wrong = json!({"username": "victim@example.org", "password": "a guess"});
+    let logins: Vec<_> = (0..200)
+        .map(|i| {
+            (
+                if i % 2 == 0 { &a } else { &b },
+                Some("203.0.113.1"),
+                wrong.clone(),
+            )
+        })
+        .collect();
+    let answers = logins_at_once(&logins).await;
+    let limit = a.config.login_account_limit as usize;
+    assert_eq!(count_status(&answers, StatusCode::UNAUTHORIZED), limit);
+    assert_eq!(
+        count_status(&answers, StatusCode::TOO_MANY_REQUESTS),
+        200 - limit
+    );
+
+    let logins: Vec<_> = (0..200)
+        .map(|i| {
+            let body = json!({"username": format!("nobody{i}@example.org"), "password": "a guess"});
+            (if i % 2 == 0 { &a } else { &b }, Some("203.0.113.2"), body)
+        })
+        .collect();
+    let answers = logins_at_once(&logins).await;
+    assert_eq!(count_status(&answers, StatusCode::UNAUTHORIZED), 20);
+    assert_eq!(count_status(&answers, StatusCode::TOO_MANY_REQUESTS), 180);
+
+    // The owner signs in from elsewhere, on either instance.
+    let right = json!({"username": "victim@example.org", "password": "the right passphrase"});
+    assert_eq!(
+        login_from(&b, Some("198.51.100.7"), &right).await.status,
+        StatusCode::OK
+    );
+}
+
 /// A browser: its own cookie jar, no redirects followed. Cookies do not
 /// depend on the port, so one jar serves both instances, as behind a load
 /// balancer.

@@ -617,6 +617,41 @@ async fn a_completed_reset_lifts_the_login_lockout_of_the_account() {
     assert_eq!(app.try_login(ALICE, NEW_PASSWORD).await, StatusCode::OK);
 }
 
+/// The reset lifts the account's lockout everywhere: the blocks of every
+/// address that used up its attempts, and the account-wide ceiling.
+#[tokio::test]
+async fn a_completed_reset_lifts_the_lockout_on_every_address() {
+    let (app, smtp) = smtp_app(|config| {
+        config.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
+        config.login_account_limit = 2;
+        config.login_account_ceiling = 4;
+    })
+    .await;
+    let login = |password: &str| serde_json::json!({"username": ALICE, "password": password});
+    let addresses = ["203.0.113.1", "203.0.113.2"];
+    for address in addresses {
+        for _ in 0..2 {
+            let answer = login_from(&app, Some(address), &login("mistyped password")).await;
+            assert_eq!(answer.status, StatusCode::UNAUTHORIZED);
+        }
+    }
+    // Both addresses used up their attempts, and together the ceiling.
+    for address in addresses.into_iter().chain(["198.51.100.7"]) {
+        let answer = login_from(&app, Some(address), &login(OLD_PASSWORD)).await;
+        assert_eq!(answer.status, StatusCode::TOO_MANY_REQUESTS, "{address}");
+    }
+
+    app.iforgot(ALICE).await;
+    let key = smtp.wait_for(1).await.remove(0).reset_key();
+    let r = app.submit_reset(&key, NEW_PASSWORD, NEW_PASSWORD).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    // Each address in turn: a login on one does not clear the others.
+    for address in addresses {
+        let answer = login_from(&app, Some(address), &login(NEW_PASSWORD)).await;
+        assert_eq!(answer.status, StatusCode::OK, "{address}");
+    }
+}
+
 #[tokio::test]
 async fn malformed_and_missing_keys_get_the_invalid_link_page() {
     let (app, _smtp) = smtp_app(|_| {}).await;

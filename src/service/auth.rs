@@ -7,9 +7,9 @@ use crate::error::{Error, Result};
 use crate::metrics::Metrics;
 use crate::service::audits::{AuditTarget, Auditor};
 use crate::service::passwords::{PasswordHasher, Verification};
-use crate::service::throttle::LoginThrottle;
+use crate::service::throttle::{LoginThrottle, Refusal, ThrottleReason};
 use crate::service::tokens::StaffTokens;
-use crate::service::{Context, CurrentUser, Deps};
+use crate::service::{Actor, Context, CurrentUser, Deps};
 use crate::store::{UserRecord, UserUpdate};
 
 /// The one answer for every failed login, so it reveals nothing.
@@ -46,6 +46,8 @@ impl AuthService {
 
     /// Checks a username and password (both as typed, either may be missing)
     /// and returns the user. Unknown users cost the same hash as known ones.
+    /// The attempt is counted against the login limits before the password
+    /// is looked at, so parallel guesses cannot outrun the count.
     pub async fn verify_credentials(
         &self,
         ctx: &Context,
@@ -53,10 +55,13 @@ impl AuthService {
         password: Option<String>,
     ) -> Result<CurrentUser> {
         let account = username.and_then(|u| Username::parse(u).ok());
-        self.throttle.check(account.as_ref(), ctx.client_ip).await.inspect_err(|_| {
-            self.metrics.logins.with_label_values(&["throttled"]).inc();
-            tracing::warn!(account = ?account.as_ref().map(|a| a.as_str()), ip = ?ctx.client_ip, "login throttled");
-        })?;
+        let admission = match self.throttle.admit(account.as_ref(), ctx.client_ip).await? {
+            Ok(admission) => admission,
+            Err(refusal) => {
+                self.throttled(ctx, account.as_ref(), &refusal).await;
+                return Err(refusal.into());
+            }
+        };
         let user = match &account {
             Some(a) => self.deps.store.user_by_username(a.as_str()).await?,
             None => None,
@@ -72,9 +77,7 @@ impl AuthService {
         };
         match (user, verification) {
             (Some(user), Verification::Match { needs_rehash }) => {
-                self.throttle
-                    .clear_account(&Username::from_trusted(user.username.clone()))
-                    .await?;
+                self.throttle.succeeded(admission).await;
                 self.deps
                     .store
                     .record_login(&user.id, self.deps.clock.now())
@@ -82,17 +85,20 @@ impl AuthService {
                 if needs_rehash && let Some(p) = &password {
                     self.upgrade_hash(&user, p).await;
                 }
+                let signed_in = current_user(&user);
+                // The account that just proved itself is the actor.
+                let as_user = Context {
+                    actor: Actor::Staff(signed_in.clone()),
+                    ..ctx.clone()
+                };
                 self.audits
-                    .record(ctx, AuditTarget::user(&user.username), "login")
+                    .record(&as_user, AuditTarget::user(&user.username), "login")
                     .await;
                 self.metrics.logins.with_label_values(&["ok"]).inc();
-                Ok(current_user(&user))
+                Ok(signed_in)
             }
             (user, _) => {
                 self.metrics.logins.with_label_values(&["failed"]).inc();
-                self.throttle
-                    .record_failure(account.as_ref(), ctx.client_ip)
-                    .await?;
                 if let Some(user) = user {
                     self.audits
                         .record(ctx, AuditTarget::user(&user.username), "login failed")
@@ -100,6 +106,43 @@ impl AuthService {
                 }
                 Err(Error::Unauthorized(BAD_LOGIN.into()))
             }
+        }
+    }
+
+    /// Logs a refused login, and audits it on the account's trail once per
+    /// account and window when it was the account's budget that refused (an
+    /// address over its own limit is not about any one account).
+    async fn throttled(&self, ctx: &Context, account: Option<&Username>, refusal: &Refusal) {
+        self.metrics.logins.with_label_values(&["throttled"]).inc();
+        tracing::warn!(
+            account = ?account.map(Username::as_str),
+            ip = ?ctx.client_ip,
+            reason = ?refusal.reason,
+            "login throttled"
+        );
+        let action = match refusal.reason {
+            ThrottleReason::AccountFromAddress => "login throttled",
+            ThrottleReason::Account => "login throttled for every address",
+            ThrottleReason::Address => return,
+        };
+        let Some(account) = account else { return };
+        let audit = async {
+            if self.throttle.first_refusal(account, refusal).await?
+                && self
+                    .deps
+                    .store
+                    .user_by_username(account.as_str())
+                    .await?
+                    .is_some()
+            {
+                self.audits
+                    .record(ctx, AuditTarget::user(account.as_str()), action)
+                    .await;
+            }
+            Ok::<_, Error>(())
+        };
+        if let Err(err) = audit.await {
+            tracing::error!(error = %err, "could not audit a throttled login");
         }
     }
 

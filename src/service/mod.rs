@@ -158,9 +158,13 @@ impl Services {
         )?);
         let login_throttle = throttle::LoginThrottle::new(
             deps.clone(),
-            config.login_account_limit,
-            config.login_ip_limit,
-            seconds(config.login_window_secs),
+            throttle::LoginLimits {
+                account_from_address: config.login_account_limit,
+                address: config.login_ip_limit,
+                window: seconds(config.login_window_secs),
+                account_ceiling: config.login_account_ceiling,
+                ceiling_window: seconds(config.login_account_ceiling_window_secs),
+            },
         );
         let background = background::Background::default();
         let recovery = recovery::RecoveryService::new(

@@ -152,10 +152,38 @@ pub struct ThrottleWindow {
     pub resets_at: DateTime<Utc>,
 }
 
+/// The answer of [`ThrottleStore::throttle_take`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ThrottleTake {
+    /// One attempt was taken from the budget; `count` includes it. Hand the
+    /// window to `throttle_give_back` to return the attempt.
+    Taken(ThrottleWindow),
+    /// The window's budget was used up; nothing changed.
+    Refused(ThrottleWindow),
+}
+
 /// Shared throttling state, kept in the store so that several instances
 /// behind a load balancer count together.
 #[async_trait]
 pub trait ThrottleStore: Send + Sync {
+    /// Takes one attempt from `key`'s budget of `limit` (at least 1) per
+    /// window, in one atomic step: counts it in the open window if that has
+    /// room, opens a new window of `window` length (count 1) if the last one
+    /// ended before `now` or there is none, and otherwise refuses without
+    /// counting. However many callers race, at most `limit` are taken per
+    /// window.
+    async fn throttle_take(
+        &self,
+        key: &str,
+        now: DateTime<Utc>,
+        window: Duration,
+        limit: u32,
+    ) -> StoreResult<ThrottleTake>;
+    /// Returns one attempt taken in `taken` (the window `throttle_take`
+    /// answered). Nothing happens if that window has since ended, been
+    /// cleared or restarted, so an old attempt never frees room in a new
+    /// window.
+    async fn throttle_give_back(&self, key: &str, taken: &ThrottleWindow) -> StoreResult<()>;
     /// Counts one more event for `key`, opening a new window of `window`
     /// length if the last one ended before `now`.
     async fn throttle_hit(
@@ -171,9 +199,26 @@ pub trait ThrottleStore: Send + Sync {
         now: DateTime<Utc>,
     ) -> StoreResult<Option<ThrottleWindow>>;
     async fn throttle_clear(&self, key: &str) -> StoreResult<()>;
+    /// Removes every window whose key starts with `prefix`; returns how
+    /// many.
+    async fn throttle_clear_prefix(&self, prefix: &str) -> StoreResult<u64>;
     /// Housekeeping: removes windows that ended before `now`; returns how
     /// many.
     async fn purge_throttle_windows(&self, now: DateTime<Utc>) -> StoreResult<u64>;
+}
+
+/// The least string above every string that starts with `prefix`, so that
+/// "starts with" is a range on an ordered key (UTF-8 byte order is code
+/// point order). `None` when there is no such bound (an empty prefix).
+pub(crate) fn prefix_end(prefix: &str) -> Option<String> {
+    let mut chars: Vec<char> = prefix.chars().collect();
+    while let Some(last) = chars.pop() {
+        if let Some(next) = (last as u32 + 1..=char::MAX as u32).find_map(char::from_u32) {
+            chars.push(next);
+            return Some(chars.into_iter().collect());
+        }
+    }
+    None
 }
 
 // ---------------------------------------------------------------- the store

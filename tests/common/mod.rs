@@ -212,6 +212,72 @@ impl TestApp {
     }
 }
 
+/// One answer to `POST /auth`.
+#[derive(Debug)]
+pub struct LoginAnswer {
+    pub status: StatusCode,
+    /// `Retry-After` in seconds, if the answer had one.
+    pub retry_after: Option<u64>,
+    pub body: String,
+}
+
+impl LoginAnswer {
+    pub async fn of(response: Response) -> Self {
+        let status = response.status();
+        let retry_after = response
+            .headers()
+            .get("retry-after")
+            .map(|v| v.to_str().unwrap().parse().unwrap());
+        let body = response.text().await.unwrap();
+        Self {
+            status,
+            retry_after,
+            body,
+        }
+    }
+}
+
+/// `POST /auth` with `body` to `app`, from the client address
+/// `forwarded_for` (believed only when the app trusts 127.0.0.1 as a proxy).
+pub async fn login_from(app: &TestApp, forwarded_for: Option<&str>, body: &Value) -> LoginAnswer {
+    let mut request = app.client.post(app.url("/auth")).json(body);
+    if let Some(address) = forwarded_for {
+        request = request.header("X-Forwarded-For", address);
+    }
+    LoginAnswer::of(request.send().await.unwrap()).await
+}
+
+/// Sends all logins at once, each `(app, forwarded_for, body)`, and returns
+/// the answers in the same order.
+pub async fn logins_at_once(logins: &[(&TestApp, Option<&str>, Value)]) -> Vec<LoginAnswer> {
+    futures::future::join_all(
+        logins
+            .iter()
+            .map(|(app, forwarded_for, body)| login_from(app, *forwarded_for, body)),
+    )
+    .await
+}
+
+/// How many answers had `status`.
+pub fn count_status(answers: &[LoginAnswer], status: StatusCode) -> usize {
+    answers.iter().filter(|a| a.status == status).count()
+}
+
+/// An account's audit trail through `GET /user/<u>/audits` (admin token).
+pub async fn account_trail(app: &TestApp, admin_token: &str, username: &str) -> Vec<Value> {
+    let r = app
+        .get(&format!("/user/{username}/audits"), Some(admin_token))
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let body: Value = r.json().await.unwrap();
+    body["data"].as_array().unwrap().clone()
+}
+
+/// The entries of a trail with `action`.
+pub fn entries_with<'a>(trail: &'a [Value], action: &str) -> Vec<&'a Value> {
+    trail.iter().filter(|e| e["action"] == action).collect()
+}
+
 /// Asserts the JSON error envelope with `status` and returns its message.
 pub async fn expect_error(response: Response, status: StatusCode) -> String {
     assert_eq!(response.status(), status, "unexpected status");
