@@ -138,7 +138,7 @@ fn user_row(visitor: &Visitor, view: &ListView, user: &UserView) -> Markup {
                             input type="hidden" name="username" value=(user.username);
                             (view.hidden_fields())
                             button.small.secondary type="submit"
-                                aria-label=(format!("Send a password reset link to {}", user.username)) {
+                                aria-label=(format!("Send reset email to {}", user.username)) {
                                 "Send reset email"
                             }
                         }
