@@ -726,33 +726,39 @@ async fn wrong_input_on_create_user_rerenders_the_form() {
     app.create_user(STAFF, STAFF_PASSWORD, false).await;
     let browser = Browser::new(&app);
     let token = browser.sign_in(ADMIN, ADMIN_PASSWORD).await;
+    // Each error is a sentence next to its field, not the API's message.
     let cases = [
         (
             "not-an-email",
             "a long good passphrase",
             StatusCode::BAD_REQUEST,
             "new-user-username-error",
+            "Enter an email address like name@example.org.",
         ),
         (
             "new@example.org",
             "password1",
             StatusCode::BAD_REQUEST,
             "new-user-password-error",
+            "This password is too common. Choose another one.",
         ),
         (
             "new@example.org",
             "short",
             StatusCode::BAD_REQUEST,
             "new-user-password-error",
+            "Choose a password of at least 8 characters.",
         ),
         (
             STAFF,
             "a long good passphrase",
             StatusCode::CONFLICT,
             "new-user-username-error",
+            "A user with this email address already exists.",
         ),
     ];
-    for (username, password, status, error_id) in cases {
+    for (username, password, status, error_id, sentence) in cases {
+        let next_to_field = format!(r#"id="{error_id}">{sentence}</p>"#);
         let form = [
             ("username", username),
             ("password", password),
@@ -761,13 +767,20 @@ async fn wrong_input_on_create_user_rerenders_the_form() {
         let mut plain = form.to_vec();
         plain.push(("csrf_token", &token));
         let page = browser.post("/users", &plain).await;
-        assert_form_error(&page, status, username, password, error_id, username);
+        assert_form_error(&page, status, username, password, &next_to_field, username);
         assert!(
             page.body.contains("name=\"admin\" value=\"true\" checked"),
             "admin box kept"
         );
         let fragment = browser.post_htmx("/users", &token, &form).await;
-        assert_form_error(&fragment, status, username, password, error_id, username);
+        assert_form_error(
+            &fragment,
+            status,
+            username,
+            password,
+            &next_to_field,
+            username,
+        );
         assert!(fragment.body.starts_with("<div id=\"users-panel\""));
     }
     assert!(!user_exists(&app, "new@example.org").await);

@@ -20,6 +20,7 @@ mod init;
 mod invitations;
 pub mod layout;
 mod login;
+pub mod messages;
 mod recovery;
 pub mod session;
 pub mod session_store;
