@@ -208,12 +208,12 @@ test("every console page and state has no accessibility violations", async (t) =
     await page.goto(`${base}/users`);
     await check("users");
     expectError("/users", 400);
-    await page.getByLabel("Email").fill("not an address");
+    await page.getByLabel("Email", { exact: true }).fill("not an address");
     await page.getByLabel("Initial password").fill("short");
     await page.getByRole("button", { name: "Create user" }).click();
     await page.locator("#new-user-username-error").waitFor();
     await check("users-create-error");
-    await page.getByLabel("Email").fill(STAFF);
+    await page.getByLabel("Email", { exact: true }).fill(STAFF);
     await page.getByLabel("Initial password").fill(STAFF_PASSWORD);
     await page.getByRole("button", { name: "Create user" }).click();
     await page.getByText(`Created ${STAFF} as staff member.`).waitFor();

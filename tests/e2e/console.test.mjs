@@ -109,7 +109,7 @@ test("first run, user management, sign-out and the 403 page", async (t) => {
 
   await t.test("create users", async () => {
     for (const username of [STAFF, TEMP]) {
-      await page.getByLabel("Email").fill(username);
+      await page.getByLabel("Email", { exact: true }).fill(username);
       await page.getByLabel("Initial password").fill(STAFF_PASSWORD);
       await page.getByRole("button", { name: "Create user" }).click();
       await page.getByText(`Created ${username} as staff member.`).waitFor();
