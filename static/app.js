@@ -1,6 +1,7 @@
 // The console's only script. htmx is configured by the htmx-config meta tag;
 // this file adds what a Content-Security-Policy without inline script needs:
-// the CSRF header on every htmx request, and focus management after swaps.
+// the CSRF header on every htmx request, focus management after swaps, and
+// times shown in the browser's time zone.
 (function () {
   "use strict";
 
@@ -34,6 +35,63 @@
     if (flash) {
       flash.focus();
     }
+  });
+
+  // Times in the browser's time zone. The server writes each time as
+  // <time datetime="RFC 3339"> with UTC text, which stays as it is without
+  // script; here the text becomes the browser's local date and time with
+  // the zone named ("29 Nov 2026, 14:02 CET"), or only the local calendar
+  // day for data-show="day". Date fields marked data-today get the
+  // browser's today (as their value and/or their max), and hidden
+  // data-utc-offset fields its offset from UTC in minutes, so the server
+  // knows which day "today" is for this person.
+  function showLocalTimes(root) {
+    // The elements matching `selector` in root, root itself included.
+    var within = function (selector) {
+      var found = Array.prototype.slice.call(root.querySelectorAll(selector));
+      if (root.matches && root.matches(selector)) found.unshift(root);
+      return found;
+    };
+    var day = new Intl.DateTimeFormat("en-GB", { day: "numeric", month: "short", year: "numeric" });
+    var moment = new Intl.DateTimeFormat("en-GB", {
+      day: "numeric",
+      month: "short",
+      year: "numeric",
+      hour: "2-digit",
+      minute: "2-digit",
+      hourCycle: "h23",
+      timeZoneName: "short",
+    });
+    var times = within("time[datetime]");
+    for (var i = 0; i < times.length; i++) {
+      var time = times[i];
+      var at = new Date(time.getAttribute("datetime"));
+      if (isNaN(at.getTime())) continue;
+      if (!time.hasAttribute("title")) time.setAttribute("title", time.textContent);
+      time.textContent = (time.getAttribute("data-show") === "day" ? day : moment).format(at);
+    }
+
+    var now = new Date();
+    var pad = function (n) { return (n < 10 ? "0" : "") + n; };
+    var today = now.getFullYear() + "-" + pad(now.getMonth() + 1) + "-" + pad(now.getDate());
+    var dates = within("input[type=date][data-today]");
+    for (var j = 0; j < dates.length; j++) {
+      var what = dates[j].getAttribute("data-today").split(" ");
+      if (what.indexOf("value") >= 0) dates[j].value = today;
+      if (what.indexOf("max") >= 0) dates[j].max = today;
+      // Once: a later swap must not overwrite a date the person picked.
+      dates[j].removeAttribute("data-today");
+    }
+    var offsets = within("input[data-utc-offset]");
+    for (var k = 0; k < offsets.length; k++) {
+      offsets[k].value = String(-now.getTimezoneOffset());
+    }
+  }
+
+  showLocalTimes(document);
+  // New content from htmx (lists, panels, dialogs) arrives with UTC text.
+  document.addEventListener("htmx:load", function (event) {
+    showLocalTimes(event.detail.elt);
   });
 
   // Print buttons (the printable invitation): no inline handlers under the CSP.

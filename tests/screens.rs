@@ -54,6 +54,7 @@ async fn consent(app: &TestApp, sssid: &str) {
             &Context::system(),
             sssid,
             idm::service::subjects::JourneyDate::Consented,
+            None,
         )
         .await
         .expect("consent recorded");
@@ -382,7 +383,7 @@ async fn wrong_input_on_new_subject_rerenders_the_form_with_errors_next_to_field
     assert!(
         field_error(&page, "new-subject", "name")
             .unwrap()
-            .contains("name is required")
+            .contains("Enter a name.")
     );
     assert!(
         field_error(&page, "new-subject", "bday")
@@ -426,7 +427,7 @@ async fn wrong_input_on_new_subject_rerenders_the_form_with_errors_next_to_field
     assert_eq!(duplicate.status, StatusCode::CONFLICT);
     assert_eq!(
         field_error(&duplicate, "new-subject", "sssid").as_deref(),
-        Some("this SSSID is already taken")
+        Some("This SSSID is already taken. Choose another one.")
     );
 }
 
@@ -606,7 +607,7 @@ async fn editing_goes_through_the_service_with_errors_next_to_fields() {
     assert!(
         field_error(&bad, "edit-subject", "bday")
             .unwrap()
-            .contains("bday must be a date")
+            .contains("Enter a birth date like 1980-12-31.")
     );
     assert_eq!(
         input_value(&bad, "edit-subject-name").as_deref(),
@@ -635,7 +636,7 @@ async fn editing_goes_through_the_service_with_errors_next_to_fields() {
     assert!(page.body.contains("Changes saved."));
     assert!(
         page.body
-            .contains(r#"name: &quot;Ada King&quot;; email: &quot;ada@example.org&quot;"#),
+            .contains("Name changed to “Ada King”. Email address changed to “ada@example.org” — by staff@example.org"),
         "activity: {}",
         page.body
     );
@@ -655,7 +656,7 @@ async fn recording_steps_asks_first_and_audits_like_the_api() {
     let confirm = browser
         .get_htmx("/subjects/S1/record?step=consented", "confirm-area")
         .await;
-    assert!(confirm.body.contains("gave consent now?"));
+    assert!(confirm.body.contains("gave consent?"));
     assert!(confirm.body.contains(r#"name="step" value="consented""#));
     assert!(
         subject(&app, "S1").await.date_consented.is_none(),
@@ -682,10 +683,14 @@ async fn recording_steps_asks_first_and_audits_like_the_api() {
         .post_htmx("/subjects/S1/record", &csrf, &[("step", "consented")])
         .await;
     assert_eq!(again.status, StatusCode::CONFLICT);
-    assert!(again.body.contains(&format!(
-        "Subject has already been consented (on {})",
-        app.at(Duration::zero())
-    )));
+    assert!(
+        again
+            .body
+            .contains("Consent was already recorded; nothing was changed."),
+        "{}",
+        again.body
+    );
+    assert_eq!(subject(&app, "S1").await.date_consented, s1.date_consented);
     let bad = browser
         .post(
             "/subjects/S1/record",
@@ -724,10 +729,9 @@ async fn withdrawal_is_recorded_once_and_a_second_attempt_shows_the_conflict() {
     assert_eq!(second.status, StatusCode::CONFLICT);
     assert!(second.body.contains("flash-error"));
     assert!(
-        second.body.contains(&format!(
-            "Subject has already been withdrawn (on {})",
-            app.at(Duration::zero())
-        )),
+        second
+            .body
+            .contains("The withdrawal was already recorded; nothing was changed."),
         "{}",
         second.body
     );
@@ -736,7 +740,7 @@ async fn withdrawal_is_recorded_once_and_a_second_attempt_shows_the_conflict() {
         .post_htmx("/subjects/S1/record", &csrf, &[("step", "withdrawn")])
         .await;
     assert_eq!(later.status, StatusCode::CONFLICT);
-    assert!(later.body.contains("already been withdrawn"));
+    assert!(later.body.contains("withdrawal was already recorded"));
     let withdrawals = audit_actions(&app, "S1")
         .await
         .into_iter()
@@ -778,6 +782,295 @@ async fn withdrawal_is_recorded_once_and_a_second_attempt_shows_the_conflict() {
     assert_eq!(qr.status, StatusCode::PRECONDITION_FAILED);
     assert!(
         qr.body.contains("Subject has not yet been consented") || qr.body.contains("withdrawn")
+    );
+}
+
+/// The day `days` after the test clock's today in UTC, as a date field
+/// sends it.
+fn utc_day(app: &TestApp, days: i64) -> String {
+    (app.clock.now() + Duration::days(days))
+        .format("%Y-%m-%d")
+        .to_string()
+}
+
+#[tokio::test]
+async fn steps_are_recorded_with_the_day_they_happened_on() {
+    let (app, browser, csrf) = staff_app().await;
+    add_subject(&app, "S1", "Ada Lovelace", "1980-02-29").await;
+    // The date field starts at the server's today and allows no later day.
+    let confirm = browser
+        .get_htmx("/subjects/S1/record?step=consented", "confirm-area")
+        .await;
+    let today = utc_day(&app, 0);
+    assert_eq!(
+        input_value(&confirm, "step-date").as_deref(),
+        Some(today.as_str())
+    );
+    assert!(confirm.body.contains(&format!(r#"max="{today}""#)));
+    assert!(
+        confirm
+            .body
+            .contains(r#"<label for="step-date">Consent given on</label>"#)
+    );
+
+    // A paper consent from yesterday, recorded from Zurich (UTC+1): noon
+    // there, so the day reads the same in the console and in the API.
+    let yesterday = utc_day(&app, -1);
+    let done = browser
+        .post_htmx(
+            "/subjects/S1/record",
+            &csrf,
+            &[
+                ("step", "consented"),
+                ("date", &yesterday),
+                ("utc_offset", "60"),
+            ],
+        )
+        .await;
+    assert_eq!(done.status, StatusCode::OK, "{}", done.body);
+    assert!(done.body.contains("Consent recorded."));
+    let consented = format!("{yesterday}T11:00:00Z");
+    let token = app.login(STAFF, STAFF_PASSWORD).await;
+    let api = app.get("/subject/S1", Some(&token)).await;
+    let api: Value = api.json().await.unwrap();
+    assert_eq!(api["data"]["date_consented"], consented.as_str());
+    assert_eq!(
+        audit_actions(&app, "S1").await.last().unwrap(),
+        &(format!("consented: {consented}"), Some(STAFF.to_owned()))
+    );
+
+    // Today is recorded as now, without a date field (old forms) too.
+    let invited = browser
+        .post(
+            "/subjects/S1/record",
+            &[
+                ("csrf_token", &csrf),
+                ("step", "invited"),
+                ("date", &today),
+                ("utc_offset", "0"),
+            ],
+        )
+        .await;
+    assert_eq!(invited.status, StatusCode::SEE_OTHER);
+    assert_eq!(
+        subject(&app, "S1").await.date_invited,
+        Some(app.clock.now())
+    );
+    add_subject(&app, "S2", "Grace Hopper", "1906-12-09").await;
+    let withdrawn = browser
+        .post_htmx("/subjects/S2/record", &csrf, &[("step", "withdrawn")])
+        .await;
+    assert_eq!(withdrawn.status, StatusCode::OK);
+    assert_eq!(
+        subject(&app, "S2").await.date_withdrawn,
+        Some(app.clock.now())
+    );
+}
+
+#[tokio::test]
+async fn today_is_the_day_in_the_browsers_time_zone() {
+    let (app, browser, _) = staff_app().await;
+    add_subject(&app, "S1", "Ada Lovelace", "1980-02-29").await;
+    // 23:30 UTC: in Zurich it is already 00:30 the next day.
+    let now = app.clock.now();
+    let half_past_eleven = now.date_naive().and_hms_opt(23, 30, 0).unwrap().and_utc();
+    let wait = half_past_eleven - now;
+    app.clock.advance(if wait < Duration::zero() {
+        wait + Duration::days(1)
+    } else {
+        wait
+    });
+    let csrf = browser.sign_in(STAFF, STAFF_PASSWORD).await;
+    let zurich_today = utc_day(&app, 1);
+    let in_utc = browser
+        .post_htmx(
+            "/subjects/S1/record",
+            &csrf,
+            &[
+                ("step", "consented"),
+                ("date", &zurich_today),
+                ("utc_offset", "0"),
+            ],
+        )
+        .await;
+    assert_eq!(in_utc.status, StatusCode::BAD_REQUEST, "tomorrow in UTC");
+    let in_zurich = browser
+        .post_htmx(
+            "/subjects/S1/record",
+            &csrf,
+            &[
+                ("step", "consented"),
+                ("date", &zurich_today),
+                ("utc_offset", "60"),
+            ],
+        )
+        .await;
+    assert_eq!(in_zurich.status, StatusCode::OK, "{}", in_zurich.body);
+    assert_eq!(
+        subject(&app, "S1").await.date_consented,
+        Some(app.clock.now())
+    );
+}
+
+#[tokio::test]
+async fn a_step_day_in_the_future_or_before_1900_is_refused_next_to_the_field() {
+    let (app, browser, csrf) = staff_app().await;
+    add_subject(&app, "S1", "Ada Lovelace", "1980-02-29").await;
+    let today = utc_day(&app, 0);
+    let tomorrow = utc_day(&app, 1);
+    let cases = [
+        (
+            tomorrow.as_str(),
+            format!("Enter a date that is not in the future: today is {today}."),
+        ),
+        ("1899-12-31", "Enter a date from 1900-01-01 on.".to_owned()),
+        ("yesterday", format!("Enter the date like {today}.")),
+        ("", format!("Enter the date like {today}.")),
+    ];
+    for (date, sentence) in &cases {
+        let form = [("step", "consented"), ("date", date), ("utc_offset", "0")];
+        // A plain post: the confirmation again, as a page.
+        let mut plain = form.to_vec();
+        plain.push(("csrf_token", &csrf));
+        let page = browser.post("/subjects/S1/record", &plain).await;
+        assert_eq!(page.status, StatusCode::BAD_REQUEST, "{date}");
+        assert!(page.body.starts_with("<!DOCTYPE html>"));
+        assert_eq!(
+            field_error(&page, "step", "date").as_deref(),
+            Some(sentence.as_str()),
+            "{date}"
+        );
+        assert!(page.body.contains(r#"aria-describedby="step-date-error""#));
+        assert_eq!(
+            input_value(&page, "step-date").as_deref(),
+            Some(*date),
+            "kept"
+        );
+        // htmx: the panel, with the confirmation still open.
+        let panel = browser.post_htmx("/subjects/S1/record", &csrf, &form).await;
+        assert_eq!(panel.status, StatusCode::BAD_REQUEST, "{date}");
+        assert!(panel.body.starts_with(r#"<div id="subject-panel">"#));
+        assert!(panel.body.contains(r#"role="alertdialog""#));
+        assert_eq!(
+            field_error(&panel, "step", "date").as_deref(),
+            Some(sentence.as_str())
+        );
+    }
+    assert_eq!(subject(&app, "S1").await.date_consented, None);
+    assert_eq!(audit_actions(&app, "S1").await.len(), 1, "only the create");
+}
+
+#[tokio::test]
+async fn the_activity_log_reads_as_sentences_while_the_api_keeps_its_texts() {
+    let (app, browser, csrf) = staff_app().await;
+    add_subject(&app, "S1", "Ada Lovelace", "1980-02-29").await;
+    let yesterday = utc_day(&app, -1);
+    browser
+        .post_htmx(
+            "/subjects/S1/record",
+            &csrf,
+            &[
+                ("step", "consented"),
+                ("date", &yesterday),
+                ("utc_offset", "0"),
+            ],
+        )
+        .await;
+    let edited = browser
+        .post_htmx(
+            "/subjects/S1",
+            &csrf,
+            &[
+                ("name", "Ada; King"),
+                ("bday", "1980-02-29"),
+                ("email", "ada@example.org"),
+            ],
+        )
+        .await;
+    assert_eq!(edited.status, StatusCode::OK);
+    let shown = browser
+        .post("/subjects/S1/invitation", &[("csrf_token", &csrf)])
+        .await;
+    let token = app.login(STAFF, STAFF_PASSWORD).await;
+    let jwt = app
+        .get(
+            &format!("/link/{}/jwt", link_id_of(shown.location())),
+            Some(&token),
+        )
+        .await
+        .text()
+        .await
+        .unwrap();
+    let established = app
+        .client
+        .post(app.url("/establish"))
+        .header("Authorization", format!("Bearer {jwt}"))
+        .header("Content-Type", "application/json")
+        .body(r#"{"resourceType":"Patient","identifier":[{"system":"urn:c3pro:app","value":"app-install-1"}]}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(established.status(), StatusCode::NO_CONTENT);
+
+    let page = browser.get("/subjects/S1").await;
+    let start = page.body.find(r#"<table id="activity">"#).unwrap();
+    let activity = &page.body[start..start + page.body[start..].find("</table>").unwrap()];
+    let consented = format!("{yesterday}T12:00:00+00:00");
+    let now = app.clock.now().to_rfc3339();
+    for sentence in [
+        "<td data-label=\"What happened\">Subject created</td>".to_owned(),
+        format!(
+            r#"Consent recorded, dated <time datetime="{consented}" data-show="day">{yesterday}</time> — by {STAFF}"#
+        ),
+        format!(
+            "Name changed to “Ada; King”. Email address changed to “ada@example.org” — by {STAFF}"
+        ),
+        format!("Link created — by {STAFF}"),
+        format!("QR code shown — by {STAFF}"),
+        "App linked (app-install-1)</td>".to_owned(),
+        format!(r#"Enrolment recorded, dated <time datetime="{now}" data-show="day">"#),
+    ] {
+        assert!(
+            activity.contains(&sentence),
+            "no {sentence:?} in {activity}"
+        );
+    }
+    for raw in ["consented: ", "[Link]", "name: "] {
+        assert!(
+            !activity.contains(raw),
+            "raw audit text {raw:?} in {activity}"
+        );
+    }
+    // When it happened: the UTC text, which app.js shows in the browser's zone.
+    assert!(activity.contains(&format!(
+        r#"<time datetime="{now}">{}</time>"#,
+        app.clock.now().format("%Y-%m-%d %H:%M UTC")
+    )));
+
+    // The API's audit texts stay as SPEC section 6 has them.
+    let audits: Value = app
+        .get("/subject/S1/audits", Some(&token))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let actions: Vec<&str> = audits["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            "create".to_owned(),
+            format!("consented: {yesterday}T12:00:00Z"),
+            r#"name: "Ada; King"; email: "ada@example.org""#.to_owned(),
+            "[Link] create".to_owned(),
+            "[Link] create JWT".to_owned(),
+            "[Link] link to app-install-1".to_owned(),
+            format!("enrolled: {}", app.at(app.clock.now() - app.start)),
+        ]
     );
 }
 
@@ -981,10 +1274,9 @@ async fn printable_invitation_shows_the_token_and_changes_nothing() {
     assert!(gone.body.contains("already been established"));
     let page = browser.get("/subjects/S1").await;
     assert!(page.body.contains("status-enrolled") && page.body.contains("Linked "));
-    assert!(page.body.contains("[Link] link to phone-1"));
     assert!(
-        page.body.contains("app or system"),
-        "the app's entry has no staff actor"
+        page.body.contains("App linked (phone-1)</td>"),
+        "the app's entry names no staff member"
     );
 }
 

@@ -726,33 +726,39 @@ async fn wrong_input_on_create_user_rerenders_the_form() {
     app.create_user(STAFF, STAFF_PASSWORD, false).await;
     let browser = Browser::new(&app);
     let token = browser.sign_in(ADMIN, ADMIN_PASSWORD).await;
+    // Each error is a sentence next to its field, not the API's message.
     let cases = [
         (
             "not-an-email",
             "a long good passphrase",
             StatusCode::BAD_REQUEST,
             "new-user-username-error",
+            "Enter an email address like name@example.org.",
         ),
         (
             "new@example.org",
             "password1",
             StatusCode::BAD_REQUEST,
             "new-user-password-error",
+            "This password is too common. Choose another one.",
         ),
         (
             "new@example.org",
             "short",
             StatusCode::BAD_REQUEST,
             "new-user-password-error",
+            "Choose a password of at least 8 characters.",
         ),
         (
             STAFF,
             "a long good passphrase",
             StatusCode::CONFLICT,
             "new-user-username-error",
+            "A user with this email address already exists.",
         ),
     ];
-    for (username, password, status, error_id) in cases {
+    for (username, password, status, error_id, sentence) in cases {
+        let next_to_field = format!(r#"id="{error_id}">{sentence}</p>"#);
         let form = [
             ("username", username),
             ("password", password),
@@ -761,16 +767,65 @@ async fn wrong_input_on_create_user_rerenders_the_form() {
         let mut plain = form.to_vec();
         plain.push(("csrf_token", &token));
         let page = browser.post("/users", &plain).await;
-        assert_form_error(&page, status, username, password, error_id, username);
+        assert_form_error(&page, status, username, password, &next_to_field, username);
         assert!(
             page.body.contains("name=\"admin\" value=\"true\" checked"),
             "admin box kept"
         );
         let fragment = browser.post_htmx("/users", &token, &form).await;
-        assert_form_error(&fragment, status, username, password, error_id, username);
+        assert_form_error(
+            &fragment,
+            status,
+            username,
+            password,
+            &next_to_field,
+            username,
+        );
         assert!(fragment.body.starts_with("<div id=\"users-panel\""));
     }
     assert!(!user_exists(&app, "new@example.org").await);
+}
+
+/// Buttons and links named by `aria-label`: each name holds the visible
+/// text, so people who use speech input can say what they see.
+fn assert_names_hold_visible_text(page: &Page, what: &str) {
+    let mut rest = page.body.as_str();
+    let mut checked = 0;
+    while let Some(at) = rest.find("aria-label=\"") {
+        let tag_start = rest[..at].rfind('<').unwrap();
+        let label_start = at + "aria-label=\"".len();
+        let label_end = label_start + rest[label_start..].find('"').unwrap();
+        let label = &rest[label_start..label_end];
+        let tag = &rest[tag_start + 1..];
+        let name = &tag[..tag.find([' ', '>']).unwrap()];
+        let content_start = label_end + rest[label_end..].find('>').unwrap() + 1;
+        let content_end = content_start + rest[content_start..].find("</").unwrap();
+        let visible = rest[content_start..content_end]
+            .trim()
+            .trim_end_matches('…');
+        if matches!(name, "button" | "a") && !visible.is_empty() {
+            assert!(
+                label.to_lowercase().contains(&visible.to_lowercase()),
+                "{what}: the {name} showing {visible:?} is named {label:?}"
+            );
+            checked += 1;
+        }
+        rest = &rest[label_end..];
+    }
+    assert!(checked > 0, "{what}: no named buttons or links");
+}
+
+#[tokio::test]
+async fn user_actions_are_named_with_their_visible_text() {
+    let app = app_with_admin().await;
+    app.create_user(STAFF, STAFF_PASSWORD, false).await;
+    let browser = Browser::new(&app);
+    browser.sign_in(ADMIN, ADMIN_PASSWORD).await;
+    let page = browser.get("/users").await;
+    assert!(page.body.contains(&format!(
+        r#"aria-label="Send reset email to {STAFF}">Send reset email</button>"#
+    )));
+    assert_names_hold_visible_text(&page, "users");
 }
 
 // ------------------------------------------------------------ user management

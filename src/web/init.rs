@@ -14,6 +14,7 @@ use crate::error::Error;
 use crate::service::users::FirstAdmin;
 use crate::web::error::WebError;
 use crate::web::layout::{Field, Section, csrf_field, page};
+use crate::web::messages::sentence;
 use crate::web::session::Visitor;
 
 #[derive(Default)]
@@ -123,10 +124,10 @@ pub async fn submit(
     let mut errors = InitErrors::default();
     let mut status = StatusCode::BAD_REQUEST;
     match Username::parse(&input.email) {
-        Err(e) => errors.email = Some(e.to_string()),
+        Err(e) => errors.email = Some(sentence(&e)),
         Ok(username) => {
             if let Err(e) = users.policy().check(input.password.clone(), &username) {
-                errors.password = Some(e.to_string());
+                errors.password = Some(sentence(&e));
             }
         }
     }
@@ -148,11 +149,11 @@ pub async fn submit(
             Ok(FirstAdmin::AlreadyInitialized) => {
                 return Ok(respond(&visitor, StatusCode::CONFLICT, ready()));
             }
-            Err(Error::Conflict(msg)) => {
+            Err(error @ Error::Conflict(_)) => {
                 status = StatusCode::CONFLICT;
-                errors.email = Some(msg);
+                errors.email = Some(sentence(&error));
             }
-            Err(Error::BadRequest(msg)) => errors.password = Some(msg),
+            Err(error @ Error::BadRequest(_)) => errors.password = Some(sentence(&error)),
             Err(other) => return Err(visitor.fail(other)),
         }
     }

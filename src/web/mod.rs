@@ -18,6 +18,7 @@ mod init;
 mod invitations;
 pub mod layout;
 mod login;
+pub mod messages;
 mod recovery;
 mod root;
 pub mod session;

@@ -9,7 +9,7 @@ use axum::Form;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, FixedOffset, NaiveDate, Offset, Utc};
 use maud::{Markup, html};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde::Deserialize;
@@ -18,10 +18,13 @@ use crate::app::AppState;
 use crate::domain::{BirthDate, Sssid, Standing, SubjectName, parse_subject_email};
 use crate::error::Error;
 use crate::service::links::LinkView;
-use crate::service::subjects::{JourneyDate, SubjectFields, SubjectListParams, SubjectView};
+use crate::service::subjects::{
+    JourneyDate, StepDay, StepDayProblem, SubjectFields, SubjectListParams, SubjectView,
+};
 use crate::store::{AuditRecord, Page};
 use crate::web::error::WebError;
 use crate::web::layout::{Field, Flash, Section, csrf_field, flash, page};
+use crate::web::messages::sentence;
 use crate::web::session::{SignedIn, Visitor};
 
 const PER_PAGE: u64 = 25;
@@ -60,10 +63,14 @@ pub fn standing_badge(subject: &SubjectView) -> Markup {
     html! { span class=(class) { (label) } }
 }
 
+/// The calendar day of `t`. The text is the UTC day; app.js shows the
+/// day in the browser's time zone instead (`data-show="day"`).
 pub fn day(t: DateTime<Utc>) -> Markup {
-    html! { time datetime=(t.to_rfc3339()) { (t.format("%Y-%m-%d")) } }
+    html! { time datetime=(t.to_rfc3339()) data-show="day" { (t.format("%Y-%m-%d")) } }
 }
 
+/// Date and time of `t`, in UTC with the zone named; app.js shows them in
+/// the browser's time zone instead, named too.
 pub fn moment(t: DateTime<Utc>) -> Markup {
     html! { time datetime=(t.to_rfc3339()) { (t.format("%Y-%m-%d %H:%M UTC")) } }
 }
@@ -413,7 +420,7 @@ impl FormErrors {
     /// Checked here too so each message lands next to its field; the
     /// service checks again and stays the authority.
     fn check(form: &SubjectForm, with_sssid: bool) -> Self {
-        let problem = |r: Result<(), Error>| r.err().map(|e| e.to_string());
+        let problem = |r: Result<(), Error>| r.err().map(|e| sentence(&e));
         Self {
             sssid: with_sssid
                 .then(|| problem(Sssid::parse(&form.sssid).map(drop)))
@@ -499,11 +506,11 @@ pub async fn create(
                     .await?;
                 return Ok(Redirect::to(&subject_url(&subject.sssid)).into_response());
             }
-            Err(Error::Conflict(msg)) => {
+            Err(error @ Error::Conflict(_)) => {
                 status = StatusCode::CONFLICT;
-                errors.sssid = Some(msg);
+                errors.sssid = Some(sentence(&error));
             }
-            Err(Error::BadRequest(msg)) => errors.name = Some(msg),
+            Err(error @ Error::BadRequest(_)) => errors.name = Some(sentence(&error)),
             Err(other) => return Err(visitor.fail(other)),
         }
     }
@@ -581,17 +588,35 @@ impl Step {
         }
     }
 
+    /// The label of the day it happened on.
+    fn date_label(self) -> &'static str {
+        match self {
+            Step::Invited => "Invited on",
+            Step::Consented => "Consent given on",
+            Step::Withdrawn => "Withdrew on",
+        }
+    }
+
+    /// Why a second recording changed nothing.
+    fn already(self) -> &'static str {
+        match self {
+            Step::Invited => "The invitation was already recorded; nothing was changed.",
+            Step::Consented => "Consent was already recorded; nothing was changed.",
+            Step::Withdrawn => "The withdrawal was already recorded; nothing was changed.",
+        }
+    }
+
     fn question(self, subject: &SubjectView) -> Markup {
         let who = html! { strong { (subject.name) } " (" (subject.sssid) ")" };
         match self {
             Step::Invited => html! {
-                "Record that " (who) " was invited to the study now?"
+                "Record that " (who) " was invited to the study?"
             },
             Step::Consented => html! {
-                "Record that " (who) " gave consent now? Consent is recorded once and cannot be changed afterwards."
+                "Record that " (who) " gave consent? Consent is recorded once and cannot be changed afterwards."
             },
             Step::Withdrawn => html! {
-                "Record that " (who) " withdrew from the study now? This is recorded once, cannot be undone, and no new QR codes can be made for them."
+                "Record that " (who) " withdrew from the study? This is recorded once, cannot be undone, and no new QR codes can be made for them."
             },
         }
     }
@@ -605,7 +630,9 @@ fn step_action(subject: &SubjectView, step: Step) -> Markup {
     }
 }
 
-fn journey(visitor: &Visitor, subject: &SubjectView) -> Markup {
+/// The study journey; `pending` is a step confirmation to show open (it
+/// came back with an error).
+fn journey(visitor: &Visitor, subject: &SubjectView, pending: Option<&Markup>) -> Markup {
     let withdrawn = subject.date_withdrawn.is_some();
     let row = |label: &str, at: Option<DateTime<Utc>>, action: Option<Markup>| {
         html! {
@@ -635,7 +662,9 @@ fn journey(visitor: &Visitor, subject: &SubjectView) -> Markup {
                     subject.journey().can_invite().then(|| html! { span.muted { "when the app scans a QR code" } })))
                 (row("Withdrawn", subject.date_withdrawn, Some(step_action(subject, Step::Withdrawn))))
             }
-            div #confirm-area {}
+            div #confirm-area {
+                @if let Some(pending) = pending { (pending) }
+            }
         }
     }
 }
@@ -702,25 +731,117 @@ fn links_card(links: &[LinkView], now: DateTime<Utc>) -> Markup {
     }
 }
 
+/// One change named in an audit text (SPEC section 6).
+enum Change<'a> {
+    /// `consented: 2026-11-28T12:00:00Z` and the other journey dates.
+    Dated(&'a str, DateTime<Utc>),
+    /// `name: "Ada King"` and the other fields, JSON-quoted.
+    Field(&'a str, String),
+}
+
+/// The changes of an audit text such as
+/// `name: "Ada; King"; consented: 2026-11-28T12:00:00Z`, or `None` if it is
+/// not one. Values are read as JSON strings, so a `; ` inside one does not
+/// split it.
+fn changes(action: &str) -> Option<Vec<Change<'_>>> {
+    let mut found = Vec::new();
+    let mut rest = action;
+    loop {
+        let (key, value) = rest.split_once(": ")?;
+        if value.starts_with('"') {
+            let mut strings = serde_json::Deserializer::from_str(value).into_iter::<String>();
+            let text = strings.next()?.ok()?;
+            rest = &value[strings.byte_offset()..];
+            found.push(Change::Field(key, text));
+        } else {
+            let end = value.find("; ").unwrap_or(value.len());
+            let at = DateTime::parse_from_rfc3339(&value[..end]).ok()?;
+            found.push(Change::Dated(key, at.with_timezone(&Utc)));
+            rest = &value[end..];
+        }
+        if rest.is_empty() {
+            return Some(found);
+        }
+        rest = rest.strip_prefix("; ")?;
+    }
+}
+
+fn change_sentence(change: &Change<'_>) -> Option<Markup> {
+    Some(match change {
+        Change::Dated(word, at) => {
+            let what = match *word {
+                "invited" => "Invitation recorded",
+                "consented" => "Consent recorded",
+                "enrolled" => "Enrolment recorded",
+                "withdrawn" => "Withdrawal recorded",
+                _ => return None,
+            };
+            html! { (what) ", dated " (day(*at)) }
+        }
+        Change::Field(field, value) => match (*field, value.is_empty()) {
+            ("name", _) => html! { "Name changed to “" (value) "”" },
+            ("bday", _) => html! { "Birth date changed to " (value) },
+            ("email", true) => html! { "Email address removed" },
+            ("email", false) => html! { "Email address changed to “" (value) "”" },
+            _ => return None,
+        },
+    })
+}
+
+/// What an audit entry says happened, as people say it. The API keeps the
+/// action texts of SPEC section 6 for clients; unknown texts are shown as
+/// they are.
+fn activity_sentence(action: &str) -> Markup {
+    if let Some(link) = action.strip_prefix("[Link] ") {
+        if link == "create" {
+            return html! { "Link created" };
+        }
+        if link == "create JWT" {
+            return html! { "QR code shown" };
+        }
+        if let Some(to) = link.strip_prefix("link to ") {
+            return html! { "App linked (" (to) ")" };
+        }
+        if let Some([Change::Dated("withdrawn", at)]) = changes(link).as_deref() {
+            return html! { "Link withdrawn, dated " (day(*at)) };
+        }
+        return html! { (action) };
+    }
+    match action {
+        "create" => return html! { "Subject created" },
+        "update" => return html! { "Subject updated" },
+        _ => {}
+    }
+    let sentences: Option<Vec<Markup>> =
+        changes(action).and_then(|found| found.iter().map(change_sentence).collect());
+    match sentences {
+        Some(sentences) => html! {
+            @for (i, sentence) in sentences.iter().enumerate() {
+                @if i > 0 { ". " }
+                (sentence)
+            }
+        },
+        None => html! { (action) },
+    }
+}
+
 fn activity_card(activity: &[AuditRecord]) -> Markup {
     html! {
         section.card aria-labelledby="activity-heading" {
             h2 #activity-heading { "Activity" }
             div.table-wrap {
                 table #activity {
-                    thead { tr { th scope="col" { "Date" } th scope="col" { "Actor" } th scope="col" { "Action" } } }
+                    thead { tr { th scope="col" { "When" } th scope="col" { "What happened" } } }
                     tbody {
                         // Newest first: what just happened is on top.
                         @for entry in activity.iter().rev() {
                             tr {
-                                td data-label="Date" { (moment(entry.datetime)) }
-                                td data-label="Actor" {
-                                    @match &entry.actor {
-                                        Some(actor) => (actor),
-                                        None => span.muted { "app or system" },
-                                    }
+                                td data-label="When" { (moment(entry.datetime)) }
+                                td data-label="What happened" {
+                                    (activity_sentence(&entry.action))
+                                    // No actor: the mobile app or the system did it.
+                                    @if let Some(actor) = &entry.actor { " — by " (actor) }
                                 }
-                                td data-label="Action" { (entry.action) }
                             }
                         }
                     }
@@ -737,12 +858,13 @@ fn panel(
     form: &SubjectForm,
     errors: &FormErrors,
     now: DateTime<Utc>,
+    pending: Option<&Markup>,
 ) -> Markup {
     html! {
         div #subject-panel {
             (subject_heading(&details.subject))
             (flash(message))
-            (journey(visitor, &details.subject))
+            (journey(visitor, &details.subject, pending))
             (edit_form(visitor, &details.subject, form, errors))
             (links_card(&details.links, now))
             (activity_card(&details.activity))
@@ -783,16 +905,29 @@ fn subject_page(visitor: &Visitor, subject: &SubjectView, content: Markup) -> Ma
     )
 }
 
-/// The panel (htmx) or the whole page, with `status`. `form` is what the
-/// edit form shows: the stored values, or what was typed with its errors.
+/// What the subject panel shows besides the stored subject.
+#[derive(Default)]
+struct Shown<'a> {
+    message: Option<Flash>,
+    /// The edit form as typed, with its errors (else the stored values).
+    typed: Option<(&'a SubjectForm, &'a FormErrors)>,
+    /// A step confirmation to show open.
+    pending: Option<Markup>,
+}
+
+/// The panel (htmx) or the whole page, with `status`.
 async fn respond(
     state: &AppState,
     visitor: &Visitor,
     sssid: &str,
     status: StatusCode,
-    message: Option<Flash>,
-    typed: Option<(&SubjectForm, &FormErrors)>,
+    shown: Shown<'_>,
 ) -> Result<Response, WebError> {
+    let Shown {
+        message,
+        typed,
+        pending,
+    } = shown;
     let details = details(state, visitor, sssid)
         .await
         .map_err(|e| visitor.fail(e))?;
@@ -800,7 +935,15 @@ async fn respond(
     let none = FormErrors::default();
     let (form, errors) = typed.unwrap_or((&stored, &none));
     let now = state.services.deps.clock.now();
-    let content = panel(visitor, &details, message.as_ref(), form, errors, now);
+    let content = panel(
+        visitor,
+        &details,
+        message.as_ref(),
+        form,
+        errors,
+        now,
+        pending.as_ref(),
+    );
     Ok(if visitor.htmx {
         (status, content).into_response()
     } else {
@@ -823,15 +966,11 @@ async fn outcome(
             Ok(Redirect::to(&subject_url(sssid)).into_response())
         }
         Ok(done) => {
-            respond(
-                state,
-                visitor,
-                sssid,
-                StatusCode::OK,
-                Some(Flash::ok(done)),
-                None,
-            )
-            .await
+            let shown = Shown {
+                message: Some(Flash::ok(done)),
+                ..Shown::default()
+            };
+            respond(state, visitor, sssid, StatusCode::OK, shown).await
         }
         Err(
             error @ (Error::BadRequest(_)
@@ -839,15 +978,11 @@ async fn outcome(
             | Error::PreconditionFailed(_)
             | Error::Gone(_)),
         ) => {
-            respond(
-                state,
-                visitor,
-                sssid,
-                error.status(),
-                Some(Flash::error(error.to_string())),
-                None,
-            )
-            .await
+            let shown = Shown {
+                message: Some(Flash::error(sentence(&error))),
+                ..Shown::default()
+            };
+            respond(state, visitor, sssid, error.status(), shown).await
         }
         Err(other) => Err(visitor.fail(other)),
     }
@@ -863,7 +998,11 @@ pub async fn show(
     } else {
         visitor.take_flash().await?
     };
-    respond(&state, &visitor, &sssid, StatusCode::OK, message, None).await
+    let shown = Shown {
+        message,
+        ..Shown::default()
+    };
+    respond(&state, &visitor, &sssid, StatusCode::OK, shown).await
 }
 
 pub async fn update(
@@ -874,15 +1013,11 @@ pub async fn update(
 ) -> Result<Response, WebError> {
     let errors = FormErrors::check(&form, false);
     if errors.any() {
-        return respond(
-            &state,
-            &visitor,
-            &sssid,
-            StatusCode::BAD_REQUEST,
-            None,
-            Some((&form, &errors)),
-        )
-        .await;
+        let shown = Shown {
+            typed: Some((&form, &errors)),
+            ..Shown::default()
+        };
+        return respond(&state, &visitor, &sssid, StatusCode::BAD_REQUEST, shown).await;
     }
     let fields = SubjectFields {
         name: Some(form.name.clone()),
@@ -903,12 +1038,106 @@ pub async fn update(
 pub struct StepInput {
     #[serde(default)]
     step: String,
+    /// The day it happened, `YYYY-MM-DD`; not sent means now.
+    date: Option<String>,
+    /// The browser's offset from UTC in minutes (east positive), filled in
+    /// by app.js; without script the day is taken as a UTC day.
+    #[serde(default)]
+    utc_offset: String,
 }
 
 fn parse_step(word: &str) -> Result<Step, Error> {
     Step::parse(word).ok_or_else(|| {
         Error::BadRequest("step must be one of invited, consented, withdrawn".into())
     })
+}
+
+/// The browser's time zone offset as sent, UTC if missing or impossible.
+fn browser_offset(minutes: &str) -> FixedOffset {
+    const MOST_MINUTES: i32 = 14 * 60;
+    minutes
+        .trim()
+        .parse::<i32>()
+        .ok()
+        .filter(|m| m.abs() <= MOST_MINUTES)
+        .and_then(|m| FixedOffset::east_opt(m * 60))
+        .unwrap_or(Utc.fix())
+}
+
+/// The day typed into a step confirmation (`None`: not sent, so now), or
+/// the sentence that says what is wrong with it. The service checks it
+/// again and stays the authority.
+fn typed_step_day(input: &StepInput, now: DateTime<Utc>) -> Result<Option<StepDay>, String> {
+    let utc_offset = browser_offset(&input.utc_offset);
+    let Some(raw) = input.date.as_deref() else {
+        return Ok(None);
+    };
+    let today = StepDay::today(now, utc_offset);
+    let date = NaiveDate::parse_from_str(raw.trim(), "%Y-%m-%d")
+        .map_err(|_| format!("Enter the date like {}.", today.format("%Y-%m-%d")))?;
+    let day = StepDay { date, utc_offset };
+    day.instant(now).map_err(|problem| match problem {
+        StepDayProblem::InTheFuture { today } => format!(
+            "Enter a date that is not in the future: today is {}.",
+            today.format("%Y-%m-%d")
+        ),
+        StepDayProblem::TooEarly => format!("Enter a date from {}-01-01 on.", StepDay::FIRST_YEAR),
+    })?;
+    Ok(Some(day))
+}
+
+/// The question before recording a step, with the day it happened on:
+/// today unless something else was typed (`typed`, shown with `error`).
+/// app.js puts in the browser's today and time zone.
+fn step_confirmation(
+    visitor: &Visitor,
+    subject: &SubjectView,
+    step: Step,
+    today: NaiveDate,
+    typed: Option<&str>,
+    error: Option<&str>,
+) -> Markup {
+    let action = format!("{}/record", subject_url(&subject.sssid));
+    let back = subject_url(&subject.sssid);
+    // On its own page (no htmx) there is no panel to swap: plain form.
+    let panel_target = visitor.htmx.then_some("#subject-panel");
+    let swap = visitor.htmx.then_some("outerHTML");
+    let today = today.format("%Y-%m-%d").to_string();
+    html! {
+        div.confirm-box role="alertdialog" aria-labelledby="confirm-question" {
+            p #confirm-question { (step.question(subject)) }
+            form method="post" action=(action)
+                hx-post=[visitor.htmx.then_some(&action)] hx-target=[panel_target] hx-swap=[swap] novalidate {
+                (csrf_field(&visitor.csrf))
+                input type="hidden" name="step" value=(step.word());
+                input type="hidden" name="utc_offset" value="" data-utc-offset;
+                div.field.shrink {
+                    label for="step-date" { (step.date_label()) }
+                    input #step-date type="date" name="date" required
+                        value=(typed.unwrap_or(&today)) min="1900-01-01" max=(today)
+                        data-today=(if typed.is_some() { "max" } else { "value max" })
+                        aria-invalid=[error.map(|_| "true")]
+                        aria-describedby=[error.map(|_| "step-date-error")];
+                    @if let Some(error) = error {
+                        p.error #step-date-error { (error) }
+                    }
+                }
+                div.actions {
+                    button.small.danger[step == Step::Withdrawn] type="submit" { (step.button()) }
+                    a.button.small.secondary href=(back) hx-get=[visitor.htmx.then_some(&back)] hx-target=[panel_target] hx-swap=[swap] { "Cancel" }
+                }
+            }
+        }
+    }
+}
+
+/// The confirmation on a page of its own (no htmx).
+fn confirmation_page(visitor: &Visitor, subject: &SubjectView, confirmation: Markup) -> Markup {
+    subject_page(
+        visitor,
+        subject,
+        html! { (subject_heading(subject)) (confirmation) },
+    )
 }
 
 /// Asks before recording a step: a box for htmx, a page otherwise.
@@ -926,37 +1155,13 @@ pub async fn confirm_step(
         .get(&visitor.ctx, &sssid)
         .await
         .map_err(|e| visitor.fail(e))?;
-    let action = format!("{}/record", subject_url(&sssid));
-    let back = subject_url(&sssid);
-    // On its own page (no htmx) there is no panel to swap: plain form.
-    let panel_target = visitor.htmx.then_some("#subject-panel");
-    let swap = visitor.htmx.then_some("outerHTML");
-    let form = html! {
-        form.inline-form method="post" action=(action)
-            hx-post=[visitor.htmx.then_some(&action)] hx-target=[panel_target] hx-swap=[swap] {
-            (csrf_field(&visitor.csrf))
-            input type="hidden" name="step" value=(step.word());
-            button.small.danger[step == Step::Withdrawn] type="submit" { (step.button()) }
-        }
-    };
-    let question = html! {
-        div.confirm-box role="alertdialog" aria-labelledby="confirm-question" {
-            p #confirm-question { (step.question(&subject)) }
-            div.actions {
-                (form)
-                a.button.small.secondary href=(back) hx-get=[visitor.htmx.then_some(&back)] hx-target=[panel_target] hx-swap=[swap] { "Cancel" }
-            }
-        }
-    };
+    // The server's today; app.js puts in the browser's.
+    let today = StepDay::today(state.services.deps.clock.now(), Utc.fix());
+    let confirmation = step_confirmation(&visitor, &subject, step, today, None, None);
     if visitor.htmx {
-        return Ok(question.into_response());
+        return Ok(confirmation.into_response());
     }
-    Ok(subject_page(
-        &visitor,
-        &subject,
-        html! { (subject_heading(&subject)) (question) },
-    )
-    .into_response())
+    Ok(confirmation_page(&visitor, &subject, confirmation).into_response())
 }
 
 pub async fn record_step(
@@ -966,11 +1171,42 @@ pub async fn record_step(
     Form(input): Form<StepInput>,
 ) -> Result<Response, WebError> {
     let step = parse_step(&input.step).map_err(|e| visitor.fail(e))?;
+    let now = state.services.deps.clock.now();
+    let day = match typed_step_day(&input, now) {
+        Ok(day) => day,
+        Err(problem) => {
+            let subject = state
+                .services
+                .subjects
+                .get(&visitor.ctx, &sssid)
+                .await
+                .map_err(|e| visitor.fail(e))?;
+            let today = StepDay::today(now, browser_offset(&input.utc_offset));
+            let typed = input.date.as_deref();
+            let confirmation =
+                step_confirmation(&visitor, &subject, step, today, typed, Some(&problem));
+            if !visitor.htmx {
+                let page = confirmation_page(&visitor, &subject, confirmation);
+                return Ok((StatusCode::BAD_REQUEST, page).into_response());
+            }
+            let shown = Shown {
+                pending: Some(confirmation),
+                ..Shown::default()
+            };
+            return respond(&state, &visitor, &sssid, StatusCode::BAD_REQUEST, shown).await;
+        }
+    };
     let result = state
         .services
         .subjects
-        .record_step(&visitor.ctx, &sssid, step.date())
+        .record_step(&visitor.ctx, &sssid, step.date(), day)
         .await
-        .map(|_| step.done().to_owned());
+        .map(|_| step.done().to_owned())
+        .map_err(|error| match error {
+            Error::Conflict(msg) if msg.starts_with("Subject has already been") => {
+                Error::Conflict(step.already().into())
+            }
+            other => other,
+        });
     outcome(&state, &visitor, &sssid, result).await
 }

@@ -17,7 +17,9 @@ use crate::service::users::{NewUser, UserChanges, UserView};
 use crate::store::Page;
 use crate::web::error::WebError;
 use crate::web::layout::{Field, Flash, Section, csrf_field, flash, page};
+use crate::web::messages::sentence;
 use crate::web::session::{Admin, Visitor};
+use crate::web::subjects::moment;
 
 const PER_PAGE: u64 = 20;
 
@@ -85,9 +87,10 @@ async fn load(
         .await
 }
 
-fn when(t: Option<DateTime<Utc>>) -> String {
-    t.map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string())
-        .unwrap_or_else(|| "never".into())
+fn when(t: Option<DateTime<Utc>>) -> Markup {
+    html! {
+        @if let Some(t) = t { (moment(t)) } @else { "never" }
+    }
 }
 
 fn is_me(visitor: &Visitor, user: &UserView) -> bool {
@@ -138,7 +141,7 @@ fn user_row(visitor: &Visitor, view: &ListView, user: &UserView) -> Markup {
                             input type="hidden" name="username" value=(user.username);
                             (view.hidden_fields())
                             button.small.secondary type="submit"
-                                aria-label=(format!("Send a password reset link to {}", user.username)) {
+                                aria-label=(format!("Send reset email to {}", user.username)) {
                                 "Send reset email"
                             }
                         }
@@ -311,7 +314,7 @@ async fn outcome(
                 visitor,
                 view,
                 error.status(),
-                Some(Flash::error(error.to_string())),
+                Some(Flash::error(sentence(&error))),
                 &CreateForm::default(),
             )
             .await
@@ -373,10 +376,10 @@ pub async fn create(
     // Checked here too so each message lands next to its field; the
     // service checks again and stays the authority.
     match Username::parse(&input.username) {
-        Err(e) => form.username_error = Some(e.to_string()),
+        Err(e) => form.username_error = Some(sentence(&e)),
         Ok(username) => {
             if let Err(e) = users.policy().check(input.password.clone(), &username) {
-                form.password_error = Some(e.to_string());
+                form.password_error = Some(sentence(&e));
             }
         }
     }
@@ -402,11 +405,11 @@ pub async fn create(
                 )
                 .await;
             }
-            Err(Error::Conflict(msg)) => {
+            Err(error @ Error::Conflict(_)) => {
                 status = StatusCode::CONFLICT;
-                form.username_error = Some(msg);
+                form.username_error = Some(sentence(&error));
             }
-            Err(Error::BadRequest(msg)) => form.password_error = Some(msg),
+            Err(error @ Error::BadRequest(_)) => form.password_error = Some(sentence(&error)),
             Err(other) => return Err(visitor.fail(other)),
         }
     }

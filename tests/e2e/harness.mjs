@@ -75,3 +75,46 @@ export async function launchWatchedPage(profileDir, viewport, { problems, htmxRe
   });
   return { context, page };
 }
+
+// The axe-core rule sets the console must pass: WCAG 2.0, 2.1 and 2.2 at
+// levels A and AA, and axe's best practices.
+const AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa", "best-practice"];
+
+// Rules left out, by id, each with the reason it does not apply to the
+// console. None is: every page passes all of the rules above.
+const AXE_RULES_OFF = {};
+
+// Runs axe-core on the page as it is now and fails, listing every
+// violation with the elements it found, unless there are none. axe is
+// evaluated through the DevTools protocol, which the page's CSP (no inline
+// script) does not apply to, so the page under test stays as it ships
+// (no bypassCSP).
+export async function checkAccessibility(page, label) {
+  const { source } = (await import("axe-core")).default;
+  const loaded = await page.evaluate(() => typeof window.axe !== "undefined");
+  // Shadows `module` and `define` of the evaluating scope, so axe's loader
+  // attaches it to `window` rather than exporting it.
+  if (!loaded) await page.evaluate(`(function (module, define) {\n${source}\n})()`);
+  const violations = await page.evaluate(
+    async ({ tags, rules }) => {
+      const results = await window.axe.run(document, {
+        runOnly: { type: "tag", values: tags },
+        rules,
+        resultTypes: ["violations"],
+      });
+      return results.violations.map((v) => ({
+        id: v.id,
+        impact: v.impact,
+        help: v.help,
+        nodes: v.nodes.map((n) => `${n.target.join(" ")}: ${n.failureSummary.replace(/\s+/g, " ")}`),
+      }));
+    },
+    { tags: AXE_TAGS, rules: Object.fromEntries(Object.keys(AXE_RULES_OFF).map((id) => [id, { enabled: false }])) },
+  );
+  const report = violations
+    .map((v) => `  ${v.id} (${v.impact}): ${v.help}\n${v.nodes.map((n) => `    - ${n}`).join("\n")}`)
+    .join("\n");
+  if (violations.length > 0) {
+    throw new Error(`${label}: ${violations.length} accessibility violation(s)\n${report}`);
+  }
+}

@@ -1,0 +1,203 @@
+//! What people read on the console's forms. The services answer in the
+//! API's words (`bday must be a date like 1980-12-31, got ""`), which
+//! clients and the JSON error envelope keep; the pages say the same as a
+//! sentence that tells the person what to do, next to the field it is
+//! about.
+
+use crate::error::Error;
+
+/// The sentence for an error a service or a value type gave. Messages
+/// that are not known here still read as a sentence (capital letter, full
+/// stop); the tests below keep the known ones in step with their sources.
+pub fn sentence(error: &Error) -> String {
+    let text = error.to_string();
+    known(&text).unwrap_or_else(|| as_sentence(&text))
+}
+
+fn known(text: &str) -> Option<String> {
+    let number_in = |prefix: &str| {
+        text.strip_prefix(prefix)
+            .and_then(|rest| rest.split_whitespace().next())
+            .map(str::to_owned)
+    };
+    let sentence = match text {
+        "sssid is required" => "Enter an SSSID.".to_owned(),
+        "this SSSID is already taken" => "This SSSID is already taken. Choose another one.".into(),
+        "name is required" => "Enter a name.".into(),
+        "name must not contain control characters" => {
+            "Remove the control characters from the name.".into()
+        }
+        "username is required" => "Enter an email address.".into(),
+        "username must be an email address like name@example.org" => {
+            "Enter an email address like name@example.org.".into()
+        }
+        "password must not be the same as the username" => {
+            "Choose a password that is not the email address.".into()
+        }
+        "this password is too common; choose another one" => {
+            "This password is too common. Choose another one.".into()
+        }
+        "no such user" => "This user no longer exists.".into(),
+        "no such subject" => "This subject no longer exists.".into(),
+        "this is the last admin; make another user admin first" => {
+            "This is the last administrator. Make another user an administrator first.".into()
+        }
+        "the record was changed by someone else at the same time; try again" => {
+            "Someone else changed this record at the same time. Please try again.".into()
+        }
+        _ if text.starts_with("sssid must not contain") => {
+            "Remove the blanks at the start or end, and any control characters, from the SSSID."
+                .into()
+        }
+        _ if text.starts_with("sssid must be at most") => format!(
+            "Use at most {} characters for the SSSID.",
+            number_in("sssid must be at most ")?
+        ),
+        _ if text.starts_with("name must be at most") => format!(
+            "Use at most {} characters for the name.",
+            number_in("name must be at most ")?
+        ),
+        _ if text.starts_with("bday must be a date like") => {
+            "Enter a birth date like 1980-12-31.".into()
+        }
+        _ if text.starts_with("bday must be between") => format!(
+            "Enter a birth date between {}.",
+            text.strip_prefix("bday must be between ")?
+        ),
+        _ if text.starts_with("email must be an email address") => {
+            "Enter an email address like name@example.org, or leave the field empty.".into()
+        }
+        _ if text.starts_with("username must be at most") => format!(
+            "Use at most {} characters for the email address.",
+            number_in("username must be at most ")?
+        ),
+        _ if text.starts_with("a user named") && text.ends_with("already exists") => {
+            "A user with this email address already exists.".into()
+        }
+        _ if text.starts_with("password must be at least") => format!(
+            "Choose a password of at least {} characters.",
+            number_in("password must be at least ")?
+        ),
+        _ if text.starts_with("password must be at most") => format!(
+            "Choose a shorter password: at most {} bytes.",
+            number_in("password must be at most ")?
+        ),
+        _ => return None,
+    };
+    Some(sentence)
+}
+
+/// Any other message, with a capital letter and a full stop.
+fn as_sentence(text: &str) -> String {
+    let text = text.trim();
+    let mut chars = text.chars();
+    let mut out: String = match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => return "Something went wrong. Please try again.".into(),
+    };
+    if !out.ends_with(['.', '!', '?']) {
+        out.push('.');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{
+        BirthDate, PasswordPolicy, Sssid, SubjectName, Username, parse_subject_email,
+    };
+
+    fn assert_known(error: Error, expected: &str) {
+        let text = error.to_string();
+        assert_eq!(
+            known(&text).as_deref(),
+            Some(expected),
+            "the message {text:?} is not turned into its sentence"
+        );
+    }
+
+    #[test]
+    fn subject_field_errors_read_as_sentences() {
+        assert_known(Sssid::parse("").unwrap_err(), "Enter an SSSID.");
+        assert_known(
+            Sssid::parse(&"x".repeat(65)).unwrap_err(),
+            "Use at most 64 characters for the SSSID.",
+        );
+        assert_known(
+            Sssid::parse(" S1").unwrap_err(),
+            "Remove the blanks at the start or end, and any control characters, from the SSSID.",
+        );
+        assert_known(SubjectName::parse(" ").unwrap_err(), "Enter a name.");
+        assert_known(
+            SubjectName::parse(&"n".repeat(300)).unwrap_err(),
+            "Use at most 256 characters for the name.",
+        );
+        assert_known(
+            SubjectName::parse("a\u{7}b").unwrap_err(),
+            "Remove the control characters from the name.",
+        );
+        assert_known(
+            BirthDate::parse("").unwrap_err(),
+            "Enter a birth date like 1980-12-31.",
+        );
+        assert_known(
+            BirthDate::parse("1899-12-31").unwrap_err(),
+            "Enter a birth date between 1900-01-01 and 2100-12-31.",
+        );
+        assert_known(
+            parse_subject_email("not an address").unwrap_err(),
+            "Enter an email address like name@example.org, or leave the field empty.",
+        );
+    }
+
+    #[test]
+    fn account_field_errors_read_as_sentences() {
+        assert_known(Username::parse("").unwrap_err(), "Enter an email address.");
+        assert_known(
+            Username::parse("nobody").unwrap_err(),
+            "Enter an email address like name@example.org.",
+        );
+        assert_known(
+            Username::parse(&format!("{}@example.org", "a".repeat(260))).unwrap_err(),
+            "Use at most 254 characters for the email address.",
+        );
+        let policy = PasswordPolicy { min_chars: 8 };
+        let user = Username::parse("ada@example.org").unwrap();
+        let refused = |raw: &str| policy.check(raw.to_owned(), &user).unwrap_err();
+        assert_known(
+            refused("short"),
+            "Choose a password of at least 8 characters.",
+        );
+        assert_known(
+            refused("ADA@example.org"),
+            "Choose a password that is not the email address.",
+        );
+        assert_known(
+            refused("password123"),
+            "This password is too common. Choose another one.",
+        );
+        assert_known(
+            refused(&"x".repeat(2000)),
+            "Choose a shorter password: at most 1024 bytes.",
+        );
+    }
+
+    #[test]
+    fn other_messages_still_read_as_sentences() {
+        assert_eq!(
+            sentence(&Error::BadRequest("nothing to change".into())),
+            "Nothing to change."
+        );
+        assert_eq!(
+            sentence(&Error::Conflict("Already done.".into())),
+            "Already done."
+        );
+        assert_eq!(
+            sentence(&Error::Conflict(
+                "a user named a@example.org already exists".into()
+            )),
+            "A user with this email address already exists."
+        );
+    }
+}
