@@ -13,6 +13,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
 use crate::clock::{OsRandom, random_hex};
+use crate::private_files;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
@@ -404,16 +405,12 @@ impl Config {
         if path.exists() {
             return Self::read_secret_file(&path);
         }
-        fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        // The data folder is usually created here, on the first start, before
+        // the store would: it must be private from the start.
+        private_files::create_dir_all(&dir)
+            .with_context(|| format!("cannot create {}", dir.display()))?;
         let value = random_hex(&OsRandom, 32);
-        let mut options = fs::OpenOptions::new();
-        options.write(true).create_new(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt;
-            options.mode(0o600);
-        }
-        match options.open(&path) {
+        match private_files::create_new(&path) {
             Ok(mut file) => {
                 file.write_all(value.as_bytes())?;
                 file.sync_all()?;
