@@ -57,6 +57,11 @@ pub struct Config {
     pub public_url: String,
     /// Allows weak secrets and plain-http secure cookies; never in production.
     pub dev_mode: bool,
+    /// `max-age` of the `Strict-Transport-Security` header sent with an
+    /// https `public_url`; 0 sends none.
+    pub hsts_max_age_secs: u64,
+    /// Adds `includeSubDomains` to that header.
+    pub hsts_include_subdomains: bool,
     pub log_format: LogFormat,
     /// A tracing filter such as `info` or `idm=debug,tower_http=info`.
     pub log_level: String,
@@ -158,6 +163,8 @@ impl Default for Config {
             database_name: "idm".into(),
             public_url: "http://127.0.0.1:9096".into(),
             dev_mode: false,
+            hsts_max_age_secs: 365 * 24 * 3600,
+            hsts_include_subdomains: true,
             log_format: LogFormat::Text,
             log_level: "info".into(),
             token_secret: None,
@@ -314,6 +321,24 @@ impl Config {
         self.public_url.starts_with("https://")
     }
 
+    /// The `Strict-Transport-Security` header value: browsers that saw it
+    /// use https only for this host, for `max-age` seconds, so a network
+    /// attacker cannot strip TLS on a later visit. None over plain http
+    /// (browsers ignore it there, and it would be wrong) or when disabled.
+    /// Never `preload`: that is a commitment for the whole domain, made by
+    /// its owner on hstspreload.org, not by one service.
+    pub fn strict_transport_security(&self) -> Option<String> {
+        if !self.serves_https() || self.hsts_max_age_secs == 0 {
+            return None;
+        }
+        let subdomains = if self.hsts_include_subdomains {
+            "; includeSubDomains"
+        } else {
+            ""
+        };
+        Some(format!("max-age={}{subdomains}", self.hsts_max_age_secs))
+    }
+
     pub fn store_location(&self) -> anyhow::Result<StoreLocation> {
         let url = self.database_url.trim();
         if url.is_empty() {
@@ -426,5 +451,29 @@ impl Config {
             }
             Err(e) => Err(e).with_context(|| format!("cannot write {}", path.display())),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hsts_only_over_https_and_configurable() {
+        let mut config = Config::default();
+        assert_eq!(config.strict_transport_security(), None, "http");
+        config.public_url = "https://idm.example.org".into();
+        assert_eq!(
+            config.strict_transport_security().as_deref(),
+            Some("max-age=31536000; includeSubDomains")
+        );
+        config.hsts_include_subdomains = false;
+        config.hsts_max_age_secs = 63_072_000;
+        assert_eq!(
+            config.strict_transport_security().as_deref(),
+            Some("max-age=63072000")
+        );
+        config.hsts_max_age_secs = 0;
+        assert_eq!(config.strict_transport_security(), None, "disabled");
     }
 }

@@ -709,6 +709,69 @@ async fn responses_carry_security_headers_and_a_request_id() {
     }
 }
 
+/// With an https `public_url` every response (API, page, static file,
+/// error, oversized body) tells browsers to use https only; over plain
+/// http none does.
+#[tokio::test]
+async fn hsts_on_every_response_exactly_when_served_over_https() {
+    let requests = |app: &TestApp| {
+        let big = "x".repeat(100 * 1024);
+        vec![
+            app.client.get(app.url("/")),
+            app.client.get(app.url("/init")),
+            app.client.get(app.url("/static/app.js")),
+            app.client.get(app.url("/nope")),
+            app.client
+                .post(app.url("/auth"))
+                .json(&json!({"username": "x@example.org", "password": "wrong"})),
+            app.client
+                .post(app.url("/auth"))
+                .header("content-type", "application/json")
+                .body(big),
+        ]
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = test_config(&dir);
+    config.public_url = "https://idm.test".into();
+    let app = spawn_app_with(dir, config).await;
+    for request in requests(&app) {
+        let r = request.send().await.unwrap();
+        assert_eq!(
+            r.headers()["strict-transport-security"],
+            "max-age=31536000; includeSubDomains",
+            "{} {}",
+            r.url(),
+            r.status()
+        );
+    }
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = test_config(&dir);
+    config.public_url = "https://idm.test".into();
+    config.hsts_max_age_secs = 63_072_000;
+    config.hsts_include_subdomains = false;
+    let app = spawn_app_with(dir, config).await;
+    let r = app.get("/", None).await;
+    assert_eq!(r.headers()["strict-transport-security"], "max-age=63072000");
+
+    for (public_url, max_age) in [("http://idm.test", 31_536_000), ("https://idm.test", 0)] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = test_config(&dir);
+        config.public_url = public_url.into();
+        config.hsts_max_age_secs = max_age;
+        let app = spawn_app_with(dir, config).await;
+        for request in requests(&app) {
+            let r = request.send().await.unwrap();
+            assert!(
+                !r.headers().contains_key("strict-transport-security"),
+                "{public_url} max-age {max_age}: {} {}",
+                r.url(),
+                r.status()
+            );
+        }
+    }
+}
+
 /// The CSRF token a page carries in its meta tag.
 fn csrf_token(page: &str) -> String {
     let marker = r#"name="csrf-token" content=""#;
