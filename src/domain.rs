@@ -8,7 +8,9 @@ use secrecy::{ExposeSecret, SecretString};
 
 use crate::error::{Error, Result};
 
+mod secret_strength;
 mod study;
+pub use secret_strength::{MIN_SECRET_BITS, estimated_entropy_bits};
 pub use study::*;
 
 /// A staff username: an email address, trimmed and lower-cased.

@@ -619,3 +619,82 @@ async fn everything_the_service_creates_is_private_under_umask_022() {
         assert_eq!(mode, 0o600, "{name} is {mode:o}");
     }
 }
+
+#[test]
+fn weak_secrets_are_refused_at_start_with_advice() {
+    let dir = tempfile::tempdir().unwrap();
+    let forty_a = "a".repeat(40);
+    for (key, weak) in [
+        ("IDM_TOKEN_SECRET", forty_a.as_str()),
+        ("IDM_LINK_SECRET", "changemechangemechangemechangeme"),
+    ] {
+        let out = idm(dir.path())
+            .env(key, weak)
+            .arg("serve")
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(3), "{key}={weak} started");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let name = key.trim_start_matches("IDM_").to_lowercase();
+        assert!(stderr.contains(&format!("{name} is too weak")), "{stderr}");
+        assert!(stderr.contains("bits of entropy"), "{stderr}");
+        assert!(stderr.contains("`idm secret`"), "{stderr}");
+        assert!(!stderr.contains(weak), "the secret is not echoed: {stderr}");
+
+        let out = idm(dir.path())
+            .env(key, weak)
+            .arg("check")
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(3));
+        assert!(String::from_utf8_lossy(&out.stdout).contains("too weak"));
+
+        let out = idm(dir.path())
+            .env(key, weak)
+            .env("IDM_DEV_MODE", "true")
+            .arg("check")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "dev mode allows it: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+    }
+}
+
+#[test]
+fn idm_secret_prints_a_fresh_secret_the_service_accepts() {
+    let dir = tempfile::tempdir().unwrap();
+    let secret = |dir: &Path| {
+        // Also with a configuration that would not load: it needs none.
+        let out = idm(dir)
+            .env("IDM_PORT", "not-a-port")
+            .arg("secret")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap().trim().to_owned()
+    };
+    let (token_secret, link_secret) = (secret(dir.path()), secret(dir.path()));
+    assert_ne!(token_secret, link_secret);
+    for s in [&token_secret, &link_secret] {
+        assert_eq!(s.len(), 64, "{s}");
+        assert!(s.chars().all(|c| c.is_ascii_hexdigit()), "{s}");
+    }
+    let out = idm(dir.path())
+        .env("IDM_TOKEN_SECRET", &token_secret)
+        .env("IDM_LINK_SECRET", &link_secret)
+        .arg("check")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
