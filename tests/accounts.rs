@@ -76,6 +76,36 @@ async fn admin_creates_reads_lists_and_deletes_users() {
     expect_error(r, StatusCode::NOT_FOUND).await;
 }
 
+/// A username with a line break could forge a line of the log or the
+/// audit trail: refused with a message that says why, whatever breaks it.
+#[tokio::test]
+async fn usernames_with_line_breaks_or_controls_are_refused() {
+    let app = spawn_app().await;
+    let token = app.admin_token().await;
+    for bad in [
+        "new\r\nFAKE@example.org",
+        "new\nperson@example.org",
+        "new\u{2028}person@example.org",
+        "new\u{2029}person@example.org",
+        "new\u{85}person@example.org",
+        "new\u{202E}person@example.org",
+        "new\tperson@example.org",
+    ] {
+        let message = expect_error(
+            new_user(&app, &token, bad, false).await,
+            StatusCode::BAD_REQUEST,
+        )
+        .await;
+        assert!(
+            message.starts_with("username must not contain control characters, line breaks"),
+            "{bad:?}: {message}"
+        );
+    }
+    let r = app.get("/user", Some(&token)).await;
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["data"].as_array().unwrap().len(), 1, "only the admin");
+}
+
 #[tokio::test]
 async fn user_json_never_contains_secrets() {
     let app = spawn_app().await;

@@ -7,7 +7,7 @@ use chrono::{DateTime, Duration, SubsecRound, Utc};
 use serde::Serialize;
 
 use crate::clock::random_hex;
-use crate::domain::{Timestamp, format_timestamp};
+use crate::domain::{Timestamp, check_plain_text, format_timestamp};
 use crate::error::{Error, Result};
 use crate::service::audits::{AuditTarget, Auditor};
 use crate::service::link_tokens::{LINK_ALGORITHM, LinkClaims, LinkTokens};
@@ -119,6 +119,10 @@ fn invalid_link_token() -> Error {
     Error::Forbidden("invalid or expired link token".into())
 }
 
+/// `linked_to` / `linked_system`, from a staff update or the app's
+/// Patient. `status` is the answer to a missing or oversized value (the
+/// app gets 406 there); a line break or other control character is a 400
+/// from either side, since it could forge an audit line.
 fn linked_value(field: &str, raw: &str, status: fn(String) -> Error) -> Result<String> {
     let value = raw.trim();
     if value.is_empty() || value.chars().count() > MAX_LINKED_CHARS {
@@ -126,6 +130,7 @@ fn linked_value(field: &str, raw: &str, status: fn(String) -> Error) -> Result<S
             "{field} must be 1 to {MAX_LINKED_CHARS} characters"
         )));
     }
+    check_plain_text(field, value)?;
     Ok(value.to_owned())
 }
 
@@ -608,6 +613,19 @@ mod tests {
         ] {
             let err = patient_identifier(body).unwrap_err();
             assert!(matches!(err, Error::NotAcceptable(_)), "{body:?}: {err:?}");
+        }
+    }
+
+    #[test]
+    fn patient_identifier_refuses_line_breaks_with_400() {
+        for body in [
+            r#"{"resourceType":"Patient","identifier":[{"value":"a\r\nFAKE"}]}"#,
+            r#"{"resourceType":"Patient","identifier":[{"value":"a\u2028FAKE"}]}"#,
+            r#"{"resourceType":"Patient","identifier":[{"value":"p-1","system":"urn:\nx"}]}"#,
+        ] {
+            let err = patient_identifier(body.as_bytes()).unwrap_err();
+            assert!(matches!(err, Error::BadRequest(_)), "{body}: {err:?}");
+            assert!(err.to_string().contains("identifier[0]"), "{err}");
         }
     }
 }
