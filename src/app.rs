@@ -148,7 +148,14 @@ const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; st
 
 pub fn router(state: AppState) -> Router {
     let x_request_id = HeaderName::from_static("x-request-id");
+    let strict_transport_security = state
+        .config
+        .strict_transport_security()
+        .map(|value| HeaderValue::from_str(&value).expect("digits and ASCII words"));
     let security_headers = ServiceBuilder::new()
+        .option_layer(strict_transport_security.map(|value| {
+            SetResponseHeaderLayer::if_not_present(header::STRICT_TRANSPORT_SECURITY, value)
+        }))
         .layer(SetResponseHeaderLayer::if_not_present(
             header::CONTENT_SECURITY_POLICY,
             HeaderValue::from_static(CONTENT_SECURITY_POLICY),

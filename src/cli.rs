@@ -1,5 +1,5 @@
-//! The `idm` command line: `serve` (default), user management, `check` and
-//! `backup`.
+//! The `idm` command line: `serve` (default), user management, `check`,
+//! `backup`, `import` and `secret`.
 
 use std::io::{IsTerminal, Read};
 use std::path::PathBuf;
@@ -70,6 +70,9 @@ pub enum Command {
         /// The new file to write (must not exist).
         destination: PathBuf,
     },
+    /// Print a new random secret (32 random bytes as 64 hex characters) for
+    /// token_secret or link_secret.
+    Secret,
 }
 
 #[derive(Debug, Subcommand)]
@@ -111,6 +114,11 @@ const EXIT_BAD_INPUT: u8 = 2;
 const EXIT_CONFIG: u8 = 3;
 
 pub async fn run(cli: Cli) -> ExitCode {
+    // Needs no configuration: it is how one fixes a refused secret.
+    if let Some(Command::Secret) = cli.command {
+        println!("{}", crate::config::random_secret());
+        return ExitCode::SUCCESS;
+    }
     let mut config = match Config::load(cli.config.as_deref()) {
         Ok(c) => c,
         Err(e) => {
@@ -145,6 +153,7 @@ pub async fn run(cli: Cli) -> ExitCode {
             force,
         } => import::run(&config, &from, &db, &collection, force).await,
         Command::Backup { destination } => backup(config, destination).await,
+        Command::Secret => unreachable!("handled before the configuration is read"),
         Command::User(cmd) => {
             let state = match build_state(config, Arc::new(SystemClock), Arc::new(OsRandom)).await {
                 Ok(s) => s,

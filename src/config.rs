@@ -13,6 +13,8 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
 use crate::clock::{OsRandom, random_hex};
+use crate::domain;
+use crate::private_files;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
@@ -56,6 +58,11 @@ pub struct Config {
     pub public_url: String,
     /// Allows weak secrets and plain-http secure cookies; never in production.
     pub dev_mode: bool,
+    /// `max-age` of the `Strict-Transport-Security` header sent with an
+    /// https `public_url`; 0 sends none.
+    pub hsts_max_age_secs: u64,
+    /// Adds `includeSubDomains` to that header.
+    pub hsts_include_subdomains: bool,
     pub log_format: LogFormat,
     /// A tracing filter such as `info` or `idm=debug,tower_http=info`.
     pub log_level: String,
@@ -169,6 +176,8 @@ impl Default for Config {
             database_name: "idm".into(),
             public_url: "http://127.0.0.1:9096".into(),
             dev_mode: false,
+            hsts_max_age_secs: 365 * 24 * 3600,
+            hsts_include_subdomains: true,
             log_format: LogFormat::Text,
             log_level: "info".into(),
             token_secret: None,
@@ -236,25 +245,34 @@ impl std::fmt::Debug for Secrets {
     }
 }
 
-/// Secrets shorter than this many bytes are refused outside dev mode.
+/// Secrets shorter than this many bytes are refused outside dev mode: an
+/// HS256 key should be at least as long as the hash (RFC 7518, 3.2).
 const MIN_SECRET_BYTES: usize = 32;
 
-/// Values people put in config files as placeholders; refused outside dev mode.
-const KNOWN_WEAK_SECRETS: &[&str] = &[
-    "secret",
-    "changeme",
-    "change-me",
-    "password",
-    "super-secret",
-    "supersecret",
-    "jwt-secret",
-    "your-secret-key",
-    "c3pro",
-    "c3-pro",
-    "idm",
-    "development",
-    "test",
-];
+/// A fresh signing secret: 32 random bytes as 64 hex characters, what the
+/// service generates and what `idm secret` prints.
+pub fn random_secret() -> String {
+    random_hex(&OsRandom, 32)
+}
+
+/// Why `secret` is too weak to sign with, if it is: too short, or less
+/// than about 128 bits of estimated entropy (repeats, runs like `abcd` and
+/// common passwords count for little).
+pub fn secret_weakness(secret: &str) -> Option<String> {
+    if secret.len() < MIN_SECRET_BYTES {
+        return Some(format!(
+            "it has {} bytes, at least {MIN_SECRET_BYTES} are needed",
+            secret.len()
+        ));
+    }
+    let bits = domain::estimated_entropy_bits(secret);
+    (bits < domain::MIN_SECRET_BITS).then(|| {
+        format!(
+            "it is too predictable (about {bits:.0} bits of entropy, at least {:.0} are needed)",
+            domain::MIN_SECRET_BITS
+        )
+    })
+}
 
 /// `IDM_` variables that name no setting. `IDM_CONFIG` names the file and
 /// `IDM_TEST_*` belong to the test suite.
@@ -410,6 +428,24 @@ impl Config {
         self.public_url.starts_with("https://")
     }
 
+    /// The `Strict-Transport-Security` header value: browsers that saw it
+    /// use https only for this host, for `max-age` seconds, so a network
+    /// attacker cannot strip TLS on a later visit. None over plain http
+    /// (browsers ignore it there, and it would be wrong) or when disabled.
+    /// Never `preload`: that is a commitment for the whole domain, made by
+    /// its owner on hstspreload.org, not by one service.
+    pub fn strict_transport_security(&self) -> Option<String> {
+        if !self.serves_https() || self.hsts_max_age_secs == 0 {
+            return None;
+        }
+        let subdomains = if self.hsts_include_subdomains {
+            "; includeSubDomains"
+        } else {
+            ""
+        };
+        Some(format!("max-age={}{subdomains}", self.hsts_max_age_secs))
+    }
+
     pub fn store_location(&self) -> anyhow::Result<StoreLocation> {
         let url = self.database_url.trim();
         if url.is_empty() {
@@ -482,12 +518,11 @@ impl Config {
                 name.to_uppercase()
             ),
         };
-        let text = secret.expose_secret();
-        let weak = text.len() < MIN_SECRET_BYTES
-            || KNOWN_WEAK_SECRETS.contains(&text.to_lowercase().as_str());
-        if weak && !self.dev_mode {
+        if let Some(why) = secret_weakness(secret.expose_secret())
+            && !self.dev_mode
+        {
             bail!(
-                "{name} is too weak: use at least {MIN_SECRET_BYTES} random bytes (e.g. `openssl rand -hex 32`), or set dev_mode for local experiments"
+                "{name} is too weak: {why}. Make a random one with `idm secret` (or `openssl rand -hex 32`), or set dev_mode for local experiments"
             );
         }
         Ok(secret)
@@ -501,16 +536,12 @@ impl Config {
         if path.exists() {
             return Self::read_secret_file(&path);
         }
-        fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
-        let value = random_hex(&OsRandom, 32);
-        let mut options = fs::OpenOptions::new();
-        options.write(true).create_new(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt;
-            options.mode(0o600);
-        }
-        match options.open(&path) {
+        // The data folder is usually created here, on the first start, before
+        // the store would: it must be private from the start.
+        private_files::create_dir_all(&dir)
+            .with_context(|| format!("cannot create {}", dir.display()))?;
+        let value = random_secret();
+        match private_files::create_new(&path) {
             Ok(mut file) => {
                 file.write_all(value.as_bytes())?;
                 file.sync_all()?;
@@ -559,5 +590,72 @@ mod tests {
             message.contains("login_account_ceiling_window_secs"),
             "{message}"
         );
+    }
+
+    #[test]
+    fn short_repetitive_or_patterned_secrets_are_weak() {
+        let forty_a = "a".repeat(40);
+        for weak in [
+            "secret",
+            "changeme",
+            forty_a.as_str(),
+            "changemechangemechangemechangeme",
+            "0123456789abcdef0123456789abcdef",
+        ] {
+            assert!(secret_weakness(weak).is_some(), "{weak} accepted");
+        }
+        assert!(secret_weakness("secret").unwrap().contains("bytes"));
+        assert!(
+            secret_weakness(&forty_a)
+                .unwrap()
+                .contains("bits of entropy")
+        );
+    }
+
+    #[test]
+    fn generated_secrets_are_strong() {
+        for _ in 0..200 {
+            let secret = random_secret();
+            assert_eq!(secret.len(), 64);
+            assert!(secret.chars().all(|c| c.is_ascii_hexdigit()));
+            assert_eq!(secret_weakness(&secret), None);
+        }
+    }
+
+    #[test]
+    fn weak_secrets_refuse_to_start_with_advice_unless_in_dev_mode() {
+        let mut config = Config {
+            token_secret: Some("changemechangemechangemechangeme".into()),
+            link_secret: Some(random_secret().into()),
+            ..Config::default()
+        };
+        let err = format!("{:#}", config.resolve_secrets().unwrap_err());
+        assert!(err.contains("token_secret is too weak"), "{err}");
+        assert!(err.contains("idm secret"), "{err}");
+        assert!(
+            !err.contains("changeme"),
+            "the secret is never shown: {err}"
+        );
+        config.dev_mode = true;
+        assert!(config.resolve_secrets().is_ok());
+    }
+
+    #[test]
+    fn hsts_only_over_https_and_configurable() {
+        let mut config = Config::default();
+        assert_eq!(config.strict_transport_security(), None, "http");
+        config.public_url = "https://idm.example.org".into();
+        assert_eq!(
+            config.strict_transport_security().as_deref(),
+            Some("max-age=31536000; includeSubDomains")
+        );
+        config.hsts_include_subdomains = false;
+        config.hsts_max_age_secs = 63_072_000;
+        assert_eq!(
+            config.strict_transport_security().as_deref(),
+            Some("max-age=63072000")
+        );
+        config.hsts_max_age_secs = 0;
+        assert_eq!(config.strict_transport_security(), None, "disabled");
     }
 }

@@ -8,8 +8,34 @@ use secrecy::{ExposeSecret, SecretString};
 
 use crate::error::{Error, Result};
 
+mod secret_strength;
 mod study;
+pub use secret_strength::{MIN_SECRET_BITS, estimated_entropy_bits};
 pub use study::*;
+
+/// Refuses text that could split or disguise a line of a log, an audit
+/// entry or a mail header once stored: control characters (Unicode
+/// category Cc: CR, LF, tab, NEL, ...), the line and paragraph separators
+/// U+2028 and U+2029, and the bidirectional embedding, override and
+/// isolate controls (U+202A-U+202E, U+2066-U+2069), which make a line
+/// display differently from what it holds. Joiners (U+200C, U+200D) and
+/// the direction marks (U+200E, U+200F) stay allowed: names in several
+/// scripts and emoji need them. Every text the service stores from a client
+/// goes through this, so no value can forge an audit line.
+pub fn check_plain_text(field: &str, value: &str) -> Result<()> {
+    match value.chars().find(|&c| breaks_lines(c)) {
+        None => Ok(()),
+        Some(c) => Err(Error::BadRequest(format!(
+            "{field} must not contain control characters, line breaks or direction overrides (found U+{:04X})",
+            u32::from(c)
+        ))),
+    }
+}
+
+fn breaks_lines(c: char) -> bool {
+    c.is_control()
+        || matches!(c, '\u{2028}' | '\u{2029}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
 
 /// A staff username: an email address, trimmed and lower-cased.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize)]
@@ -30,6 +56,7 @@ impl Username {
                 Self::MAX_LEN
             )));
         }
+        check_plain_text("username", &value)?;
         if !looks_like_email(&value) {
             return Err(Error::BadRequest(
                 "username must be an email address like name@example.org".into(),
@@ -212,6 +239,53 @@ mod tests {
                 .description()
                 .starts_with("At least 12 characters;"),
             "the description names the configured minimum"
+        );
+    }
+
+    #[test]
+    fn plain_text_refuses_what_could_split_or_disguise_a_line() {
+        for bad in [
+            "a\rb",
+            "a\nb",
+            "a\tb",
+            "a\u{0}b",
+            "a\u{7f}b",
+            "a\u{85}b",
+            "a\u{2028}b",
+            "a\u{2029}b",
+            "a\u{202E}b",
+            "a\u{2066}b",
+        ] {
+            let err = check_plain_text("name", bad).unwrap_err();
+            assert!(matches!(err, Error::BadRequest(_)), "{bad:?}");
+            assert!(
+                err.to_string().starts_with("name must not contain"),
+                "{err}"
+            );
+        }
+        let err = check_plain_text("linked_to", "a\r\nFAKE").unwrap_err();
+        assert!(err.to_string().contains("U+000D"), "{err}");
+        for good in [
+            "Ada Lovelace",
+            "Zoë",
+            "محمد",
+            "می\u{200C}خواهم",
+            "👩\u{200D}🔬",
+            "a\u{200F}b",
+        ] {
+            assert!(check_plain_text("name", good).is_ok(), "{good:?}");
+        }
+    }
+
+    #[test]
+    fn usernames_with_line_breaks_say_so() {
+        let err = Username::parse("a\r\nb@example.org").unwrap_err();
+        assert!(err.to_string().contains("line breaks"), "{err}");
+        assert!(Username::parse("a\u{2028}b@example.org").is_err());
+        assert_eq!(
+            Username::parse("a@example.org\r\n").unwrap().as_str(),
+            "a@example.org",
+            "surrounding blanks are trimmed, as before"
         );
     }
 

@@ -11,6 +11,7 @@ pub mod config;
 pub mod domain;
 pub mod error;
 pub mod metrics;
+pub mod private_files;
 pub mod service;
 pub mod store;
 pub mod telemetry;

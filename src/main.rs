@@ -4,6 +4,10 @@ use clap::Parser;
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    // First: the data folder holds password hashes, signing secrets and
+    // mails with live reset links, and SQLite and lettre create files there
+    // with the umask's mode (0644 under the usual 022). See private_files.
+    idm::private_files::restrict_new_files_to_owner();
     return_freed_memory_promptly();
     idm::cli::run(idm::cli::Cli::parse()).await
 }

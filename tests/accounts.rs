@@ -99,6 +99,36 @@ async fn admin_creates_reads_lists_and_deletes_users() {
     expect_error(r, StatusCode::NOT_FOUND).await;
 }
 
+/// A username with a line break could forge a line of the log or the
+/// audit trail: refused with a message that says why, whatever breaks it.
+#[tokio::test]
+async fn usernames_with_line_breaks_or_controls_are_refused() {
+    let app = spawn_app().await;
+    let token = app.admin_token().await;
+    for bad in [
+        "new\r\nFAKE@example.org",
+        "new\nperson@example.org",
+        "new\u{2028}person@example.org",
+        "new\u{2029}person@example.org",
+        "new\u{85}person@example.org",
+        "new\u{202E}person@example.org",
+        "new\tperson@example.org",
+    ] {
+        let message = expect_error(
+            new_user(&app, &token, bad, false).await,
+            StatusCode::BAD_REQUEST,
+        )
+        .await;
+        assert!(
+            message.starts_with("username must not contain control characters, line breaks"),
+            "{bad:?}: {message}"
+        );
+    }
+    let r = app.get("/user", Some(&token)).await;
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["data"].as_array().unwrap().len(), 1, "only the admin");
+}
+
 #[tokio::test]
 async fn user_json_never_contains_secrets() {
     let app = spawn_app().await;
@@ -952,6 +982,69 @@ async fn responses_carry_security_headers_and_a_request_id() {
         assert_eq!(h["cache-control"], "no-store");
         assert!(h.contains_key("referrer-policy"));
         assert!(!h["x-request-id"].is_empty());
+    }
+}
+
+/// With an https `public_url` every response (API, page, static file,
+/// error, oversized body) tells browsers to use https only; over plain
+/// http none does.
+#[tokio::test]
+async fn hsts_on_every_response_exactly_when_served_over_https() {
+    let requests = |app: &TestApp| {
+        let big = "x".repeat(100 * 1024);
+        vec![
+            app.client.get(app.url("/")),
+            app.client.get(app.url("/init")),
+            app.client.get(app.url("/static/app.js")),
+            app.client.get(app.url("/nope")),
+            app.client
+                .post(app.url("/auth"))
+                .json(&json!({"username": "x@example.org", "password": "wrong"})),
+            app.client
+                .post(app.url("/auth"))
+                .header("content-type", "application/json")
+                .body(big),
+        ]
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = test_config(&dir);
+    config.public_url = "https://idm.test".into();
+    let app = spawn_app_with(dir, config).await;
+    for request in requests(&app) {
+        let r = request.send().await.unwrap();
+        assert_eq!(
+            r.headers()["strict-transport-security"],
+            "max-age=31536000; includeSubDomains",
+            "{} {}",
+            r.url(),
+            r.status()
+        );
+    }
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = test_config(&dir);
+    config.public_url = "https://idm.test".into();
+    config.hsts_max_age_secs = 63_072_000;
+    config.hsts_include_subdomains = false;
+    let app = spawn_app_with(dir, config).await;
+    let r = app.get("/", None).await;
+    assert_eq!(r.headers()["strict-transport-security"], "max-age=63072000");
+
+    for (public_url, max_age) in [("http://idm.test", 31_536_000), ("https://idm.test", 0)] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = test_config(&dir);
+        config.public_url = public_url.into();
+        config.hsts_max_age_secs = max_age;
+        let app = spawn_app_with(dir, config).await;
+        for request in requests(&app) {
+            let r = request.send().await.unwrap();
+            assert!(
+                !r.headers().contains_key("strict-transport-security"),
+                "{public_url} max-age {max_age}: {} {}",
+                r.url(),
+                r.status()
+            );
+        }
     }
 }
 

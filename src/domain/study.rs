@@ -28,9 +28,10 @@ impl Sssid {
                 Self::MAX_CHARS
             )));
         }
-        if raw.chars().any(char::is_control) || raw.trim() != raw {
+        super::check_plain_text("sssid", raw)?;
+        if raw.trim() != raw {
             return Err(Error::BadRequest(
-                "sssid must not contain control characters or start or end with blanks".into(),
+                "sssid must not start or end with blanks".into(),
             ));
         }
         Ok(Self(raw.to_owned()))
@@ -65,11 +66,7 @@ impl SubjectName {
                 Self::MAX_CHARS
             )));
         }
-        if value.chars().any(char::is_control) {
-            return Err(Error::BadRequest(
-                "name must not contain control characters".into(),
-            ));
-        }
+        super::check_plain_text("name", value)?;
         Ok(Self(value.to_owned()))
     }
 
@@ -84,6 +81,7 @@ pub fn parse_subject_email(raw: &str) -> Result<Option<String>> {
     if value.is_empty() {
         return Ok(None);
     }
+    super::check_plain_text("email", value)?;
     if value.len() > super::Username::MAX_LEN || !super::looks_like_email(value) {
         return Err(Error::BadRequest(
             "email must be an email address like name@example.org".into(),
@@ -249,7 +247,7 @@ mod tests {
             Sssid::parse(&"ä".repeat(64)).is_ok(),
             "counted in characters"
         );
-        for bad in ["", " S1", "S1 ", "S\n1", &"x".repeat(65)] {
+        for bad in ["", " S1", "S1 ", "S\n1", "S\u{2028}1", &"x".repeat(65)] {
             assert!(Sssid::parse(bad).is_err(), "{bad:?} accepted");
         }
     }
@@ -262,6 +260,8 @@ mod tests {
         );
         assert!(SubjectName::parse("   ").is_err());
         assert!(SubjectName::parse("a\u{0}b").is_err());
+        assert!(SubjectName::parse("Ada\r\nFAKE").is_err());
+        assert!(SubjectName::parse("Ada\u{2029}Lovelace").is_err());
         assert!(SubjectName::parse(&"n".repeat(257)).is_err());
     }
 
@@ -273,6 +273,8 @@ mod tests {
             Some("a@example.org")
         );
         assert!(parse_subject_email("not an address").is_err());
+        let err = parse_subject_email("a\u{2028}b@example.org").unwrap_err();
+        assert!(err.to_string().contains("line breaks"), "{err}");
     }
 
     #[test]

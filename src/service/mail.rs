@@ -11,19 +11,30 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use lettre::message::Mailbox;
 use lettre::transport::smtp::authentication::Credentials;
-use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use secrecy::ExposeSecret;
+use tokio::io::AsyncWriteExt;
 
 use crate::config::{Config, MailTransportKind, SmtpTls};
 use crate::metrics::Metrics;
+use crate::private_files;
 
 enum Transport {
     Smtp(AsyncSmtpTransport<Tokio1Executor>),
+    /// `<id>.eml` files in `dir`, as lettre's file transport names them,
+    /// but written here with mode 0600: they hold live reset links.
     File {
         dir: PathBuf,
-        transport: AsyncFileTransport<Tokio1Executor>,
     },
     Disabled,
+}
+
+/// The outbox folder, created mode 0700 if missing.
+async fn create_private_dir(dir: &std::path::Path) -> std::io::Result<()> {
+    let dir = dir.to_path_buf();
+    tokio::task::spawn_blocking(move || private_files::create_dir_all(&dir))
+        .await
+        .map_err(std::io::Error::other)?
 }
 
 pub struct Mailer {
@@ -60,13 +71,9 @@ impl Mailer {
             .transpose()?;
         let transport = match config.mail_transport {
             MailTransportKind::None => Transport::Disabled,
-            MailTransportKind::File => {
-                let dir = config.data_dir.join("outbox");
-                Transport::File {
-                    transport: AsyncFileTransport::new(&dir),
-                    dir,
-                }
-            }
+            MailTransportKind::File => Transport::File {
+                dir: config.data_dir.join("outbox"),
+            },
             MailTransportKind::Smtp => Transport::Smtp(smtp_transport(config)?),
         };
         Ok(Self {
@@ -134,15 +141,22 @@ impl Mailer {
                     }
                 }
             }
-            Transport::File { dir, transport } => {
+            Transport::File { dir } => {
                 let written = async {
-                    tokio::fs::create_dir_all(dir)
+                    create_private_dir(dir)
                         .await
                         .with_context(|| format!("cannot create {}", dir.display()))?;
-                    transport
-                        .send(message)
+                    // A random name, never an existing file's (create_new).
+                    let name = crate::clock::random_hex(&crate::clock::OsRandom, 16);
+                    let path = dir.join(format!("{name}.eml"));
+                    let mut file = tokio::fs::OpenOptions::from(private_files::new_file_options())
+                        .open(&path)
                         .await
                         .context("cannot write mail file")?;
+                    file.write_all(&message.formatted())
+                        .await
+                        .context("cannot write mail file")?;
+                    file.flush().await.context("cannot write mail file")?;
                     Ok::<_, anyhow::Error>(())
                 };
                 written.await.map_err(|detail| DeliveryFailure {
@@ -162,7 +176,7 @@ impl Mailer {
     pub async fn health(&self) -> String {
         let transport = match &self.transport {
             Transport::Disabled => return "mail is disabled (mail_transport = none)".into(),
-            Transport::File { dir, .. } => match tokio::fs::create_dir_all(dir).await {
+            Transport::File { dir } => match create_private_dir(dir).await {
                 Ok(()) => Ok(()),
                 Err(_) => Err("the mail outbox folder is not writable"),
             },

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 
+use crate::domain::check_plain_text;
 use crate::error::{Error, Result};
 use crate::service::audits::{AuditTarget, Auditor};
 use crate::service::link_tokens::LinkTokens;
@@ -113,6 +114,10 @@ fn link_target(link: &LinkRecord) -> AuditTarget {
     }
 }
 
+/// `linked_to` / `linked_system`, from a staff update or the app's
+/// Patient. `status` is the answer to a missing or oversized value (the
+/// app gets 406 there); a line break or other control character is a 400
+/// from either side, since it could forge an audit line.
 fn linked_value(field: &str, raw: &str, status: fn(String) -> Error) -> Result<String> {
     let value = raw.trim();
     if value.is_empty() || value.chars().count() > MAX_LINKED_CHARS {
@@ -120,6 +125,7 @@ fn linked_value(field: &str, raw: &str, status: fn(String) -> Error) -> Result<S
             "{field} must be 1 to {MAX_LINKED_CHARS} characters"
         )));
     }
+    check_plain_text(field, value)?;
     Ok(value.to_owned())
 }
 

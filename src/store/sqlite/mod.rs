@@ -13,6 +13,7 @@ use rusqlite_migration::{M, Migrations};
 use self::checkpoint::Checkpointer;
 use self::pool::{Pool, PoolError};
 use super::{Store, StoreError, StoreResult};
+use crate::private_files;
 
 mod audits;
 mod cached;
@@ -73,9 +74,7 @@ pub struct SqliteStore {
 
 impl SqliteStore {
     pub async fn open(path: &Path) -> anyhow::Result<Self> {
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            create_private_dir(dir)?;
-        }
+        create_private_database(path)?;
         let path_owned = path.to_path_buf();
         tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
             let mut conn = Connection::open(&path_owned)
@@ -102,17 +101,33 @@ impl SqliteStore {
     }
 
     /// Writes a consistent copy of the database to `dest` while the service
-    /// keeps running (`VACUUM INTO` reads one snapshot). `dest` must not exist.
+    /// keeps running (`VACUUM INTO` reads one snapshot). `dest` must not
+    /// exist. It is created first, empty and mode 0600 (a backup is as
+    /// private as the database), and `VACUUM INTO` fills the empty file.
     pub async fn backup_to(&self, dest: &Path) -> StoreResult<()> {
-        if dest.exists() {
-            return Err(StoreError::Other(anyhow::anyhow!(
-                "{} already exists; choose a new file",
-                dest.display()
-            )));
+        match private_files::create_new(dest) {
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                return Err(StoreError::Other(anyhow::anyhow!(
+                    "{} already exists; choose a new file",
+                    dest.display()
+                )));
+            }
+            Err(e) => {
+                return Err(StoreError::Other(
+                    anyhow::Error::new(e).context(format!("cannot create {}", dest.display())),
+                ));
+            }
         }
-        let dest = dest.to_string_lossy().into_owned();
-        self.read(move |c| c.execute("VACUUM INTO ?1", [dest]).map(|_| ()))
-            .await
+        let target = dest.to_string_lossy().into_owned();
+        let copied = self
+            .read(move |c| c.execute("VACUUM INTO ?1", [target]).map(|_| ()))
+            .await;
+        if copied.is_err() {
+            // Leave no empty or half-written file that looks like a backup.
+            let _ = std::fs::remove_file(dest);
+        }
+        copied
     }
 
     /// Runs `f` on a reader connection off the async threads.
@@ -163,22 +178,28 @@ impl SqliteStore {
     }
 }
 
-/// Creates the data folder readable by the service user only: it holds
-/// personal data of study participants.
-fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
-    if dir.exists() {
-        return Ok(());
+/// Creates the database file (and its folder) readable by the service user
+/// only: it holds password hashes and personal data of study participants.
+/// SQLite gives the `-wal` and `-shm` files the mode of the database file.
+/// An existing file keeps its mode, with a warning if others may read it.
+fn create_private_database(path: &Path) -> anyhow::Result<()> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        private_files::create_dir_all(dir)
+            .with_context(|| format!("cannot create data folder {}", dir.display()))?;
     }
-    let mut builder = std::fs::DirBuilder::new();
-    builder.recursive(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::DirBuilderExt;
-        builder.mode(0o700);
+    match private_files::create_new(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            if private_files::readable_by_others(path) {
+                tracing::warn!(
+                    path = %path.display(),
+                    "the database can be read by other users; `chmod 600` it (and its -wal/-shm files)"
+                );
+            }
+            Ok(())
+        }
+        Err(e) => Err(e).with_context(|| format!("cannot create {}", path.display())),
     }
-    builder
-        .create(dir)
-        .with_context(|| format!("cannot create data folder {}", dir.display()))
 }
 
 fn unavailable(e: PoolError) -> StoreError {
@@ -341,12 +362,34 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn the_data_folder_is_private() {
+    async fn the_data_folder_its_files_and_backups_are_private() {
         use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
         let dir = tempfile::tempdir().unwrap();
         let data = dir.path().join("data");
-        SqliteStore::open(&data.join("idm.sqlite3")).await.unwrap();
-        let mode = std::fs::metadata(&data).unwrap().permissions().mode();
-        assert_eq!(mode & 0o777, 0o700);
+        let store = SqliteStore::open(&data.join("idm.sqlite3")).await.unwrap();
+        assert_eq!(mode(&data), 0o700);
+        // Whatever this process's umask: the database is created 0600 and
+        // SQLite gives its -wal and -shm files the same mode.
+        let mut files: Vec<_> = std::fs::read_dir(&data)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        files.sort();
+        let names: Vec<_> = files
+            .iter()
+            .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names, ["idm.sqlite3", "idm.sqlite3-shm", "idm.sqlite3-wal"]);
+        for file in &files {
+            assert_eq!(mode(file), 0o600, "{}", file.display());
+        }
+        let copy = dir.path().join("copy.sqlite3");
+        store.backup_to(&copy).await.unwrap();
+        assert_eq!(mode(&copy), 0o600);
+        assert!(std::fs::metadata(&copy).unwrap().len() > 0, "filled");
+        assert!(store.backup_to(&copy).await.is_err(), "never overwrites");
+        let unwritable = dir.path().join("no/such/folder/copy.sqlite3");
+        assert!(store.backup_to(&unwritable).await.is_err());
     }
 }
