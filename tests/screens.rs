@@ -745,6 +745,9 @@ async fn list_rows_show_status_consent_action_and_qr_button() {
     // The start page shows the recent subjects too.
     let home = browser.get("/home").await;
     assert!(home.body.contains("Recent subjects") && home.body.contains(">C1<"));
+    // Its short table keeps to the columns that fit beside the welcome.
+    assert!(!home.body.contains(r#"data-label="Invited""#));
+    assert!(page.body.contains(r#"data-label="Invited""#));
 }
 
 // ------------------------------------------------------------ one subject

@@ -275,7 +275,9 @@ pub fn qr_button(visitor: &Visitor, subject: &SubjectView, small: bool) -> Marku
     }
 }
 
-fn subject_row(visitor: &Visitor, subject: &SubjectView) -> Markup {
+/// One row; `invited` adds the Invited column (the full list has it, the
+/// start page's short list keeps to what fits beside it).
+fn subject_row(visitor: &Visitor, subject: &SubjectView, invited: bool) -> Markup {
     let url = subject_url(&subject.sssid);
     html! {
         tr {
@@ -286,8 +288,10 @@ fn subject_row(visitor: &Visitor, subject: &SubjectView) -> Markup {
                 br;
                 span.muted.small-text.nowrap { "born " (birth_date(subject.bday)) }
             }
-            td.date data-label="Invited" {
-                @if let Some(at) = subject.date_invited { (day(at)) } @else { span.muted { "—" } }
+            @if invited {
+                td.date data-label="Invited" {
+                    @if let Some(at) = subject.date_invited { (day(at)) } @else { span.muted { "—" } }
+                }
             }
             td.date data-label="Consented" {
                 @if let Some(at) = subject.date_consented {
@@ -314,7 +318,8 @@ fn subject_row(visitor: &Visitor, subject: &SubjectView) -> Markup {
     }
 }
 
-/// A subjects table; with `view`, the column headers sort the list.
+/// A subjects table; with `view`, the full list: the column headers sort
+/// it, and it has an Invited column.
 pub fn subjects_table(
     visitor: &Visitor,
     subjects: &[SubjectView],
@@ -364,7 +369,7 @@ pub fn subjects_table(
                         th scope="col" { "Status" }
                         (header("sssid", "SSSID"))
                         (header("name", "Name"))
-                        (header("date_invited", "Invited"))
+                        @if view.is_some() { (header("date_invited", "Invited")) }
                         (header("date_consented", "Consented"))
                         (header("date_enrolled", "Enrolled"))
                         (header("changed", "Last update"))
@@ -372,7 +377,7 @@ pub fn subjects_table(
                     }
                 }
                 tbody {
-                    @for subject in subjects { (subject_row(visitor, subject)) }
+                    @for subject in subjects { (subject_row(visitor, subject, view.is_some())) }
                 }
             }
         }
