@@ -92,7 +92,9 @@ pub fn page(title: &str, chrome: Option<&Chrome>, narrow: bool, body: Markup) ->
             body {
                 a.skip-link href="#main" { "Skip to content" }
                 (header(chrome))
-                main #main .narrow[narrow] tabindex="-1" {
+                // Back/Forward: htmx fetches the page again (no snapshots,
+                // see HTMX_CONFIG) and swaps in only its `main`.
+                main #main .narrow[narrow] tabindex="-1" hx-history-elt {
                     (body)
                 }
                 footer.site-footer { "C3-PRO IDM" }

@@ -29,6 +29,10 @@ use crate::web::session::{SignedIn, Visitor};
 
 const PER_PAGE: u64 = 25;
 
+/// The element htmx marks while a list request is under way; the
+/// stylesheet shows it only when the answer is slow.
+const LIST_LOADING: &str = "#subjects-loading";
+
 /// Subjects on the start page.
 pub const RECENT_ON_HOME: u64 = 10;
 
@@ -82,17 +86,19 @@ fn birth_date(d: NaiveDate) -> String {
 // ------------------------------------------------------------ the list
 
 /// Columns the list can be sorted by, with their query word.
-const SORTABLE: [(&str, &str); 6] = [
+const SORTABLE: [(&str, &str); 7] = [
     ("sssid", "SSSID"),
     ("name", "Name"),
     ("bday", "Birth date"),
+    ("date_invited", "Invited"),
     ("date_consented", "Consented"),
     ("date_enrolled", "Enrolled"),
     ("changed", "Last update"),
 ];
 
-const STATUSES: [(&str, &str); 5] = [
+const STATUSES: [(&str, &str); 6] = [
     ("", "Any status"),
+    ("not-invited", "Not yet invited"),
     ("invited", "Invited"),
     ("consented", "Consented"),
     ("enrolled", "Enrolled"),
@@ -134,7 +140,10 @@ impl ListView {
             "asc" => false,
             "desc" => true,
             // Dates read best newest first, names and ids A to Z.
-            _ => matches!(self.sort(), "changed" | "date_consented" | "date_enrolled"),
+            _ => matches!(
+                self.sort(),
+                "changed" | "date_invited" | "date_consented" | "date_enrolled"
+            ),
         }
     }
 
@@ -167,6 +176,25 @@ impl ListView {
 
     fn url(&self, page: u64) -> String {
         self.url_with(self.sort(), self.descending(), page)
+    }
+
+    /// What the list region is called: the order and page, so a screen
+    /// reader says what changed when focus lands on it after a sort or a
+    /// page change.
+    fn region_label(&self, pages: u64) -> String {
+        let column = SORTABLE
+            .iter()
+            .find(|(col, _)| *col == self.sort())
+            .map_or("Last update", |(_, label)| *label);
+        let direction = if self.descending() {
+            "descending"
+        } else {
+            "ascending"
+        };
+        format!(
+            "Subjects by {column}, {direction}, page {} of {pages}",
+            self.page()
+        )
     }
 
     fn params(&self) -> SubjectListParams {
@@ -210,18 +238,25 @@ pub fn qr_button(visitor: &Visitor, subject: &SubjectView, small: bool) -> Marku
     }
 }
 
-fn subject_row(visitor: &Visitor, subject: &SubjectView) -> Markup {
+/// One row; `invited` adds the Invited column (the full list has it, the
+/// start page's short list keeps to what fits beside it).
+fn subject_row(visitor: &Visitor, subject: &SubjectView, invited: bool) -> Markup {
     let url = subject_url(&subject.sssid);
     html! {
         tr {
             td data-label="Status" { (standing_badge(subject)) }
-            td data-label="SSSID" { a href=(url) { (subject.sssid) } }
+            td.sssid data-label="SSSID" { a href=(url) { (subject.sssid) } }
             td data-label="Name" {
                 (subject.name)
                 br;
-                span.muted.small-text { "born " (birth_date(subject.bday)) }
+                span.muted.small-text.nowrap { "born " (birth_date(subject.bday)) }
             }
-            td data-label="Consented" {
+            @if invited {
+                td.date data-label="Invited" {
+                    @if let Some(at) = subject.date_invited { (day(at)) } @else { span.muted { "—" } }
+                }
+            }
+            td.date data-label="Consented" {
                 @if let Some(at) = subject.date_consented {
                     (day(at))
                 } @else if subject.date_withdrawn.is_none() {
@@ -231,10 +266,10 @@ fn subject_row(visitor: &Visitor, subject: &SubjectView) -> Markup {
                     span.muted { "—" }
                 }
             }
-            td data-label="Enrolled" {
+            td.date data-label="Enrolled" {
                 @if let Some(at) = subject.date_enrolled { (day(at)) } @else { span.muted { "—" } }
             }
-            td data-label="Last update" { (moment(subject.changed)) }
+            td.date data-label="Last update" { (moment(subject.changed)) }
             td.actions-cell {
                 div.actions {
                     @if subject.journey().can_invite() { (qr_button(visitor, subject, true)) }
@@ -246,7 +281,8 @@ fn subject_row(visitor: &Visitor, subject: &SubjectView) -> Markup {
     }
 }
 
-/// A subjects table; with `view`, the column headers sort the list.
+/// A subjects table; with `view`, the full list: the column headers sort
+/// it, and it has an Invited column.
 pub fn subjects_table(
     visitor: &Visitor,
     subjects: &[SubjectView],
@@ -276,7 +312,8 @@ pub fn subjects_table(
             });
             html! {
                 th scope="col" aria-sort=[sorted] {
-                    a.sort href=(url) hx-get=(url) hx-target="#subjects-list" hx-swap="outerHTML" hx-push-url="true" {
+                    a.sort href=(url) hx-get=(url) hx-target="#subjects-list" hx-swap="outerHTML"
+                        hx-push-url="true" hx-indicator=(LIST_LOADING) {
                         (label)
                         @if let Some(sorted) = sorted {
                             span aria-hidden="true" { @if sorted == "descending" { " ↓" } @else { " ↑" } }
@@ -295,6 +332,7 @@ pub fn subjects_table(
                         th scope="col" { "Status" }
                         (header("sssid", "SSSID"))
                         (header("name", "Name"))
+                        @if view.is_some() { (header("date_invited", "Invited")) }
                         (header("date_consented", "Consented"))
                         (header("date_enrolled", "Enrolled"))
                         (header("changed", "Last update"))
@@ -302,7 +340,7 @@ pub fn subjects_table(
                     }
                 }
                 tbody {
-                    @for subject in subjects { (subject_row(visitor, subject)) }
+                    @for subject in subjects { (subject_row(visitor, subject, view.is_some())) }
                 }
             }
         }
@@ -313,8 +351,15 @@ fn list_fragment(visitor: &Visitor, view: &ListView, subjects: &Page<SubjectView
     let page_no = view.page();
     let pages = subjects.total.div_ceil(PER_PAGE).max(1);
     let filtered = !view.q.trim().is_empty() || !view.status().is_empty();
+    // A labelled region that can take focus: after a sort or page change
+    // the link that was clicked is gone, and focus goes here (static/app.js)
+    // instead of falling back to the page.
     html! {
-        div #subjects-list {
+        div #subjects-list role="region" aria-label=(view.region_label(pages)) tabindex="-1" {
+            // The order is part of the search form, but lives here so that
+            // it changes with the list when a column header is clicked.
+            input type="hidden" form="subject-filter" name="sort" value=(view.sort());
+            input type="hidden" form="subject-filter" name="dir" value=(if view.descending() { "desc" } else { "asc" });
             @if subjects.items.is_empty() {
                 p.empty {
                     @if filtered { "No subject matches." } @else { "No subjects yet." }
@@ -328,7 +373,8 @@ fn list_fragment(visitor: &Visitor, view: &ListView, subjects: &Page<SubjectView
                     @for (label, target, rel) in [("First", 1, "first"), ("Previous", page_no.saturating_sub(1), "prev"), ("Next", page_no + 1, "next"), ("Last", pages, "last")] {
                         @if target >= 1 && target <= pages && target != page_no {
                             a.button.small.secondary href=(view.url(target)) hx-get=(view.url(target))
-                                hx-target="#subjects-list" hx-swap="outerHTML" hx-push-url="true" rel=(rel) { (label) }
+                                hx-target="#subjects-list" hx-swap="outerHTML" hx-push-url="true"
+                                hx-indicator=(LIST_LOADING) rel=(rel) { (label) }
                         }
                     }
                 }
@@ -350,18 +396,29 @@ fn subjects_page(visitor: &Visitor, view: &ListView, subjects: &Page<SubjectView
             section.card aria-labelledby="list-heading" {
                 div.toolbar {
                     h2 #list-heading { "All subjects" }
-                    form method="get" action="/subjects" role="search" {
-                        input type="hidden" name="sort" value=(view.sort());
-                        input type="hidden" name="dir" value=(if view.descending() { "desc" } else { "asc" });
+                    span #subjects-loading .htmx-indicator role="status" { "Loading…" }
+                    // Typing replaces the URL (one history entry per list,
+                    // not per keystroke) and a newer request replaces one in
+                    // flight; the status filter is a new list, so Back
+                    // returns to the previous one. Enter and the button
+                    // submit the form, which htmx sends like typing; the
+                    // box has no `search` trigger, since Enter fires both
+                    // `search` and `submit` and the second request would
+                    // abort the first (clearing the box fires `input`).
+                    form #subject-filter .subject-search method="get" action="/subjects" role="search"
+                        hx-get="/subjects" hx-target="#subjects-list" hx-swap="outerHTML"
+                        hx-replace-url="true" hx-sync="this:replace" hx-indicator=(LIST_LOADING) {
                         label.visually-hidden for="subject-search" { "Search subjects" }
                         input #subject-search type="search" name="q" value=(view.q)
                             placeholder="SSSID, name or birth date"
-                            hx-get="/subjects" hx-include="closest form" hx-trigger="input changed delay:300ms, search"
-                            hx-target="#subjects-list" hx-swap="outerHTML" hx-push-url="true";
+                            hx-get="/subjects" hx-include="closest form" hx-trigger="input changed delay:300ms"
+                            hx-target="#subjects-list" hx-swap="outerHTML" hx-replace-url="true"
+                            hx-sync="closest form:replace" hx-indicator=(LIST_LOADING);
                         label.visually-hidden for="subject-status" { "Status" }
                         select #subject-status name="status"
                             hx-get="/subjects" hx-include="closest form" hx-trigger="change"
-                            hx-target="#subjects-list" hx-swap="outerHTML" hx-push-url="true" {
+                            hx-target="#subjects-list" hx-swap="outerHTML" hx-push-url="true"
+                            hx-sync="closest form:replace" hx-indicator=(LIST_LOADING) {
                             @for (value, label) in STATUSES {
                                 option value=(value) selected[view.status() == value] { (label) }
                             }
