@@ -563,7 +563,7 @@ async fn record_step(app: &TestApp, sssid: &str, step: idm::service::subjects::J
     app.state
         .services
         .subjects
-        .record_step(&Context::system(), sssid, step)
+        .record_step(&Context::system(), sssid, step, None)
         .await
         .expect("step recorded");
 }
