@@ -10,7 +10,7 @@ use serde::Deserialize;
 use crate::app::AppState;
 use crate::error::Error;
 use crate::service::auth::BAD_LOGIN;
-use crate::web::error::WebError;
+use crate::web::error::{SignInReason, WebError};
 use crate::web::layout::{Chrome, Field, Flash, Section, csrf_field, flash, page};
 use crate::web::session::Visitor;
 
@@ -34,6 +34,34 @@ fn landing(admin: bool) -> &'static str {
 #[derive(Deserialize)]
 pub struct LoginQuery {
     next: Option<String>,
+    /// Set when the visitor's session ended during work: `form` when a
+    /// form was being sent (what was typed did not reach the server), any
+    /// other value for a page or a search.
+    ended: Option<String>,
+}
+
+/// The sentence for a visitor whose session ended.
+const SESSION_ENDED: &str = "Your session ended. Sign in again to continue.";
+
+/// Said when a form was lost; static/app.js replaces it when it kept a
+/// copy of what was typed in the browser tab.
+const FORM_NOT_KEPT: &str = "What you typed into the form could not be kept: enter it again \
+     after signing in.";
+
+/// Why the visitor is here, when it is more than signing in. The
+/// `data-session-ended` marker tells static/app.js that a kept copy of a
+/// form may wait for this sign-in.
+fn session_ended_notice(reason: SignInReason) -> Markup {
+    html! {
+        @if reason != SignInReason::NotSignedIn {
+            div.flash.flash-error #session-ended role="alert" tabindex="-1" data-session-ended {
+                (SESSION_ENDED)
+                @if reason == SignInReason::SessionEndedWithForm {
+                    " " span #unsaved-note { (FORM_NOT_KEPT) }
+                }
+            }
+        }
+    }
 }
 
 #[derive(Default)]
@@ -71,13 +99,19 @@ fn login_form(csrf: &str, form: &LoginForm<'_>) -> Markup {
     }
 }
 
-fn login_page(chrome: &Chrome, message: Option<&Flash>, form: &LoginForm<'_>) -> Markup {
+fn login_page(
+    chrome: &Chrome,
+    message: Option<&Flash>,
+    reason: SignInReason,
+    form: &LoginForm<'_>,
+) -> Markup {
     page(
         "Sign in",
         Some(chrome),
         true,
         html! {
             h1 { "Sign in" }
+            (session_ended_notice(reason))
             (flash(message))
             div.card { (login_form(&chrome.csrf, form)) }
         },
@@ -93,6 +127,7 @@ pub async fn show(visitor: Visitor, Query(query): Query<LoginQuery>) -> Result<R
     Ok(login_page(
         &visitor.chrome(Section::Other),
         message.as_ref(),
+        SignInReason::from_query(query.ended.as_deref()),
         &LoginForm {
             next,
             ..LoginForm::default()
@@ -152,7 +187,12 @@ pub async fn submit(
     let body = if visitor.htmx {
         login_form(&visitor.csrf, &form)
     } else {
-        login_page(&visitor.chrome(Section::Other), None, &form)
+        login_page(
+            &visitor.chrome(Section::Other),
+            None,
+            SignInReason::NotSignedIn,
+            &form,
+        )
     };
     let mut response = (status, body).into_response();
     if let Some(secs) = retry_after {
