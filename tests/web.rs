@@ -210,9 +210,10 @@ async fn logout_ends_the_session_and_the_old_cookie_is_rejected() {
         .header("HX-Request", "true");
     replay = replay.header("HX-Current-URL", app.url("/home"));
     let r = replay.send().await.unwrap();
-    // reqwest follows no HX-Redirect: htmx sees 401 and the login URL.
-    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
-    assert_eq!(r.headers()["hx-redirect"], "/login?next=%2Fhome");
+    // reqwest follows no HX-Redirect: htmx sees it and loads the login
+    // page, which says the session ended.
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    assert_eq!(r.headers()["hx-redirect"], "/login?next=%2Fhome&ended=1");
 }
 
 #[tokio::test]

@@ -9,6 +9,14 @@
 //!   from the page's meta tag).
 //!
 //! GET and HEAD never change state, so they pass untouched.
+//!
+//! A post that passes the browser's check but carries no valid token, in a
+//! session without a sign-in, is a console form whose session ended (idle
+//! or absolute timeout, sign-out in another tab, an unknown cookie): it is
+//! sent to the login page and back to its page, and never reaches a
+//! handler. The browser's word is checked first, so a cross-site request
+//! is refused before this; one without those headers (an old browser, a
+//! script) gets at most the same redirect, which changes nothing.
 
 use axum::body::{Body, to_bytes};
 use axum::extract::{Request, State};
@@ -21,10 +29,14 @@ use tower_sessions::Session;
 use crate::app::{AppState, MAX_BODY_BYTES};
 use crate::error::Error;
 use crate::web::error::error_page;
-use crate::web::session::CSRF_KEY;
+use crate::web::session::{CSRF_KEY, holds_sign_in, sign_in_required};
 
 pub const CSRF_FIELD: &str = "csrf_token";
 pub const CSRF_HEADER: &str = "x-csrf-token";
+
+/// Forms for visitors who are not signed in: without a signed-in session
+/// to lose, a stale token there is refused like any other.
+const SIGNED_OUT_FORMS: [&str; 4] = ["/login", "/init", "/iforgot", "/reset"];
 
 pub async fn protect(State(state): State<AppState>, request: Request, next: Next) -> Response {
     if request.method().is_safe() {
@@ -37,7 +49,8 @@ pub async fn protect(State(state): State<AppState>, request: Request, next: Next
     let Ok(bytes) = to_bytes(body, MAX_BODY_BYTES).await else {
         return Error::PayloadTooLarge("the form is too large".into()).into_response();
     };
-    let expected = match parts.extensions.get::<Session>() {
+    let session = parts.extensions.get::<Session>();
+    let expected = match session {
         Some(session) => session.get::<String>(CSRF_KEY).await.ok().flatten(),
         None => None,
     };
@@ -52,6 +65,14 @@ pub async fn protect(State(state): State<AppState>, request: Request, next: Next
         _ => false,
     };
     if !valid {
+        let signed_in = match session {
+            Some(session) => holds_sign_in(session).await,
+            None => false,
+        };
+        if !signed_in && !SIGNED_OUT_FORMS.contains(&parts.uri.path()) {
+            tracing::info!("a console form was sent after its session ended");
+            return sign_in_required(&parts, &state).into_response();
+        }
         return refuse("missing or wrong CSRF token");
     }
     next.run(Request::from_parts(parts, Body::from(bytes)))
@@ -104,20 +125,41 @@ fn check_origin(headers: &HeaderMap, public_url: &str) -> Result<(), &'static st
     {
         return Err("Sec-Fetch-Site is not same-origin");
     }
-    if let Some(origin) = text(header::ORIGIN) {
-        let public = origin_of(public_url);
-        // The Host the browser connected to: a foreign page cannot make a
-        // browser send our Host with its own Origin.
-        let same_host = text(header::HOST).is_some_and(|host| {
+    if let Some(origin) = text(header::ORIGIN)
+        && !is_this_site(origin, headers, public_url)
+    {
+        return Err("Origin is another site");
+    }
+    Ok(())
+}
+
+/// Whether `origin` (`scheme://host[:port]`) is this site: its public URL,
+/// or the Host the browser connected to (a foreign page cannot make a
+/// browser send our Host with its own Origin).
+pub fn is_this_site(origin: &str, headers: &HeaderMap, public_url: &str) -> bool {
+    let same_host = headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|host| {
             !host.is_empty()
                 && (origin.strip_prefix("http://") == Some(host)
                     || origin.strip_prefix("https://") == Some(host))
         });
-        if !(origin.eq_ignore_ascii_case(public) || same_host) {
-            return Err("Origin is another site");
-        }
+    origin.eq_ignore_ascii_case(origin_of(public_url)) || same_host
+}
+
+/// The path and query of `url` if it is a page of this site.
+pub fn own_page(url: &str, headers: &HeaderMap, public_url: &str) -> Option<String> {
+    if !url.contains("://") {
+        return None;
     }
-    Ok(())
+    let origin = origin_of(url);
+    if !is_this_site(origin, headers, public_url) {
+        return None;
+    }
+    let rest = &url[origin.len()..];
+    let page = rest.split('#').next().unwrap_or_default();
+    Some(if page.is_empty() { "/" } else { page }.to_owned())
 }
 
 #[cfg(test)]
@@ -160,6 +202,27 @@ mod tests {
             headers(&[("sec-fetch-site", "same-site")]),
         ] {
             assert!(check_origin(&bad, public).is_err(), "{bad:?} passed");
+        }
+    }
+
+    #[test]
+    fn own_page_takes_the_path_of_this_sites_urls_only() {
+        let public = "https://idm.example.org/base";
+        let host = headers(&[("host", "127.0.0.1:9096")]);
+        for (url, page) in [
+            (
+                "https://idm.example.org/subjects?q=a#top",
+                Some("/subjects?q=a"),
+            ),
+            ("https://idm.example.org", Some("/")),
+            ("http://127.0.0.1:9096/subjects/new", Some("/subjects/new")),
+            ("https://evil.example/subjects", None),
+            ("https://idm.example.org.evil.example/subjects", None),
+            ("http://127.0.0.1:9097/subjects", None),
+            ("/subjects", None),
+            ("", None),
+        ] {
+            assert_eq!(own_page(url, &host, public).as_deref(), page, "{url}");
         }
     }
 }

@@ -18,7 +18,45 @@ pub enum WebError {
     },
     /// Not signed in (or the session ended): off to the login page, then
     /// back to `next`.
-    SignIn { next: Option<String>, htmx: bool },
+    SignIn {
+        next: Option<String>,
+        htmx: bool,
+        reason: SignInReason,
+    },
+}
+
+/// Why a visitor is sent to the login page, which tells them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SignInReason {
+    /// A page was opened without a session (a bookmark, a typed URL, or a
+    /// link after the session ended): nothing to explain.
+    NotSignedIn,
+    /// The session ended while the visitor worked on a page (an htmx
+    /// request from a console page).
+    SessionEnded,
+    /// The session ended while a form was being sent: what was typed never
+    /// reached a handler.
+    SessionEndedWithForm,
+}
+
+impl SignInReason {
+    /// The `ended` query parameter of the login page.
+    fn query_value(self) -> Option<&'static str> {
+        match self {
+            SignInReason::NotSignedIn => None,
+            SignInReason::SessionEnded => Some("1"),
+            SignInReason::SessionEndedWithForm => Some("form"),
+        }
+    }
+
+    /// Read back from the login page's `ended` parameter.
+    pub fn from_query(ended: Option<&str>) -> Self {
+        match ended {
+            None => SignInReason::NotSignedIn,
+            Some("form") => SignInReason::SessionEndedWithForm,
+            Some(_) => SignInReason::SessionEnded,
+        }
+    }
 }
 
 impl From<Error> for WebError {
@@ -43,24 +81,34 @@ impl WebError {
     }
 }
 
-pub fn login_url(next: Option<&str>) -> String {
-    match next {
-        Some(next) => format!(
-            "/login?{}",
-            serde_urlencoded::to_string([("next", next)]).unwrap_or_default()
-        ),
-        None => "/login".to_owned(),
+/// `/login`, with the page to come back to and why the visitor is there.
+pub fn login_url(next: Option<&str>, reason: SignInReason) -> String {
+    let mut query = Vec::new();
+    if let Some(next) = next {
+        query.push(("next", next));
     }
+    if let Some(ended) = reason.query_value() {
+        query.push(("ended", ended));
+    }
+    if query.is_empty() {
+        return "/login".to_owned();
+    }
+    format!(
+        "/login?{}",
+        serde_urlencoded::to_string(query).unwrap_or_default()
+    )
 }
 
 impl IntoResponse for WebError {
     fn into_response(self) -> Response {
         match self {
-            WebError::SignIn { next, htmx } => {
-                let target = login_url(next.as_deref());
+            WebError::SignIn { next, htmx, reason } => {
+                let target = login_url(next.as_deref(), reason);
                 if htmx {
-                    // htmx follows this with a full page load.
-                    let mut response = StatusCode::UNAUTHORIZED.into_response();
+                    // htmx follows this with a full page load instead of
+                    // swapping the login page into a fragment. No 4xx: the
+                    // browser would log an error for a planned redirect.
+                    let mut response = StatusCode::NO_CONTENT.into_response();
                     if let Ok(value) = HeaderValue::from_str(&target) {
                         response.headers_mut().insert("hx-redirect", value);
                     }

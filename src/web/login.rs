@@ -10,7 +10,7 @@ use serde::Deserialize;
 use crate::app::AppState;
 use crate::error::Error;
 use crate::service::auth::BAD_LOGIN;
-use crate::web::error::{WebError, too_many_attempts};
+use crate::web::error::{SignInReason, WebError, too_many_attempts};
 use crate::web::layout::{Chrome, Field, Flash, Section, csrf_field, flash, page};
 use crate::web::session::Visitor;
 
@@ -34,6 +34,34 @@ fn landing(admin: bool) -> &'static str {
 #[derive(Deserialize)]
 pub struct LoginQuery {
     next: Option<String>,
+    /// Set when the visitor's session ended during work: `form` when a
+    /// form was being sent (what was typed did not reach the server), any
+    /// other value for a page or a search.
+    ended: Option<String>,
+}
+
+/// The sentence for a visitor whose session ended.
+const SESSION_ENDED: &str = "Your session ended. Sign in again to continue.";
+
+/// Said when a form was lost; static/app.js replaces it when it kept a
+/// copy of what was typed in the browser tab.
+const FORM_NOT_KEPT: &str = "What you typed into the form could not be kept: enter it again \
+     after signing in.";
+
+/// Why the visitor is here, when it is more than signing in. The
+/// `data-session-ended` marker tells static/app.js that a kept copy of a
+/// form may wait for this sign-in.
+fn session_ended_notice(reason: SignInReason) -> Markup {
+    html! {
+        @if reason != SignInReason::NotSignedIn {
+            div.flash.flash-error #session-ended role="alert" tabindex="-1" data-session-ended {
+                (SESSION_ENDED)
+                @if reason == SignInReason::SessionEndedWithForm {
+                    " " span #unsaved-note { (FORM_NOT_KEPT) }
+                }
+            }
+        }
+    }
 }
 
 #[derive(Default)]
@@ -84,6 +112,7 @@ fn no_admin_yet() -> Markup {
 fn login_page(
     chrome: &Chrome,
     message: Option<&Flash>,
+    reason: SignInReason,
     form: &LoginForm<'_>,
     setup_needed: bool,
 ) -> Markup {
@@ -93,6 +122,7 @@ fn login_page(
         true,
         html! {
             h1 { "Sign in" }
+            (session_ended_notice(reason))
             (flash(message))
             @if setup_needed { (no_admin_yet()) }
             div.card { (login_form(&chrome.csrf, form)) }
@@ -114,6 +144,7 @@ pub async fn show(
     Ok(login_page(
         &visitor.chrome(Section::Other),
         message.as_ref(),
+        SignInReason::from_query(query.ended.as_deref()),
         &LoginForm {
             next,
             ..LoginForm::default()
@@ -175,7 +206,13 @@ pub async fn submit(
         login_form(&visitor.csrf, &form)
     } else {
         let setup_needed = !state.services.users.is_initialized().await?;
-        login_page(&visitor.chrome(Section::Other), None, &form, setup_needed)
+        login_page(
+            &visitor.chrome(Section::Other),
+            None,
+            SignInReason::NotSignedIn,
+            &form,
+            setup_needed,
+        )
     };
     let mut response = (status, body).into_response();
     if let Some(secs) = retry_after {

@@ -18,8 +18,10 @@ use crate::app::AppState;
 use crate::clock::random_hex;
 use crate::error::Error;
 use crate::service::{Context, CurrentUser, seconds};
-use crate::web::error::WebError;
+use crate::web::csrf::own_page;
+use crate::web::error::{SignInReason, WebError};
 use crate::web::layout::{Chrome, Flash, Section};
+use crate::web::login::local_path;
 
 pub const CSRF_KEY: &str = "csrf";
 const AUTH_KEY: &str = "auth";
@@ -48,8 +50,6 @@ pub struct Visitor {
     pub htmx: bool,
     /// The id of the element htmx will swap (`HX-Target`), if any.
     pub htmx_target: Option<String>,
-    /// The page to come back to after signing in.
-    pub here: Option<String>,
 }
 
 impl Visitor {
@@ -151,21 +151,55 @@ async fn signed_in_user(
     Ok(user)
 }
 
-/// Where to come back to after signing in: the page the visitor was on.
-fn here(parts: &Parts) -> Option<String> {
+/// Whether the session holds a sign-in, still valid or not. A wrong token
+/// in such a session is not explained by a session that ended.
+pub async fn holds_sign_in(session: &Session) -> bool {
+    matches!(session.get::<SignedInAs>(AUTH_KEY).await, Ok(Some(_)))
+}
+
+/// Where to come back to after signing in: the page the visitor was on,
+/// with its query (search, filter, sort, page).
+fn here(parts: &Parts, state: &AppState) -> Option<String> {
     let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok());
-    if parts.headers.contains_key("hx-request") {
-        // The fragment URL is no page; htmx names the page it came from.
-        let current = header("hx-current-url")?;
-        let path = current.find("://").map_or(current, |i| {
-            let rest = &current[i + 3..];
-            rest.find('/').map_or("/", |j| &rest[j..])
-        });
-        return Some(path.to_owned());
+    let page = if parts.method.is_safe() {
+        // A page, or an htmx GET of one (search, sort, pages: every hx-get
+        // URL is also a page, and the one htmx is about to push).
+        parts.uri.path_and_query().map(|p| p.as_str().to_owned())
+    } else {
+        // A post goes to its handler; the page holding the form is the
+        // one htmx names, or the Referer (sent for same-origin requests).
+        header("hx-current-url")
+            .or_else(|| header("referer"))
+            .and_then(|url| own_page(url, &parts.headers, state.config.public_url()))
+    };
+    local_path(page.as_deref()).map(str::to_owned)
+}
+
+/// The answer to a request that needs a signed-in session and has none.
+/// An htmx request or a post can only come from a console page, so its
+/// session has ended; a page opened without one may never have had one.
+pub fn sign_in_required(parts: &Parts, state: &AppState) -> WebError {
+    let htmx = parts.headers.contains_key("hx-request");
+    if parts.uri.path() == "/logout" {
+        // Signing out of a session that already ended: no way back needed.
+        return WebError::SignIn {
+            next: None,
+            htmx,
+            reason: SignInReason::SessionEnded,
+        };
     }
-    (parts.method == axum::http::Method::GET)
-        .then(|| parts.uri.path_and_query().map(|p| p.as_str().to_owned()))
-        .flatten()
+    let reason = if !parts.method.is_safe() {
+        SignInReason::SessionEndedWithForm
+    } else if htmx {
+        SignInReason::SessionEnded
+    } else {
+        SignInReason::NotSignedIn
+    };
+    WebError::SignIn {
+        next: here(parts, state),
+        htmx,
+        reason,
+    }
 }
 
 impl FromRequestParts<AppState> for Visitor {
@@ -203,7 +237,6 @@ impl FromRequestParts<AppState> for Visitor {
         Ok(Visitor {
             htmx: header("hx-request").is_some(),
             htmx_target: header("hx-target").map(str::to_owned),
-            here: here(parts),
             session,
             ctx,
             csrf,
@@ -223,10 +256,7 @@ impl FromRequestParts<AppState> for SignedIn {
     ) -> Result<Self, Self::Rejection> {
         let visitor = Visitor::from_request_parts(parts, state).await?;
         if visitor.user().is_none() {
-            return Err(WebError::SignIn {
-                next: visitor.here.clone(),
-                htmx: visitor.htmx,
-            });
+            return Err(sign_in_required(parts, state));
         }
         Ok(SignedIn(visitor))
     }
