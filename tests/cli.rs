@@ -414,6 +414,11 @@ async fn sigterm_finishes_in_flight_requests_then_exits_cleanly() {
         ("IDM_PORT", port.as_str()),
         ("IDM_ARGON2_ITERATIONS", "8"),
         ("IDM_SHUTDOWN_GRACE_SECS", "300"),
+        // Every attempt is taken from the login budgets before its password
+        // is checked, so 200 at once from one address need budgets as large.
+        ("IDM_LOGIN_ACCOUNT_LIMIT", "1000"),
+        ("IDM_LOGIN_IP_LIMIT", "1000"),
+        ("IDM_LOGIN_ACCOUNT_CEILING", "2000"),
     ];
     assert!(
         add_user(dir.path(), "boss@example.org", true, &env)

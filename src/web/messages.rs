@@ -24,9 +24,6 @@ fn known(text: &str) -> Option<String> {
         "sssid is required" => "Enter an SSSID.".to_owned(),
         "this SSSID is already taken" => "This SSSID is already taken. Choose another one.".into(),
         "name is required" => "Enter a name.".into(),
-        "name must not contain control characters" => {
-            "Remove the control characters from the name.".into()
-        }
         "username is required" => "Enter an email address.".into(),
         "username must be an email address like name@example.org" => {
             "Enter an email address like name@example.org.".into()
@@ -45,10 +42,13 @@ fn known(text: &str) -> Option<String> {
         "the record was changed by someone else at the same time; try again" => {
             "Someone else changed this record at the same time. Please try again.".into()
         }
-        _ if text.starts_with("sssid must not contain") => {
-            "Remove the blanks at the start or end, and any control characters, from the SSSID."
-                .into()
+        "sssid must not start or end with blanks" => {
+            "Remove the blanks at the start or end of the SSSID.".into()
         }
+        _ if text.contains(" must not contain control characters") => format!(
+            "Remove the control characters from the {}.",
+            field_label(text.split(' ').next()?)
+        ),
         _ if text.starts_with("sssid must be at most") => format!(
             "Use at most {} characters for the SSSID.",
             number_in("sssid must be at most ")?
@@ -85,6 +85,16 @@ fn known(text: &str) -> Option<String> {
         _ => return None,
     };
     Some(sentence)
+}
+
+/// How a field named in a service message is called on the forms.
+fn field_label(field: &str) -> &str {
+    match field {
+        "sssid" => "SSSID",
+        "bday" => "birth date",
+        "username" => "email address",
+        other => other,
+    }
 }
 
 /// Any other message, with a capital letter and a full stop.
@@ -126,7 +136,11 @@ mod tests {
         );
         assert_known(
             Sssid::parse(" S1").unwrap_err(),
-            "Remove the blanks at the start or end, and any control characters, from the SSSID.",
+            "Remove the blanks at the start or end of the SSSID.",
+        );
+        assert_known(
+            Sssid::parse("S\n1").unwrap_err(),
+            "Remove the control characters from the SSSID.",
         );
         assert_known(SubjectName::parse(" ").unwrap_err(), "Enter a name.");
         assert_known(
