@@ -144,3 +144,193 @@
     if (event.target.closest("[data-print]")) window.print();
   });
 })();
+
+// ------------------------------------------------------------ drafts
+// What was typed into a form survives a session that ended meanwhile
+// (idle or absolute timeout, sign-out in another tab): the server answers
+// such a post with the login page (`ended=form`, never the handler), and
+// the typed values would be lost with the page.
+//
+// Every post form's values are kept in this tab's sessionStorage just
+// before it is sent (passwords, hidden fields and the CSRF token never).
+// The copy is dropped at the next page load or htmx answer, unless that is
+// the login page for a session that ended, for the very page the form was
+// on: then it waits there, and once the same user is signed in again and
+// back on that page it is put back into the same form, with a note, and is
+// never sent on its own. sessionStorage lives in this tab only and dies
+// with it.
+(function () {
+  "use strict";
+
+  var SENDING = "idm-draft-sending";
+  var KEPT = "idm-draft-kept";
+  var SKIPPED_TYPES = ["password", "hidden", "file", "submit", "button", "reset", "image"];
+
+  function read(key) {
+    try {
+      var text = window.sessionStorage.getItem(key);
+      return text ? JSON.parse(text) : null;
+    } catch (e) {
+      return null;
+    }
+  }
+
+  function write(key, value) {
+    try {
+      window.sessionStorage.setItem(key, JSON.stringify(value));
+    } catch (e) {
+      // Storage off or full: the login page keeps saying the input is lost.
+    }
+  }
+
+  function drop(key) {
+    try {
+      window.sessionStorage.removeItem(key);
+    } catch (e) {
+      // nothing kept
+    }
+  }
+
+  function here() {
+    return window.location.pathname + window.location.search;
+  }
+
+  // The signed-in user the header names, so a draft only ever returns to
+  // the person who typed it.
+  function whoami() {
+    var name = document.querySelector(".whoami strong");
+    return name ? name.textContent : "";
+  }
+
+  function keptField(element) {
+    return (
+      element.name &&
+      element.name !== "csrf_token" &&
+      !element.disabled &&
+      SKIPPED_TYPES.indexOf(element.type) < 0
+    );
+  }
+
+  // How the form is found again on the reloaded page.
+  function formKey(form) {
+    return form.id ? "#" + form.id : "action=" + (form.getAttribute("action") || "");
+  }
+
+  function findForm(key) {
+    var forms = document.querySelectorAll("form");
+    for (var i = 0; i < forms.length; i++) {
+      if (formKey(forms[i]) === key) return forms[i];
+    }
+    return null;
+  }
+
+  function snapshot(form) {
+    var fields = [];
+    for (var i = 0; i < form.elements.length; i++) {
+      var element = form.elements[i];
+      if (!keptField(element)) continue;
+      if (element.type === "checkbox" || element.type === "radio") {
+        fields.push({ name: element.name, value: element.value, checked: element.checked });
+      } else if (element.type !== "select-multiple") {
+        fields.push({ name: element.name, value: element.value });
+      }
+    }
+    return fields;
+  }
+
+  // Puts the values back; returns how many differ from what the page shows.
+  function restore(form, fields) {
+    var changed = 0;
+    for (var i = 0; i < form.elements.length; i++) {
+      var element = form.elements[i];
+      if (!keptField(element)) continue;
+      for (var j = 0; j < fields.length; j++) {
+        var field = fields[j];
+        if (field.name !== element.name) continue;
+        if (element.type === "checkbox" || element.type === "radio") {
+          if (field.value !== element.value) continue;
+          if (element.checked !== field.checked) changed++;
+          element.checked = field.checked;
+        } else {
+          if (element.value !== field.value) changed++;
+          element.value = field.value;
+        }
+        fields.splice(j, 1);
+        break;
+      }
+    }
+    return changed;
+  }
+
+  function note(text, id, kind) {
+    var box = document.createElement("div");
+    box.id = id;
+    box.className = "flash " + kind;
+    box.setAttribute("role", "status");
+    box.setAttribute("tabindex", "-1");
+    box.textContent = text;
+    return box;
+  }
+
+  // Capture phase: seen before htmx takes over an hx-post form.
+  document.addEventListener(
+    "submit",
+    function (event) {
+      var form = event.target;
+      if (!(form instanceof HTMLFormElement)) return;
+      if ((form.getAttribute("method") || "get").toLowerCase() !== "post") return;
+      var fields = snapshot(form);
+      if (fields.length === 0) {
+        drop(SENDING);
+        return;
+      }
+      write(SENDING, { page: here(), form: formKey(form), user: whoami(), fields: fields });
+    },
+    true,
+  );
+
+  // An htmx answer that is not the way to the login page: the post reached
+  // the server, the copy is not needed.
+  document.addEventListener("htmx:beforeOnLoad", function (event) {
+    var redirect = event.detail.xhr && event.detail.xhr.getResponseHeader("HX-Redirect");
+    if (!redirect || redirect.indexOf("/login?") !== 0) drop(SENDING);
+  });
+
+  function onLoad() {
+    var sending = read(SENDING);
+    drop(SENDING);
+    var ended = document.querySelector("[data-session-ended]");
+    var next = document.querySelector('#login-form input[name="next"]');
+    var loginFor = next ? next.value : null;
+    if (sending && ended && loginFor === sending.page) write(KEPT, sending);
+
+    var kept = read(KEPT);
+    if (!kept) return;
+    if (document.getElementById("login-form")) {
+      // Still (or again) signing in: wait, and say so.
+      if (loginFor !== kept.page) {
+        drop(KEPT);
+        return;
+      }
+      var lost = document.getElementById("unsaved-note");
+      var text = "What you typed was kept in this browser tab and is put back into the form after you sign in.";
+      if (lost) {
+        lost.textContent = text;
+      } else {
+        var card = document.getElementById("login-form").closest(".card");
+        card.parentNode.insertBefore(note(text, "unsaved-note", "flash-ok"), card);
+      }
+      return;
+    }
+    drop(KEPT);
+    if (kept.page !== here() || kept.user !== whoami()) return;
+    var form = findForm(kept.form);
+    if (!form) return;
+    if (restore(form, kept.fields) === 0) return;
+    var box = note("Your unsaved input was restored. Check it and save again.", "draft-restored", "flash-ok");
+    form.parentNode.insertBefore(box, form);
+    box.focus();
+  }
+
+  onLoad();
+})();
