@@ -218,8 +218,8 @@ impl Default for Config {
             shutdown_grace_secs: 20,
             metrics_enabled: true,
             metrics_allow: vec![
-                "127.0.0.0/8".parse().expect("valid network"),
-                "::1/128".parse().expect("valid network"),
+                ipnet::IpNet::new_assert(std::net::Ipv4Addr::LOCALHOST.into(), 8),
+                ipnet::IpNet::new_assert(std::net::Ipv6Addr::LOCALHOST.into(), 128),
             ],
         }
     }
