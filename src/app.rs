@@ -71,6 +71,7 @@ impl Application {
         })
     }
 
+    #[allow(clippy::expect_used, reason = "a bound TCP listener has an address")]
     pub fn local_addr(&self) -> SocketAddr {
         self.listener
             .local_addr()
@@ -148,6 +149,10 @@ const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; st
 
 pub fn router(state: AppState) -> Router {
     let x_request_id = HeaderName::from_static("x-request-id");
+    #[allow(
+        clippy::expect_used,
+        reason = "the config builds the value from digits and ASCII words"
+    )]
     let strict_transport_security = state
         .config
         .strict_transport_security()

@@ -218,8 +218,8 @@ impl Default for Config {
             shutdown_grace_secs: 20,
             metrics_enabled: true,
             metrics_allow: vec![
-                "127.0.0.0/8".parse().expect("valid network"),
-                "::1/128".parse().expect("valid network"),
+                ipnet::IpNet::new_assert(std::net::Ipv4Addr::new(127, 0, 0, 0).into(), 8),
+                ipnet::IpNet::new_assert(std::net::Ipv6Addr::LOCALHOST.into(), 128),
             ],
         }
     }
@@ -590,6 +590,16 @@ mod tests {
             message.contains("login_account_ceiling_window_secs"),
             "{message}"
         );
+    }
+
+    #[test]
+    fn metrics_are_readable_from_loopback_by_default() {
+        let networks: Vec<String> = Config::default()
+            .metrics_allow
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(networks, ["127.0.0.0/8", "::1/128"]);
     }
 
     #[test]

@@ -177,6 +177,10 @@ impl PasswordPolicy {
 /// so the check works offline.
 fn common_passwords() -> &'static std::collections::HashSet<&'static str> {
     static LIST: OnceLock<std::collections::HashSet<&'static str>> = OnceLock::new();
+    #[allow(
+        clippy::expect_used,
+        reason = "the list is built into the binary; the unit tests read it"
+    )]
     LIST.get_or_init(|| {
         use std::io::Read;
         let gz: &[u8] = include_bytes!("../assets/common-passwords.txt.gz");

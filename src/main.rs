@@ -19,6 +19,7 @@ async fn main() -> ExitCode {
 /// blocks mmapped and returns them to the system when freed.
 fn return_freed_memory_promptly() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    #[allow(unsafe_code)]
     // SAFETY: mallopt only adjusts allocator settings and is thread-safe.
     unsafe {
         libc::mallopt(libc::M_MMAP_THRESHOLD, 128 * 1024);

@@ -18,6 +18,10 @@ pub struct Metrics {
 }
 
 impl Metrics {
+    #[allow(
+        clippy::expect_used,
+        reason = "constant names and labels, registered once; every test builds them"
+    )]
     pub fn new() -> Self {
         let registry = Registry::new();
         let http_requests = IntCounterVec::new(
@@ -76,6 +80,10 @@ impl Metrics {
     }
 
     /// The Prometheus text exposition format.
+    #[allow(
+        clippy::expect_used,
+        reason = "writing into a Vec cannot fail and the format is UTF-8"
+    )]
     pub fn render(&self) -> String {
         let mut out = Vec::new();
         TextEncoder::new()

@@ -30,6 +30,7 @@ pub const DIR_MODE: u32 = 0o700;
 /// created, covers everything.
 pub fn restrict_new_files_to_owner() {
     #[cfg(unix)]
+    #[allow(unsafe_code)]
     // SAFETY: umask only replaces the process's file-creation mask; it
     // cannot fail and touches no memory.
     unsafe {
@@ -86,7 +87,8 @@ pub fn readable_by_others(path: &Path) -> bool {
     }
 }
 
-#[cfg(all(test, unix))]
+#[cfg(test)]
+#[cfg(unix)]
 mod tests {
     use std::os::unix::fs::PermissionsExt;
 

@@ -1,5 +1,6 @@
 //! Staff accounts, tokens and the JSON error envelope (SPEC sections 1-3),
 //! over real HTTP against a real server with a fresh SQLite file.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a failed unwrap fails the test with its message
 
 mod common;
 

@@ -1,6 +1,7 @@
 //! MongoDB-specific behaviour over real HTTP: several instances on one
 //! database, a database that goes away, and the import from the old
 //! service. Needs `IDM_TEST_MONGODB_URI` (see tests/common/mongo.rs).
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a failed unwrap fails the test with its message
 
 mod common;
 

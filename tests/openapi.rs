@@ -3,6 +3,7 @@
 //! says, real responses have the documented shapes, and the API page is
 //! served from static/ under the CSP. scripts/schemathesis.sh fuzzes the
 //! same description from outside.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a failed unwrap fails the test with its message
 
 mod common;
 

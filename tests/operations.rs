@@ -1,5 +1,6 @@
 //! Operations: client addresses behind proxies, metrics, graceful shutdown
 //! and backups.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a failed unwrap fails the test with its message
 
 mod common;
 

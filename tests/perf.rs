@@ -1,6 +1,7 @@
 //! What the performance work must not cost: durability across a crash of
 //! the process, and exact search results with the search index.
 //! (The speed figures come from `scripts/bench.sh`, never from assertions.)
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a failed unwrap fails the test with its message
 
 mod common;
 

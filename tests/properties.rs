@@ -1,5 +1,6 @@
 //! Property tests for the input parsers: whatever arrives, they never panic,
 //! and what they accept satisfies the rules.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a failed unwrap fails the test with its message
 
 use chrono::{TimeZone, Utc};
 use idm::api::client_ip::resolve;

@@ -1,5 +1,6 @@
 //! Password recovery over real sockets: the server on port 0, a real SMTP
 //! server on loopback (tests/common/smtp.rs), real SQLite files.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a failed unwrap fails the test with its message
 
 mod common;
 

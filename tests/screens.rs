@@ -2,6 +2,7 @@
 //! the new-subject and edit forms, journey steps with confirmation, QR
 //! invitations, CSRF refusals and security headers. Clients keep cookies
 //! like a browser and do not follow redirects.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a failed unwrap fails the test with its message
 
 mod common;
 

@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a failed unwrap fails the test with its message
 mod common;
 
 use common::*;

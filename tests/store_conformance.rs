@@ -5,6 +5,7 @@
 //!
 //! Timestamps are whole milliseconds near the real time: that is the
 //! precision every store keeps, and MongoDB's TTL monitor leaves them alone.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a failed unwrap fails the test with its message
 
 mod common;
 

@@ -1,5 +1,6 @@
 //! The study side over real HTTP: subjects, links, link JWTs, `/establish`
 //! and audits (SPEC sections 4-6).
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a failed unwrap fails the test with its message
 
 mod common;
 

@@ -1,6 +1,7 @@
 //! The browser console over real HTTP: sessions, CSRF, security headers,
 //! forms and user management. Clients keep cookies like a browser and do
 //! not follow redirects, so every 303 and Set-Cookie can be checked.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a failed unwrap fails the test with its message
 
 mod common;
 

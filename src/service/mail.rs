@@ -5,7 +5,7 @@
 //! shows a broken mail setup even when the SMTP server answers a probe.
 
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -104,7 +104,11 @@ impl Mailer {
         let result = self.deliver(message).await;
         let outcome = if result.is_ok() { "sent" } else { "failed" };
         self.metrics.mails.with_label_values(&[outcome]).inc();
-        let mut last_failure = self.last_failure.lock().expect("mail state lock");
+        // The state is one word, whole even after a panic elsewhere.
+        let mut last_failure = self
+            .last_failure
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         match &result {
             Ok(()) => *last_failure = None,
             Err(failure) => {
@@ -185,7 +189,11 @@ impl Mailer {
         if let Err(problem) = transport {
             return problem.into();
         }
-        match *self.last_failure.lock().expect("mail state lock") {
+        match *self
+            .last_failure
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+        {
             Some(reason) => format!("the last mail could not be delivered: {reason}"),
             None => "ok".into(),
         }

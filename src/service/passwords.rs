@@ -192,6 +192,7 @@ impl HashThreads {
 fn lower_own_priority() {
     #[cfg(target_os = "linux")]
     {
+        #[allow(unsafe_code)]
         // SAFETY: setpriority only reads its integer arguments. On Linux the
         // nice value is per thread, and PRIO_PROCESS with id 0 names the
         // calling thread.
@@ -317,6 +318,7 @@ mod tests {
     #[tokio::test]
     async fn hashing_runs_below_the_priority_of_requests() {
         // SAFETY: getpriority only reads its integer arguments.
+        #[allow(unsafe_code)]
         let nice = || unsafe { libc::getpriority(libc::PRIO_PROCESS, 0) };
         assert_eq!(
             hasher().run(move |_| nice()).await.unwrap(),

@@ -33,6 +33,8 @@ use crate::service::users::UserService;
 use crate::service::{Context, Deps, seconds};
 use crate::store::{ResetTokenRecord, UserRecord};
 
+mod mails;
+
 /// The name mails and pages use for the service.
 pub const SERVICE_NAME: &str = "C3-PRO IDM";
 
@@ -202,25 +204,20 @@ impl RecoveryService {
             })
             .await?;
         let link = format!("{}/reset?k={token}", self.public_url);
-        let (subject, text, html) = match by {
+        let expiry = self.lifetime_text();
+        let iforgot = self.iforgot_url();
+        let to = self.recipient(&user.username, &iforgot);
+        let (subject, bodies) = match by {
             RequestedBy::Owner => (
                 format!("Reset your {SERVICE_NAME} password"),
-                include_str!("../../assets/mail/reset.txt"),
-                include_str!("../../assets/mail/reset.html"),
+                mails::reset(&to, &link, &expiry),
             ),
             RequestedBy::Administrator => (
                 format!("Set a new password for your {SERVICE_NAME} account"),
-                include_str!("../../assets/mail/reset-by-admin.txt"),
-                include_str!("../../assets/mail/reset-by-admin.html"),
+                mails::reset_by_admin(&to, &link, &expiry),
             ),
         };
-        let message = self.compose(
-            &user.username,
-            &subject,
-            &[("link", link.as_str()), ("expiry", &self.lifetime_text())],
-            text,
-            html,
-        )?;
+        let message = self.compose(&user.username, &subject, bodies)?;
         self.mailer.send(message).await.map_err(|_| {
             Error::Unavailable("the reset email could not be sent; see /status and the log".into())
         })
@@ -263,12 +260,11 @@ impl RecoveryService {
                 "password reset completed",
             )
             .await;
+        let iforgot = self.iforgot_url();
         let notice = self.compose(
             username.as_str(),
             &format!("Your {SERVICE_NAME} password was changed"),
-            &[],
-            include_str!("../../assets/mail/password-changed.txt"),
-            include_str!("../../assets/mail/password-changed.html"),
+            mails::password_changed(&self.recipient(username.as_str(), &iforgot)),
         )?;
         let mailer = self.mailer.clone();
         self.background.spawn(async move {
@@ -309,35 +305,21 @@ impl RecoveryService {
         Ok((record, ValidKey { username, expires }))
     }
 
-    /// A text + HTML mail to `to` from the templates, with `{{name}}`
-    /// placeholders filled (HTML-escaped in the HTML part).
-    fn compose(
-        &self,
-        to: &str,
-        subject: &str,
-        values: &[(&str, &str)],
-        text: &str,
-        html: &str,
-    ) -> Result<Message> {
-        let iforgot = format!("{}/iforgot", self.public_url);
-        let common = [
-            ("service", SERVICE_NAME),
-            ("username", to),
-            ("iforgot", iforgot.as_str()),
-        ];
-        let fill = |template: &str, escape: bool| {
-            common
-                .iter()
-                .chain(values)
-                .fold(template.to_owned(), |out, (name, value)| {
-                    let value = if escape {
-                        maud::html! { (value) }.into_string()
-                    } else {
-                        (*value).to_owned()
-                    };
-                    out.replace(&format!("{{{{{name}}}}}"), &value)
-                })
-        };
+    /// The page that sends a new reset link, named in every reset mail.
+    fn iforgot_url(&self) -> String {
+        format!("{}/iforgot", self.public_url)
+    }
+
+    fn recipient<'a>(&self, username: &'a str, iforgot: &'a str) -> mails::Recipient<'a> {
+        mails::Recipient {
+            service: SERVICE_NAME,
+            username,
+            iforgot,
+        }
+    }
+
+    /// A text + HTML mail to `to`.
+    fn compose(&self, to: &str, subject: &str, bodies: mails::Bodies) -> Result<Message> {
         let to: Mailbox = to
             .parse()
             .map_err(|e| Error::internal(anyhow::anyhow!("cannot mail {to}: {e}")))?;
@@ -345,10 +327,7 @@ impl RecoveryService {
             .message()
             .to(to)
             .subject(subject)
-            .multipart(MultiPart::alternative_plain_html(
-                fill(text, false),
-                fill(html, true),
-            ))
+            .multipart(MultiPart::alternative_plain_html(bodies.text, bodies.html))
             .map_err(Error::internal)
     }
 }
