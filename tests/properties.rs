@@ -2,9 +2,9 @@
 //! and what they accept satisfies the rules.
 
 use chrono::{TimeZone, Utc};
-use idm::api::client_ip::resolve;
 use idm::api::extract::{authorization_token, parse_json_object};
 use idm::domain::{PasswordPolicy, Username};
+use idm::http::client_ip::resolve;
 use idm::service::tokens::StaffTokens;
 use proptest::prelude::*;
 
