@@ -1,5 +1,6 @@
 //! Building and running the HTTP application.
 
+use std::any::Any;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -7,22 +8,22 @@ use std::time::Duration;
 use anyhow::Context as _;
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request};
-use axum::http::{HeaderName, HeaderValue, header};
-use axum::middleware::{self, Next};
-use axum::response::Response;
+use axum::middleware;
+use axum::response::{IntoResponse, Response};
 use tokio::net::TcpListener;
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
-use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 
-use crate::api::client_ip::resolve_client_ip;
-use crate::api::error::{REQUEST_ID, json_error_envelope};
-use crate::api::metrics::{measure, remember_route};
+use crate::api::error::json_error_envelope;
 use crate::clock::{Clock, OsRandom, RandomSource, SystemClock};
 use crate::config::Config;
 use crate::error::Error;
+use crate::http::client_ip::resolve_client_ip;
+use crate::http::metrics::{measure, remember_route};
+use crate::http::request_id::{X_REQUEST_ID, request_scope};
+use crate::http::security_headers::{SecurityHeaders, add_security_headers};
 use crate::service::{Deps, Services};
 use crate::store;
 
@@ -144,81 +145,62 @@ pub async fn build_state(
     })
 }
 
-const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; style-src 'self'; \
-     img-src 'self' data:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'";
-
+/// The whole service: the API and the pages, each with its own error
+/// rendering, inside the shared plumbing of `crate::http`.
 pub fn router(state: AppState) -> Router {
-    let x_request_id = HeaderName::from_static("x-request-id");
-    #[allow(
-        clippy::expect_used,
-        reason = "the config builds the value from digits and ASCII words"
-    )]
-    let strict_transport_security = state
-        .config
-        .strict_transport_security()
-        .map(|value| HeaderValue::from_str(&value).expect("digits and ASCII words"));
-    let security_headers = ServiceBuilder::new()
-        .option_layer(strict_transport_security.map(|value| {
-            SetResponseHeaderLayer::if_not_present(header::STRICT_TRANSPORT_SECURITY, value)
-        }))
-        .layer(SetResponseHeaderLayer::if_not_present(
-            header::CONTENT_SECURITY_POLICY,
-            HeaderValue::from_static(CONTENT_SECURITY_POLICY),
-        ))
-        .layer(SetResponseHeaderLayer::if_not_present(
-            header::X_CONTENT_TYPE_OPTIONS,
-            HeaderValue::from_static("nosniff"),
-        ))
-        .layer(SetResponseHeaderLayer::if_not_present(
-            header::REFERRER_POLICY,
-            HeaderValue::from_static("same-origin"),
-        ))
-        .layer(SetResponseHeaderLayer::if_not_present(
-            header::X_FRAME_OPTIONS,
-            HeaderValue::from_static("DENY"),
-        ))
-        .layer(SetResponseHeaderLayer::if_not_present(
-            header::CACHE_CONTROL,
-            HeaderValue::from_static("no-store"),
-        ));
+    // The API answers every error, the framework's own included (405 with
+    // `Allow`, rejected bodies), in the JSON envelope.
+    let api = crate::api::router().layer(middleware::from_fn(json_error_envelope));
+    // Pages render their errors as HTML (`web::error`), which the envelope
+    // passes through untouched. It still wraps them for what the framework
+    // answers before a page handler runs: 405 for a wrong method and
+    // rejected form, query or path values (400/415/422) would otherwise be
+    // plain text or empty, and every route promises API clients JSON errors.
+    let pages = crate::web::router(&state, crate::api::health::root)
+        .layer(middleware::from_fn(json_error_envelope));
     Router::new()
-        .merge(crate::api::router())
-        .merge(crate::web::router(&state))
+        .merge(api)
+        .merge(pages)
         .route_layer(middleware::from_fn(remember_route))
+        // Unknown paths: `Error` renders as the JSON envelope (a browser
+        // that follows a dead link gets it too, as API clients need it).
         .fallback(|| async { Error::NotFound("Not found".into()) })
         .layer(
             ServiceBuilder::new()
-                .layer(SetRequestIdLayer::new(x_request_id.clone(), MakeRequestUuid))
+                .layer(SetRequestIdLayer::new(X_REQUEST_ID, MakeRequestUuid))
                 .layer(middleware::from_fn_with_state(state.clone(), measure))
-                .layer(PropagateRequestIdLayer::new(x_request_id))
+                .layer(PropagateRequestIdLayer::new(X_REQUEST_ID))
                 .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
                     // The path only: query strings may carry one-time keys.
                     let request_id = req
                         .headers()
-                        .get("x-request-id")
+                        .get(X_REQUEST_ID)
                         .and_then(|v| v.to_str().ok())
                         .unwrap_or("");
                     tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id)
                 }))
-                .layer(security_headers)
+                .layer(middleware::from_fn_with_state(
+                    SecurityHeaders::from_config(&state.config),
+                    add_security_headers,
+                ))
                 .layer(middleware::from_fn(request_scope))
                 .layer(middleware::from_fn_with_state(state.clone(), resolve_client_ip))
-                .layer(middleware::from_fn(json_error_envelope))
-                .layer(CatchPanicLayer::new())
+                // A panic is a bug: the client (a page too, as before the
+                // envelope moved onto the routers) gets the JSON 500 with a
+                // request id, the log gets the details.
+                .layer(CatchPanicLayer::custom(panic_response))
                 .layer(DefaultBodyLimit::max(MAX_BODY_BYTES)),
         )
         .with_state(state)
 }
 
-/// Makes the request id available to error rendering deep in the handlers.
-async fn request_scope(request: Request, next: Next) -> Response {
-    let id = request
-        .headers()
-        .get("x-request-id")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_owned();
-    REQUEST_ID.scope(id, next.run(request)).await
+fn panic_response(panic: Box<dyn Any + Send + 'static>) -> Response {
+    let what = panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".to_owned());
+    Error::internal(anyhow::anyhow!("handler panicked: {what}")).into_response()
 }
 
 async fn shutdown_signal() {

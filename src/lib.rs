@@ -10,6 +10,7 @@ pub mod clock;
 pub mod config;
 pub mod domain;
 pub mod error;
+pub mod http;
 pub mod metrics;
 pub mod private_files;
 pub mod service;

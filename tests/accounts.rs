@@ -957,6 +957,15 @@ async fn framework_errors_use_the_envelope() {
     expect_error(r, StatusCode::METHOD_NOT_ALLOWED).await;
     let r = app.client.get(app.url("/auth")).send().await.unwrap();
     expect_error(r, StatusCode::METHOD_NOT_ALLOWED).await;
+    // Page routes answer a wrong method like the API, Allow included.
+    let r = app
+        .client
+        .get(app.url("/users/admin"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["allow"], "POST");
+    expect_error(r, StatusCode::METHOD_NOT_ALLOWED).await;
     let r = app
         .client
         .get(app.url("/user?offset=minus-one"))

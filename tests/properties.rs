@@ -3,9 +3,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a failed unwrap fails the test with its message
 
 use chrono::{TimeZone, Utc};
-use idm::api::client_ip::resolve;
 use idm::api::extract::{authorization_token, parse_json_object};
 use idm::domain::{PasswordPolicy, Username};
+use idm::http::client_ip::resolve;
 use idm::service::tokens::StaffTokens;
 use proptest::prelude::*;
 

@@ -10,15 +10,8 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::error::{Error, StoreFailure};
-
-tokio::task_local! {
-    /// The id of the request being handled, for error bodies and logs.
-    pub static REQUEST_ID: String;
-}
-
-pub fn current_request_id() -> Option<String> {
-    REQUEST_ID.try_with(Clone::clone).ok()
-}
+use crate::http::error_log::{internal_error_message, log_internal};
+use crate::http::request_id::current_request_id;
 
 /// The body of every error response.
 #[derive(Serialize, ToSchema)]
@@ -44,14 +37,6 @@ pub fn envelope(status: StatusCode, message: &str) -> Response {
         },
     };
     (status, axum::Json(body)).into_response()
-}
-
-/// The message for a 500: generic, with the request id to quote to support.
-/// The details go to the log only.
-pub fn log_internal(err: &Error) -> String {
-    let request_id = current_request_id().unwrap_or_else(|| "unknown".into());
-    tracing::error!(request_id = %request_id, error = %err, "internal error");
-    format!("Internal server error (request id {request_id})")
 }
 
 impl IntoResponse for Error {
@@ -113,10 +98,7 @@ pub async fn json_error_envelope(request: Request, next: Next) -> Response {
         StatusCode::PAYLOAD_TOO_LARGE => "Request body is too large (at most 64 KiB)".to_owned(),
         _ if status.is_server_error() => {
             tracing::error!(request_id = ?current_request_id(), body = %text, "internal error");
-            format!(
-                "Internal server error (request id {})",
-                current_request_id().unwrap_or_else(|| "unknown".into())
-            )
+            internal_error_message(&current_request_id().unwrap_or_else(|| "unknown".into()))
         }
         _ if !text.trim().is_empty() => text.trim().to_owned(),
         _ => status.canonical_reason().unwrap_or("Error").to_owned(),

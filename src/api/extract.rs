@@ -1,42 +1,17 @@
 //! Request extractors shared by the JSON handlers: a strict JSON body, the
 //! request context, the `Authorization` header, and staff authentication.
 
-use std::net::{IpAddr, SocketAddr};
-
 use axum::body::Bytes;
-use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
+use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, header};
 use serde::de::DeserializeOwned;
 
-use crate::api::client_ip::ClientIp;
 use crate::app::AppState;
 use crate::error::Error;
+use crate::http::client_ip::client_ip;
+use crate::http::request_id::request_id;
 use crate::service::Context;
-
-/// The id set by the request-id layer.
-pub fn request_id(parts: &Parts) -> Option<String> {
-    parts
-        .headers
-        .get("x-request-id")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned)
-}
-
-/// The client's address as resolved by `client_ip::resolve_client_ip`
-/// (trusted proxies honoured), else the socket peer.
-pub fn client_ip(parts: &Parts) -> Option<IpAddr> {
-    parts
-        .extensions
-        .get::<ClientIp>()
-        .map(|ClientIp(ip)| *ip)
-        .or_else(|| {
-            parts
-                .extensions
-                .get::<ConnectInfo<SocketAddr>>()
-                .map(|ConnectInfo(addr)| addr.ip())
-        })
-}
 
 /// A JSON object body, with errors that name the problem: wrong content
 /// type (415), too large (413), malformed, not an object, wrong field types

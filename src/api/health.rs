@@ -1,3 +1,5 @@
+//! Liveness, readiness and health of the service.
+
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -7,6 +9,8 @@ use crate::api::error::envelope;
 use crate::api::openapi::{Data, Health, Liveness, StoreHealth};
 use crate::app::AppState;
 
+/// What `/` answers every client but a browser. The route itself is the
+/// pages' (they send browsers on); `crate::app` hands them this answer.
 #[utoipa::path(
     get, path = "/", tag = "service", operation_id = "root", summary = "Service is up",
     description = "A browser (`Accept` naming `text/html`) is sent on instead: to `/home` when signed in, `/login` when an administrator exists, `/init` before.",
@@ -15,10 +19,11 @@ use crate::app::AppState;
         (status = 303, description = "A browser is sent to /home, /login or /init"),
     )
 )]
-pub async fn root() -> Json<Liveness> {
+pub fn root() -> Response {
     Json(Liveness {
         status: "ready".into(),
     })
+    .into_response()
 }
 
 #[utoipa::path(

@@ -5,7 +5,6 @@ use axum::routing::{get, post};
 
 use crate::app::AppState;
 
-pub mod client_ip;
 pub mod error;
 pub mod extract;
 // `/` is routed with the pages (browsers are sent on); it answers here

@@ -6,8 +6,8 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use maud::html;
 
-use crate::api::error::log_internal;
 use crate::error::Error;
+use crate::http::error_log::log_internal;
 use crate::web::layout::{Chrome, page};
 
 pub enum WebError {

@@ -29,7 +29,9 @@ mod users;
 /// The session cookie's name.
 pub const SESSION_COOKIE: &str = "idm_session";
 
-pub fn router(state: &AppState) -> Router<AppState> {
+/// The pages; `/` answers browsers and leaves every other client to
+/// `root_for_clients` (the API's answer, passed in by `crate::app`).
+pub fn router(state: &AppState, root_for_clients: root::OtherClients) -> Router<AppState> {
     let config = &state.config;
     let deps = &state.services.deps;
     let store = session_store::DbSessionStore::new(
@@ -50,7 +52,10 @@ pub fn router(state: &AppState) -> Router<AppState> {
         // Every request moves the idle deadline.
         .with_always_save(true);
     let pages = Router::new()
-        .route("/", get(root::show))
+        .route(
+            "/",
+            get(move |state, request| root::show(state, root_for_clients, request)),
+        )
         .route("/init", get(init::show).post(init::submit))
         .route("/login", get(login::show).post(login::submit))
         .route("/logout", get(login::confirm_logout).post(login::logout))

@@ -1,5 +1,6 @@
 //! `/`: a browser is sent to where it can start; every other client gets
-//! the API's `{"status":"ready"}`.
+//! the API's `{"status":"ready"}`, which `crate::app` passes in (the pages
+//! do not import the API).
 
 use axum::extract::{FromRequestParts, Request, State};
 use axum::http::{HeaderMap, HeaderValue, header};
@@ -9,7 +10,14 @@ use crate::app::AppState;
 use crate::web::error::WebError;
 use crate::web::session::Visitor;
 
-pub async fn show(State(state): State<AppState>, request: Request) -> Result<Response, WebError> {
+/// The answer for a client that is not a browser.
+pub type OtherClients = fn() -> Response;
+
+pub async fn show(
+    State(state): State<AppState>,
+    other_clients: OtherClients,
+    request: Request,
+) -> Result<Response, WebError> {
     let mut response = if accepts_html(request.headers()) {
         let (mut parts, _) = request.into_parts();
         let visitor = Visitor::from_request_parts(&mut parts, &state).await?;
@@ -22,7 +30,7 @@ pub async fn show(State(state): State<AppState>, request: Request) -> Result<Res
         };
         Redirect::to(start).into_response()
     } else {
-        crate::api::health::root().await.into_response()
+        other_clients()
     };
     // The answer depends on Accept; caches must not mix the two.
     response

@@ -13,10 +13,11 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use tower_sessions::Session;
 
-use crate::api::extract::{client_ip, request_id};
 use crate::app::AppState;
 use crate::clock::random_hex;
 use crate::error::Error;
+use crate::http::client_ip::client_ip;
+use crate::http::request_id::request_id;
 use crate::service::{Context, CurrentUser, seconds};
 use crate::web::csrf::own_page;
 use crate::web::error::{SignInReason, WebError};

@@ -5,6 +5,7 @@
 use std::net::{IpAddr, SocketAddr};
 
 use axum::extract::{ConnectInfo, Request, State};
+use axum::http::request::Parts;
 use axum::middleware::Next;
 use axum::response::Response;
 use ipnet::IpNet;
@@ -43,6 +44,8 @@ pub fn resolve(peer: IpAddr, forwarded_for: Option<&str>, proxies: &[IpNet]) -> 
     client
 }
 
+/// Middleware: resolves the client address once per request and stores
+/// it as [`ClientIp`].
 pub async fn resolve_client_ip(
     State(state): State<AppState>,
     mut request: Request,
@@ -68,6 +71,21 @@ pub async fn resolve_client_ip(
         request.extensions_mut().insert(ClientIp(ip));
     }
     next.run(request).await
+}
+
+/// The client's address as resolved by [`resolve_client_ip`] (trusted
+/// proxies honoured), else the socket peer.
+pub fn client_ip(parts: &Parts) -> Option<IpAddr> {
+    parts
+        .extensions
+        .get::<ClientIp>()
+        .map(|ClientIp(ip)| *ip)
+        .or_else(|| {
+            parts
+                .extensions
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|ConnectInfo(addr)| addr.ip())
+        })
 }
 
 #[cfg(test)]
