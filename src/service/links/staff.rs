@@ -65,6 +65,16 @@ impl LinkService {
         self.audits
             .record(ctx, link_target(&link), "[Link] create")
             .await;
+        // A withdrawal written since the subject was read above may have
+        // voided the subject's links before this one existed: void it now,
+        // so that no usable link outlives an acknowledged withdrawal.
+        let subject = self.deps.store.subject(&link.sssid).await?;
+        if subject.is_some_and(|s| s.date_withdrawn.is_some()) {
+            self.subjects.void_open_links(ctx, &link.sssid).await?;
+            return Err(Error::PreconditionFailed(
+                "Subject has withdrawn from the study".into(),
+            ));
+        }
         Ok(link.into())
     }
 
@@ -85,7 +95,9 @@ impl LinkService {
 
     /// A staff update: `withdrawn_on` once; `linked_to`/`linked_system`
     /// only while not linked (which links it by hand, now); the fields that
-    /// define the link cannot change.
+    /// define the link cannot change. Withdrawing an unestablished link
+    /// revokes it alone; withdrawing an established one withdraws the
+    /// subject.
     pub async fn update(&self, ctx: &Context, id: &str, fields: LinkFields) -> Result<()> {
         require_study_access(ctx)?;
         let update = StaffUpdate::parse(fields)?;
@@ -104,7 +116,13 @@ impl LinkService {
             self.derive_subject_date(ctx, &next.sssid, JourneyDate::Enrolled, at)
                 .await;
         }
-        if let Some(at) = change.withdrawn_on {
+        // Withdrawing an established link ends the subject's pairing with
+        // the app: the subject is withdrawn (and its other open links are
+        // voided). Withdrawing a link that was never established only
+        // revokes that one QR code; the subject stays as it is.
+        if let Some(at) = change.withdrawn_on
+            && next.linked_on.is_some()
+        {
             self.derive_subject_date(ctx, &next.sssid, JourneyDate::Withdrawn, at)
                 .await;
         }
