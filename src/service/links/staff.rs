@@ -4,7 +4,7 @@
 
 use std::future::ready;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 
 use super::{
     ALREADY_ESTABLISHED, LinkFields, LinkService, LinkView, link_not_found, link_target,
@@ -125,6 +125,49 @@ impl LinkService {
         {
             self.derive_subject_date(ctx, &next.sssid, JourneyDate::Withdrawn, at)
                 .await;
+        }
+        Ok(())
+    }
+}
+
+impl LinkService {
+    /// Staff revoke one link of the subject `sssid` that was never
+    /// established: its QR code stops working (`/establish` 403, its JWT
+    /// 410). This is not a withdrawal from the study: the subject and its
+    /// other links stay as they are. An established link is part of the
+    /// subject's history; it ends with the subject's withdrawal.
+    pub async fn revoke(&self, ctx: &Context, sssid: &str, id: &str) -> Result<()> {
+        require_study_access(ctx)?;
+        // Milliseconds, a precision both stores keep exactly, so the audit
+        // text names the date as it is stored.
+        let now = self.deps.clock.now().trunc_subsecs(3);
+        let decided: Edit<LinkRecord, (), ()> = self
+            .edit_link(id, link_not_found, |mut current| {
+                ready(if current.sssid != sssid {
+                    Err(link_not_found())
+                } else if current.linked_on.is_some() {
+                    Err(Error::Conflict(
+                        "this link has already been established; it ends with the subject's \
+                         withdrawal"
+                            .into(),
+                    ))
+                } else if current.withdrawn_on.is_some() {
+                    Err(Error::Conflict(
+                        "this link has already been withdrawn".into(),
+                    ))
+                } else {
+                    current.withdrawn_on = Some(now);
+                    current.changed = now;
+                    Ok(Edit::Write {
+                        next: current,
+                        then: (),
+                    })
+                })
+            })
+            .await?;
+        if let Edit::Write { next, .. } = decided {
+            let action = format!("[Link] withdrawn: {}", format_timestamp(now));
+            self.audits.record(ctx, link_target(&next), action).await;
         }
         Ok(())
     }
