@@ -113,6 +113,9 @@ pub struct Config {
     pub reset_account_limit: u32,
     /// Reset requests per client IP within `reset_window_secs` before 429.
     pub reset_ip_limit: u32,
+    /// New-password submissions on `/reset` per client IP within
+    /// `reset_window_secs` before 429, whether their key is good or not.
+    pub reset_submit_ip_limit: u32,
     pub reset_window_secs: u64,
     pub admin_email: Option<String>,
     pub mail_transport: MailTransportKind,
@@ -203,6 +206,7 @@ impl Default for Config {
             reset_token_lifetime_secs: 2 * 3600,
             reset_account_limit: 3,
             reset_ip_limit: 20,
+            reset_submit_ip_limit: 20,
             reset_window_secs: 3600,
             admin_email: None,
             mail_transport: MailTransportKind::File,
@@ -388,6 +392,7 @@ impl Config {
         for (name, value) in [
             ("login_account_limit", self.login_account_limit),
             ("login_ip_limit", self.login_ip_limit),
+            ("reset_submit_ip_limit", self.reset_submit_ip_limit),
         ] {
             if value == 0 {
                 bail!("{name} must be at least 1");

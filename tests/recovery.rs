@@ -13,6 +13,7 @@ use common::browser::{Browser, Page};
 use common::smtp::{ReceivedMail, TestSmtp};
 use common::*;
 use idm::Config;
+use idm::clock::{OsRandom, random_hex};
 use idm::config::{MailTransportKind, SmtpTls};
 use reqwest::StatusCode;
 use reqwest::header::{REFERRER_POLICY, SET_COOKIE};
@@ -841,6 +842,81 @@ async fn requests_from_one_ip_are_limited_across_accounts() {
     );
     app.settle().await;
     assert!(smtp.mails().is_empty());
+}
+
+/// Sends `count` copies of the POST that `form` builds at once, and answers
+/// how many were not turned away with 429.
+async fn not_throttled_of_parallel_posts(
+    app: &TestApp,
+    path: &str,
+    count: usize,
+    form: impl Fn(usize) -> Vec<(&'static str, String)>,
+) -> usize {
+    let start = std::sync::Arc::new(tokio::sync::Barrier::new(count));
+    let posts: Vec<_> = (0..count)
+        .map(|i| {
+            let request = app.client.post(app.url(path)).form(&form(i));
+            let start = start.clone();
+            tokio::spawn(async move {
+                start.wait().await;
+                request.send().await.unwrap().status()
+            })
+        })
+        .collect();
+    let mut passed = 0;
+    for post in posts {
+        let status = post.await.unwrap();
+        if status != StatusCode::TOO_MANY_REQUESTS {
+            passed += 1;
+        }
+    }
+    passed
+}
+
+/// Checking the address's count first and counting afterwards let a burst
+/// of parallel requests through before any of them was counted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parallel_iforgot_requests_from_one_address_get_at_most_the_limit_through() {
+    let (app, _smtp) = smtp_app(|c| c.reset_ip_limit = 5).await;
+    let csrf = app.csrf().await;
+    let passed = not_throttled_of_parallel_posts(&app, "/iforgot", 200, |i| {
+        vec![
+            ("csrf_token", csrf.clone()),
+            ("username", format!("nobody{i}@example.org")),
+        ]
+    })
+    .await;
+    assert_eq!(passed, 5);
+    app.settle().await;
+}
+
+/// `/reset` guesses are counted per client address before the key is
+/// looked at, in one atomic step, however many arrive at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parallel_reset_submissions_from_one_address_get_at_most_the_limit_through() {
+    let (app, smtp) = smtp_app(|c| c.reset_submit_ip_limit = 7).await;
+    let csrf = app.csrf().await;
+    let passed = not_throttled_of_parallel_posts(&app, "/reset", 200, |_| {
+        let key = random_hex(&OsRandom, 32);
+        vec![
+            ("csrf_token", csrf.clone()),
+            ("k", key),
+            ("password", NEW_PASSWORD.to_owned()),
+            ("password2", NEW_PASSWORD.to_owned()),
+        ]
+    })
+    .await;
+    assert_eq!(passed, 7);
+
+    // The address's window is used up, for a good key too, until it ends.
+    app.iforgot(ALICE).await;
+    let key = smtp.wait_for(1).await[0].reset_key();
+    let r = app.submit_reset(&key, NEW_PASSWORD, NEW_PASSWORD).await;
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(r.headers().get("retry-after").is_some());
+    app.clock.advance(ChronoDuration::hours(1));
+    let r = app.submit_reset(&key, NEW_PASSWORD, NEW_PASSWORD).await;
+    assert_eq!(r.status(), StatusCode::OK);
 }
 
 #[tokio::test]

@@ -948,6 +948,87 @@ async fn withdrawal_is_recorded_once_and_a_second_attempt_shows_the_conflict() {
     );
 }
 
+/// The withdrawal question says what it does to the links; one unused
+/// link can be revoked on its own, after a question, with a plain POST.
+#[tokio::test]
+async fn one_unused_link_can_be_revoked_and_the_withdrawal_says_what_it_does() {
+    let (app, browser, csrf) = staff_app().await;
+    add_subject(&app, "S1", "Ada Lovelace", "1980-02-29").await;
+    consent(&app, "S1").await;
+    let staff = Context::system();
+    let links = &app.state.services.links;
+    let revoked = links.invitation(&staff, "S1").await.unwrap();
+    let kept = links.create(&staff, "S1").await.unwrap();
+    let revoke_path = format!("/subjects/S1/links/{}/revoke", revoked.link.id);
+
+    let page = browser.get("/subjects/S1").await;
+    assert!(
+        page.body.contains(&format!(r#"href="{revoke_path}""#)),
+        "{}",
+        page.body
+    );
+    let question = browser.get(&revoke_path).await;
+    assert_eq!(question.status, StatusCode::OK);
+    assert!(question.body.contains("Its QR code stops working"));
+    assert!(question.body.contains("The subject is not withdrawn"));
+    assert!(
+        links_of(&app, "S1")
+            .await
+            .iter()
+            .all(|l| l.withdrawn_on.is_none()),
+        "asking changes nothing"
+    );
+
+    let done = browser.post(&revoke_path, &[("csrf_token", &csrf)]).await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER);
+    let page = browser.get("/subjects/S1").await;
+    assert!(page.body.contains("Link revoked"), "{}", page.body);
+    assert!(!page.body.contains(&format!(r#"href="{revoke_path}""#)));
+    let stored = links.get(&staff, &revoked.link.id).await.unwrap();
+    assert!(stored.withdrawn_on.is_some());
+    assert!(subject(&app, "S1").await.date_withdrawn.is_none());
+    let r = app
+        .client
+        .post(app.url("/establish"))
+        .header("Authorization", format!("Bearer {}", revoked.token))
+        .json(&json!({"resourceType": "Patient", "identifier": [{"value": "phone-1"}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let again = browser.post_htmx(&revoke_path, &csrf, &[]).await;
+    assert_eq!(again.status, StatusCode::CONFLICT);
+    assert!(again.body.contains("already been withdrawn"));
+    // Another subject's path to the link: not found, nothing changes.
+    add_subject(&app, "S2", "Grace Hopper", "1906-12-09").await;
+    let other = format!("/subjects/S2/links/{}/revoke", kept.id);
+    assert_eq!(
+        browser.post(&other, &[("csrf_token", &csrf)]).await.status,
+        StatusCode::NOT_FOUND
+    );
+    assert!(
+        links
+            .get(&staff, &kept.id)
+            .await
+            .unwrap()
+            .withdrawn_on
+            .is_none()
+    );
+
+    let confirm = browser.get("/subjects/S1/record?step=withdrawn").await;
+    for said in [
+        "QR codes that were not used yet stop working",
+        "Links the app already made stay in the subject&#39;s history",
+        "Nothing is deleted.",
+    ] {
+        assert!(
+            confirm.body.contains(said) || confirm.body.contains(&said.replace("&#39;", "'")),
+            "{said}: {}",
+            confirm.body
+        );
+    }
+}
+
 /// The day `days` after the test clock's today in UTC, as a date field
 /// sends it.
 fn utc_day(app: &TestApp, days: i64) -> String {
@@ -1335,7 +1416,7 @@ async fn invitation_reuses_only_links_that_can_still_be_established() {
     let third = links.invitation(&staff, "S1").await.unwrap();
     assert_ne!(third.link.id, second.link.id);
     assert_eq!(links_of(&app, "S1").await.len(), 3);
-    // Withdrawing a link withdraws the subject: no more invitations.
+    // Nor a revoked one; revoking it is no withdrawal.
     links
         .update(
             &staff,
@@ -1347,6 +1428,10 @@ async fn invitation_reuses_only_links_that_can_still_be_established() {
         )
         .await
         .unwrap();
+    let fourth = links.invitation(&staff, "S1").await.unwrap();
+    assert_ne!(fourth.link.id, third.link.id);
+    // The subject's withdrawal: no more invitations.
+    record_step(&app, "S1", idm::service::subjects::JourneyDate::Withdrawn).await;
     assert!(matches!(
         links.invitation(&staff, "S1").await,
         Err(idm::error::Error::PreconditionFailed(_))

@@ -73,6 +73,8 @@ pub struct RecoveryService {
     login_throttle: LoginThrottle,
     per_account: RateLimit,
     per_ip: RateLimit,
+    /// `/reset` submissions per client address.
+    submits_per_ip: RateLimit,
     lifetime: Duration,
     public_url: String,
 }
@@ -96,6 +98,12 @@ impl RecoveryService {
                 window,
             ),
             per_ip: RateLimit::new(deps.clone(), "reset-ip", config.reset_ip_limit, window),
+            submits_per_ip: RateLimit::new(
+                deps.clone(),
+                "reset-submit-ip",
+                config.reset_submit_ip_limit,
+                window,
+            ),
             policy: users.policy().clone(),
             deps,
             users,
@@ -120,10 +128,9 @@ impl RecoveryService {
         let username = Username::parse(username)?;
         if let Some(ip) = ctx.client_ip {
             let ip = ip.to_string();
-            self.per_ip.check(&ip).await.inspect_err(|_| {
+            self.per_ip.take(&ip).await.inspect_err(|_| {
                 tracing::warn!(ip = %ip, "password reset requests throttled");
             })?;
-            self.per_ip.hit(&ip).await?;
         }
         let this = self.clone();
         let ctx = ctx.clone();
@@ -227,6 +234,19 @@ impl RecoveryService {
     pub async fn check_key(&self, key: &str) -> Result<ValidKey> {
         let (_, key) = self.usable_key(key).await?;
         Ok(key)
+    }
+
+    /// Counts a `/reset` submission against its client address before its
+    /// key is looked at (429 once the address used up its window), so keys
+    /// cannot be tried in bulk; then as [`RecoveryService::check_key`].
+    pub async fn check_submitted_key(&self, ctx: &Context, key: &str) -> Result<ValidKey> {
+        if let Some(ip) = ctx.client_ip {
+            let ip = ip.to_string();
+            self.submits_per_ip.take(&ip).await.inspect_err(|_| {
+                tracing::warn!(ip = %ip, "password reset submissions throttled");
+            })?;
+        }
+        self.check_key(key).await
     }
 
     /// `/reset`: sets the new password if `key` is still usable and the

@@ -33,14 +33,22 @@ impl RateLimit {
         format!("{}:{key}", self.prefix)
     }
 
-    /// `TooManyRequests` while the key has used up its window.
-    pub async fn check(&self, key: &str) -> Result<()> {
+    /// Takes one event from the key's window in one atomic store step, or
+    /// `TooManyRequests` when the window is used up: however many requests
+    /// race, at most `limit` get through per window (checking first and
+    /// counting afterwards let every racer of a burst through).
+    pub async fn take(&self, key: &str) -> Result<()> {
         let now = self.deps.clock.now();
-        match self.deps.store.throttle_peek(&self.key(key), now).await? {
-            Some(w) if w.count >= self.limit => Err(Error::TooManyRequests {
-                retry_after_secs: (w.resets_at - now).num_seconds().max(1) as u64,
+        match self
+            .deps
+            .store
+            .throttle_take(&self.key(key), now, self.window, self.limit)
+            .await?
+        {
+            ThrottleTake::Taken(_) => Ok(()),
+            ThrottleTake::Refused(w) => Err(Error::TooManyRequests {
+                retry_after_secs: seconds_until(now, w.resets_at),
             }),
-            _ => Ok(()),
         }
     }
 

@@ -85,6 +85,10 @@ pub fn router(state: &AppState, root_for_clients: root::OtherClients) -> Router<
             "/subjects/{sssid}/record",
             get(subjects::confirm_step).post(subjects::record_step),
         )
+        .route(
+            "/subjects/{sssid}/links/{link}/revoke",
+            get(subjects::confirm_revoke).post(subjects::revoke_link),
+        )
         .route("/subjects/{sssid}/invitation", post(invitations::show_qr))
         .route(
             "/subjects/{sssid}/invitations/{link}",

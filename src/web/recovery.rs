@@ -340,7 +340,7 @@ pub async fn reset_submit(
     Form(input): Form<ResetInput>,
 ) -> Result<Response, WebError> {
     let recovery = &state.services.recovery;
-    let key = match recovery.check_key(&input.k).await {
+    let key = match recovery.check_submitted_key(&visitor.ctx, &input.k).await {
         Ok(key) => key,
         Err(Error::Gone(msg)) => return Ok(invalid_key_page(&state, &visitor, &msg)),
         Err(other) => return Err(visitor.fail(other)),

@@ -673,7 +673,8 @@ impl Step {
                 "Record that " (who) " gave consent? Consent is recorded once and cannot be changed afterwards."
             },
             Step::Withdrawn => html! {
-                "Record that " (who) " withdrew from the study? This is recorded once, cannot be undone, and no new QR codes can be made for them."
+                p { "Record that " (who) " withdrew from the study? This is recorded once and cannot be undone." }
+                (withdrawal_consequences())
             },
         }
     }
@@ -771,21 +772,117 @@ fn links_card(links: &[LinkView], now: DateTime<Utc>) -> Markup {
             } @else {
                 div.table-wrap {
                     table {
-                        thead { tr { th scope="col" { "Created" } th scope="col" { "State" } th scope="col" { "Link id" } } }
+                        thead { tr { th scope="col" { "Created" } th scope="col" { "State" } th scope="col" { "Link id" } th scope="col" { span.visually-hidden { "Actions" } } } }
                         tbody {
                             @for link in links.iter().rev() {
                                 tr {
                                     td data-label="Created" { (moment(link.created)) }
                                     td data-label="State" { (link_state(link, now)) }
                                     td data-label="Link id" { code.small-text { (link.id) } }
+                                    td { (revoke_link_button(link)) }
                                 }
                             }
                         }
                     }
                 }
+                div #link-confirm-area {}
             }
         }
     }
+}
+
+/// What recording a withdrawal does to the subject's links, said before
+/// it is recorded.
+fn withdrawal_consequences() -> Markup {
+    html! {
+        ul.consequences {
+            li { "QR codes that were not used yet stop working at once, also ones already shown or printed; no new QR codes can be made." }
+            li { "Links the app already made stay in the subject's history." }
+            li { "Nothing is deleted." }
+        }
+    }
+}
+
+fn revoke_url(link: &LinkView) -> String {
+    format!("{}/links/{}/revoke", subject_url(&link.sub), link.id)
+}
+
+/// "Revoke this link" for a link that was never used: asks first (in the
+/// links card with htmx, on a page of its own without).
+fn revoke_link_button(link: &LinkView) -> Markup {
+    if link.linked_on.is_some() || link.withdrawn_on.is_some() {
+        return html! {};
+    }
+    let url = revoke_url(link);
+    html! {
+        a.button.small.secondary.danger-outline href=(url)
+            hx-get=(url) hx-target="#link-confirm-area" hx-swap="innerHTML" { "Revoke this link…" }
+    }
+}
+
+/// The question before revoking one link, with the POST form that does it.
+fn revoke_confirmation(visitor: &Visitor, link: &LinkView) -> Markup {
+    let action = revoke_url(link);
+    let back = subject_url(&link.sub);
+    let panel_target = visitor.htmx.then_some("#subject-panel");
+    let swap = visitor.htmx.then_some("outerHTML");
+    html! {
+        div.confirm-box role="alertdialog" aria-labelledby="revoke-question" {
+            p #revoke-question {
+                "Revoke the link " code.small-text { (link.id) } "? Its QR code stops working, also where it was already shown or printed. "
+                "The subject is not withdrawn and other links stay as they are; a new QR code can be shown."
+            }
+            form method="post" action=(action)
+                hx-post=[visitor.htmx.then_some(&action)] hx-target=[panel_target] hx-swap=[swap] {
+                (csrf_field(&visitor.csrf))
+                div.actions {
+                    button.small.danger type="submit" { "Revoke this link" }
+                    a.button.small.secondary href=(back) hx-get=[visitor.htmx.then_some(&back)] hx-target=[panel_target] hx-swap=[swap] { "Cancel" }
+                }
+            }
+        }
+    }
+}
+
+/// Asks before revoking a link: a box for htmx, a page otherwise. Changes
+/// nothing.
+pub async fn confirm_revoke(
+    State(state): State<AppState>,
+    SignedIn(visitor): SignedIn,
+    Path((sssid, id)): Path<(String, String)>,
+) -> Result<Response, WebError> {
+    let services = &state.services;
+    let subject = services
+        .subjects
+        .get(&visitor.ctx, &sssid)
+        .await
+        .map_err(|e| visitor.fail(e))?;
+    let link = services
+        .links
+        .get(&visitor.ctx, &id)
+        .await
+        .ok()
+        .filter(|link| link.sub == sssid)
+        .ok_or_else(|| visitor.fail(Error::NotFound("no such link".into())))?;
+    let confirmation = revoke_confirmation(&visitor, &link);
+    if visitor.htmx {
+        return Ok(confirmation.into_response());
+    }
+    Ok(confirmation_page(&visitor, &subject, confirmation).into_response())
+}
+
+pub async fn revoke_link(
+    State(state): State<AppState>,
+    SignedIn(visitor): SignedIn,
+    Path((sssid, id)): Path<(String, String)>,
+) -> Result<Response, WebError> {
+    let result = state
+        .services
+        .links
+        .revoke(&visitor.ctx, &sssid, &id)
+        .await
+        .map(|()| "Link revoked: its QR code no longer works.".to_owned());
+    outcome(&state, &visitor, &sssid, result).await
 }
 
 /// One change named in an audit text (SPEC section 6).
@@ -1162,7 +1259,7 @@ fn step_confirmation(
     let today = today.format("%Y-%m-%d").to_string();
     html! {
         div.confirm-box role="alertdialog" aria-labelledby="confirm-question" {
-            p #confirm-question { (step.question(subject)) }
+            div #confirm-question { (step.question(subject)) }
             form method="post" action=(action)
                 hx-post=[visitor.htmx.then_some(&action)] hx-target=[panel_target] hx-swap=[swap] novalidate {
                 (csrf_field(&visitor.csrf))

@@ -4,7 +4,6 @@
 //! are judged is decided here.
 
 use std::convert::Infallible;
-use std::future::ready;
 
 use chrono::{DateTime, Utc};
 
@@ -81,8 +80,19 @@ impl LinkService {
         let claims = self.tokens.verify(token).ok_or_else(invalid_link_token)?;
         let now = self.deps.clock.now();
         let decided = self
-            .edit_link(&claims.jti, invalid_link_token, |current| {
-                ready(establishing(current, &claims, &request.patient, now))
+            .edit_link(&claims.jti, invalid_link_token, |current| async {
+                // Read before the link is written, and the withdrawal voids
+                // the link after the subject is written: whichever order the
+                // two run in, a withdrawn subject's link is not established
+                // (a withdrawal between this read and the write below voids
+                // the link, which makes the write lose its race).
+                let subject_withdrawn = self
+                    .deps
+                    .store
+                    .subject(&current.sssid)
+                    .await?
+                    .is_some_and(|s| s.date_withdrawn.is_some());
+                establishing(current, &claims, &request.patient, subject_withdrawn, now)
             })
             .await?;
         let (next, linked_to) = match decided {
@@ -104,11 +114,14 @@ impl LinkService {
 
 /// What establishing the stored link `current` with `claims` and `patient`
 /// at `now` writes, or why it is refused. Run again after a lost race, when
-/// a concurrent establish that wrote first makes it a 409.
+/// a concurrent establish that wrote first makes it a 409, and a withdrawal
+/// that voided the link a 403. A link of a withdrawn subject is void even
+/// before the withdrawal marked it so.
 fn establishing(
     current: LinkRecord,
     claims: &LinkClaims,
     patient: &PatientBody,
+    subject_withdrawn: bool,
     now: DateTime<Utc>,
 ) -> Result<Edit<LinkRecord, Infallible, String>> {
     // The app holds the link secret, so anyone could sign claims; only the
@@ -125,6 +138,9 @@ fn establishing(
     }
     if current.linked_on.is_some() {
         return Err(Error::Conflict(ALREADY_ESTABLISHED.into()));
+    }
+    if subject_withdrawn {
+        return Err(Error::Forbidden("this link has been withdrawn".into()));
     }
     let (linked_to, linked_system) = patient_identifier(patient)?;
     let mut next = current;

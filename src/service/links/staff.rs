@@ -4,7 +4,7 @@
 
 use std::future::ready;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 
 use super::{
     ALREADY_ESTABLISHED, LinkFields, LinkService, LinkView, link_not_found, link_target,
@@ -65,6 +65,16 @@ impl LinkService {
         self.audits
             .record(ctx, link_target(&link), "[Link] create")
             .await;
+        // A withdrawal written since the subject was read above may have
+        // voided the subject's links before this one existed: void it now,
+        // so that no usable link outlives an acknowledged withdrawal.
+        let subject = self.deps.store.subject(&link.sssid).await?;
+        if subject.is_some_and(|s| s.date_withdrawn.is_some()) {
+            self.subjects.void_open_links(ctx, &link.sssid).await?;
+            return Err(Error::PreconditionFailed(
+                "Subject has withdrawn from the study".into(),
+            ));
+        }
         Ok(link.into())
     }
 
@@ -85,7 +95,9 @@ impl LinkService {
 
     /// A staff update: `withdrawn_on` once; `linked_to`/`linked_system`
     /// only while not linked (which links it by hand, now); the fields that
-    /// define the link cannot change.
+    /// define the link cannot change. Withdrawing an unestablished link
+    /// revokes it alone; withdrawing an established one withdraws the
+    /// subject.
     pub async fn update(&self, ctx: &Context, id: &str, fields: LinkFields) -> Result<()> {
         require_study_access(ctx)?;
         let update = StaffUpdate::parse(fields)?;
@@ -104,9 +116,58 @@ impl LinkService {
             self.derive_subject_date(ctx, &next.sssid, JourneyDate::Enrolled, at)
                 .await;
         }
-        if let Some(at) = change.withdrawn_on {
+        // Withdrawing an established link ends the subject's pairing with
+        // the app: the subject is withdrawn (and its other open links are
+        // voided). Withdrawing a link that was never established only
+        // revokes that one QR code; the subject stays as it is.
+        if let Some(at) = change.withdrawn_on
+            && next.linked_on.is_some()
+        {
             self.derive_subject_date(ctx, &next.sssid, JourneyDate::Withdrawn, at)
                 .await;
+        }
+        Ok(())
+    }
+}
+
+impl LinkService {
+    /// Staff revoke one link of the subject `sssid` that was never
+    /// established: its QR code stops working (`/establish` 403, its JWT
+    /// 410). This is not a withdrawal from the study: the subject and its
+    /// other links stay as they are. An established link is part of the
+    /// subject's history; it ends with the subject's withdrawal.
+    pub async fn revoke(&self, ctx: &Context, sssid: &str, id: &str) -> Result<()> {
+        require_study_access(ctx)?;
+        // Milliseconds, a precision both stores keep exactly, so the audit
+        // text names the date as it is stored.
+        let now = self.deps.clock.now().trunc_subsecs(3);
+        let decided: Edit<LinkRecord, (), ()> = self
+            .edit_link(id, link_not_found, |mut current| {
+                ready(if current.sssid != sssid {
+                    Err(link_not_found())
+                } else if current.linked_on.is_some() {
+                    Err(Error::Conflict(
+                        "this link has already been established; it ends with the subject's \
+                         withdrawal"
+                            .into(),
+                    ))
+                } else if current.withdrawn_on.is_some() {
+                    Err(Error::Conflict(
+                        "this link has already been withdrawn".into(),
+                    ))
+                } else {
+                    current.withdrawn_on = Some(now);
+                    current.changed = now;
+                    Ok(Edit::Write {
+                        next: current,
+                        then: (),
+                    })
+                })
+            })
+            .await?;
+        if let Edit::Write { next, .. } = decided {
+            let action = format!("[Link] withdrawn: {}", format_timestamp(now));
+            self.audits.record(ctx, link_target(&next), action).await;
         }
         Ok(())
     }
