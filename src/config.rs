@@ -2,19 +2,16 @@
 //! then `IDM_*` environment variables. Every TOML key is also an environment
 //! variable: `port` is `IDM_PORT`, `token_secret_file` is `IDM_TOKEN_SECRET_FILE`.
 
-use std::fs;
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use anyhow::{Context, bail};
-use figment::Figment;
-use figment::providers::{Env, Format, Toml};
-use secrecy::{ExposeSecret, SecretString};
+use anyhow::bail;
+use secrecy::SecretString;
 use serde::Deserialize;
 
-use crate::clock::{OsRandom, random_hex};
-use crate::domain;
-use crate::private_files;
+mod load;
+mod secrets;
+
+pub use secrets::{Secrets, random_secret, secret_weakness};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
@@ -236,127 +233,7 @@ pub enum StoreLocation {
     Mongo { url: String, database: String },
 }
 
-/// The keys the service signs with, resolved from values, files or the
-/// generated defaults.
-pub struct Secrets {
-    pub token_key: SecretString,
-    pub link_secret: SecretString,
-}
-
-impl std::fmt::Debug for Secrets {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Secrets(***)")
-    }
-}
-
-/// Secrets shorter than this many bytes are refused outside dev mode: an
-/// HS256 key should be at least as long as the hash (RFC 7518, 3.2).
-const MIN_SECRET_BYTES: usize = 32;
-
-/// A fresh signing secret: 32 random bytes as 64 hex characters, what the
-/// service generates and what `idm secret` prints.
-pub fn random_secret() -> String {
-    random_hex(&OsRandom, 32)
-}
-
-/// Why `secret` is too weak to sign with, if it is: too short, or less
-/// than about 128 bits of estimated entropy (repeats, runs like `abcd` and
-/// common passwords count for little).
-pub fn secret_weakness(secret: &str) -> Option<String> {
-    if secret.len() < MIN_SECRET_BYTES {
-        return Some(format!(
-            "it has {} bytes, at least {MIN_SECRET_BYTES} are needed",
-            secret.len()
-        ));
-    }
-    let bits = domain::estimated_entropy_bits(secret);
-    (bits < domain::MIN_SECRET_BITS).then(|| {
-        format!(
-            "it is too predictable (about {bits:.0} bits of entropy, at least {:.0} are needed)",
-            domain::MIN_SECRET_BITS
-        )
-    })
-}
-
-/// `IDM_` variables that name no setting. `IDM_CONFIG` names the file and
-/// `IDM_TEST_*` belong to the test suite.
-fn unknown_variables(
-    names: impl Iterator<Item = std::ffi::OsString>,
-    known: &[&str],
-) -> Vec<String> {
-    let mut unknown: Vec<String> = names
-        .filter_map(|name| name.into_string().ok())
-        .filter(|name| {
-            name.strip_prefix("IDM_").is_some_and(|key| {
-                key != "CONFIG"
-                    && !key.starts_with("TEST_")
-                    && !known.contains(&key.to_ascii_lowercase().as_str())
-            })
-        })
-        .collect();
-    unknown.sort();
-    unknown
-}
-
-/// ` (did you mean PREFIXkey?)` for the known key closest to `key`, if any
-/// is close enough to be a likely typo.
-fn did_you_mean(key: &str, known: &[&str], prefix: &str) -> String {
-    known
-        .iter()
-        .map(|k| (strsim::jaro_winkler(key, k), k))
-        .filter(|(score, _)| *score > 0.85)
-        .max_by(|a, b| a.0.total_cmp(&b.0))
-        .map(|(_, k)| {
-            let k = if prefix.is_empty() {
-                k.to_string()
-            } else {
-                k.to_ascii_uppercase()
-            };
-            format!(" (did you mean {prefix}{k}?)")
-        })
-        .unwrap_or_default()
-}
-
 impl Config {
-    /// Reads the layered configuration. `file` wins over `IDM_CONFIG`.
-    pub fn load(file: Option<&Path>) -> anyhow::Result<Self> {
-        let mut figment = Figment::new();
-        let file = file
-            .map(Path::to_path_buf)
-            .or_else(|| std::env::var_os("IDM_CONFIG").map(PathBuf::from));
-        let known = serde_aux::serde_introspection::serde_introspect::<Config>();
-        if let Some(path) = &file {
-            if !path.exists() {
-                bail!("configuration file {} does not exist", path.display());
-            }
-            // A misspelt key would otherwise be ignored and its default used
-            // without a word: refuse to start instead.
-            let keys = Figment::from(Toml::file_exact(path))
-                .extract::<figment::value::Dict>()
-                .with_context(|| format!("cannot read {}", path.display()))?;
-            if let Some(unknown) = keys.keys().find(|k| !known.contains(&k.as_str())) {
-                bail!(
-                    "unknown setting `{unknown}` in {}{}",
-                    path.display(),
-                    did_you_mean(unknown, known, "")
-                );
-            }
-            figment = figment.merge(Toml::file_exact(path));
-        }
-        for unknown in unknown_variables(std::env::vars_os().map(|(k, _)| k), known) {
-            // Warned, not refused: a deployment's environment may carry
-            // other programs' IDM_ variables. Logging is not set up yet.
-            eprintln!(
-                "warning: ignoring unknown environment variable {unknown}{}",
-                did_you_mean(&unknown["IDM_".len()..].to_ascii_lowercase(), known, "IDM_")
-            );
-        }
-        figment = figment.merge(Env::prefixed("IDM_").only(known));
-        let config: Config = figment.extract().context("invalid configuration")?;
-        config.validate()?;
-        Ok(config)
-    }
-
     pub fn validate(&self) -> anyhow::Result<()> {
         let url = self.public_url.trim_end_matches('/');
         if !(url.starts_with("http://") || url.starts_with("https://")) {
@@ -472,97 +349,6 @@ impl Config {
         }
         bail!("database_url must be empty, sqlite://PATH, mongodb://... or mongodb+srv://...")
     }
-
-    /// Resolves the staff-token key and the link secret: a value, else a
-    /// file, else (embedded store only) a random secret generated once into
-    /// the data folder.
-    pub fn resolve_secrets(&self) -> anyhow::Result<Secrets> {
-        let embedded = matches!(self.store_location()?, StoreLocation::Sqlite(_));
-        let token_key = self.resolve_secret(
-            "token_secret",
-            self.token_secret.as_ref(),
-            self.token_secret_file.as_deref(),
-            embedded,
-        )?;
-        let link_secret = self.resolve_secret(
-            "link_secret",
-            self.link_secret.as_ref(),
-            self.link_secret_file.as_deref(),
-            embedded,
-        )?;
-        if token_key.expose_secret() == link_secret.expose_secret() {
-            bail!("token_secret and link_secret must differ: the mobile app holds the link secret");
-        }
-        Ok(Secrets {
-            token_key,
-            link_secret,
-        })
-    }
-
-    /// Reads a secret from the configured file, if any.
-    pub fn read_secret_file(path: &Path) -> anyhow::Result<SecretString> {
-        let text = fs::read_to_string(path)
-            .with_context(|| format!("cannot read secret file {}", path.display()))?;
-        Ok(SecretString::from(text.trim().to_owned()))
-    }
-
-    fn resolve_secret(
-        &self,
-        name: &str,
-        value: Option<&SecretString>,
-        file: Option<&Path>,
-        embedded: bool,
-    ) -> anyhow::Result<SecretString> {
-        let secret = match (value, file) {
-            (Some(v), _) => v.clone(),
-            (None, Some(path)) => Self::read_secret_file(path)?,
-            (None, None) if embedded => self.generated_secret(name)?,
-            (None, None) => bail!(
-                "{name} is not set: with MongoDB every instance must share it, so set IDM_{} or IDM_{}_FILE",
-                name.to_uppercase(),
-                name.to_uppercase()
-            ),
-        };
-        if let Some(why) = secret_weakness(secret.expose_secret())
-            && !self.dev_mode
-        {
-            bail!(
-                "{name} is too weak: {why}. Make a random one with `idm secret` (or `openssl rand -hex 32`), or set dev_mode for local experiments"
-            );
-        }
-        Ok(secret)
-    }
-
-    /// The secret kept in `<data_dir>/secrets/<name>`, created (mode 0600) on
-    /// first use.
-    fn generated_secret(&self, name: &str) -> anyhow::Result<SecretString> {
-        let dir = self.data_dir.join("secrets");
-        let path = dir.join(name);
-        if path.exists() {
-            return Self::read_secret_file(&path);
-        }
-        // The data folder is usually created here, on the first start, before
-        // the store would: it must be private from the start.
-        private_files::create_dir_all(&dir)
-            .with_context(|| format!("cannot create {}", dir.display()))?;
-        let value = random_secret();
-        match private_files::create_new(&path) {
-            Ok(mut file) => {
-                file.write_all(value.as_bytes())?;
-                file.sync_all()?;
-                tracing::warn!(
-                    path = %path.display(),
-                    "generated a new random {name}; keep this file (and back it up) or issued tokens stop working"
-                );
-                Ok(SecretString::from(value))
-            }
-            // Another process created it first: use theirs.
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                Self::read_secret_file(&path)
-            }
-            Err(e) => Err(e).with_context(|| format!("cannot write {}", path.display())),
-        }
-    }
 }
 
 #[cfg(test)]
@@ -605,54 +391,6 @@ mod tests {
             .map(ToString::to_string)
             .collect();
         assert_eq!(networks, ["127.0.0.0/8", "::1/128"]);
-    }
-
-    #[test]
-    fn short_repetitive_or_patterned_secrets_are_weak() {
-        let forty_a = "a".repeat(40);
-        for weak in [
-            "secret",
-            "changeme",
-            forty_a.as_str(),
-            "changemechangemechangemechangeme",
-            "0123456789abcdef0123456789abcdef",
-        ] {
-            assert!(secret_weakness(weak).is_some(), "{weak} accepted");
-        }
-        assert!(secret_weakness("secret").unwrap().contains("bytes"));
-        assert!(
-            secret_weakness(&forty_a)
-                .unwrap()
-                .contains("bits of entropy")
-        );
-    }
-
-    #[test]
-    fn generated_secrets_are_strong() {
-        for _ in 0..200 {
-            let secret = random_secret();
-            assert_eq!(secret.len(), 64);
-            assert!(secret.chars().all(|c| c.is_ascii_hexdigit()));
-            assert_eq!(secret_weakness(&secret), None);
-        }
-    }
-
-    #[test]
-    fn weak_secrets_refuse_to_start_with_advice_unless_in_dev_mode() {
-        let mut config = Config {
-            token_secret: Some("changemechangemechangemechangeme".into()),
-            link_secret: Some(random_secret().into()),
-            ..Config::default()
-        };
-        let err = format!("{:#}", config.resolve_secrets().unwrap_err());
-        assert!(err.contains("token_secret is too weak"), "{err}");
-        assert!(err.contains("idm secret"), "{err}");
-        assert!(
-            !err.contains("changeme"),
-            "the secret is never shown: {err}"
-        );
-        config.dev_mode = true;
-        assert!(config.resolve_secrets().is_ok());
     }
 
     #[test]
