@@ -9,14 +9,10 @@ use crate::domain::{
 };
 use crate::error::{Error, Result};
 use crate::service::audits::{AuditTarget, Auditor};
+use crate::service::listing::SubjectListQuery;
 use crate::service::optimistic::{self, Edit};
 use crate::service::{Actor, Context, Deps};
-use crate::store::{
-    AuditRecord, Page, StoreError, SubjectColumn, SubjectQuery, SubjectRecord, SubjectStatus,
-};
-
-pub const DEFAULT_SUBJECTS_PER_PAGE: u64 = 50;
-pub const MAX_SUBJECTS_PER_PAGE: u64 = 500;
+use crate::store::{AuditRecord, Page, StoreError, SubjectQuery, SubjectRecord};
 
 /// What one attempt of [`SubjectService::edit_subject`] decided: answer
 /// `T` unchanged, or write the subject, audit `action` and answer `result`.
@@ -85,17 +81,6 @@ pub struct SubjectFields {
     pub date_consented: Option<String>,
     pub date_enrolled: Option<String>,
     pub date_withdrawn: Option<String>,
-}
-
-/// List parameters as typed in the query string; empty means default.
-#[derive(Debug, Default, Clone)]
-pub struct SubjectListParams {
-    pub offset: Option<String>,
-    pub perpage: Option<String>,
-    pub ordercol: Option<String>,
-    pub orderdir: Option<String>,
-    pub search: Option<String>,
-    pub status: Option<String>,
 }
 
 /// The dates that can be set once and never changed.
@@ -511,14 +496,20 @@ impl SubjectService {
         }
     }
 
-    pub async fn list(
-        &self,
-        ctx: &Context,
-        params: SubjectListParams,
-    ) -> Result<Page<SubjectView>> {
+    pub async fn list(&self, ctx: &Context, query: SubjectListQuery) -> Result<Page<SubjectView>> {
         require_study_access(ctx)?;
-        let query = parse_list_params(params)?;
-        let page = self.deps.store.list_subjects(&query).await?;
+        let page = self
+            .deps
+            .store
+            .list_subjects(&SubjectQuery {
+                search: query.search,
+                status: query.status,
+                order_by: query.order_by,
+                descending: query.direction.is_descending(),
+                offset: query.paging.offset,
+                limit: query.paging.perpage,
+            })
+            .await?;
         Ok(Page {
             items: page.items.into_iter().map(SubjectView::from).collect(),
             total: page.total,
@@ -535,108 +526,9 @@ impl SubjectService {
     }
 }
 
-fn parse_list_params(params: SubjectListParams) -> Result<SubjectQuery> {
-    let given = |v: Option<String>| v.filter(|s| !s.trim().is_empty());
-    let number = |name: &str, v: Option<String>| -> Result<Option<u64>> {
-        given(v)
-            .map(|s| {
-                // The stores page with signed 64-bit numbers.
-                s.trim()
-                    .parse::<u64>()
-                    .ok()
-                    .filter(|n| i64::try_from(*n).is_ok())
-                    .ok_or_else(|| {
-                        Error::BadRequest(format!("{name} must be a whole number, got {s:?}"))
-                    })
-            })
-            .transpose()
-    };
-    let offset = number("offset", params.offset)?.unwrap_or(0);
-    let limit = match number("perpage", params.perpage)? {
-        None => DEFAULT_SUBJECTS_PER_PAGE,
-        Some(0) => return Err(Error::BadRequest("perpage must be at least 1".into())),
-        Some(n) => n.min(MAX_SUBJECTS_PER_PAGE),
-    };
-    let order_by = match given(params.ordercol) {
-        None => SubjectColumn::Sssid,
-        Some(col) => match col.trim() {
-            "sssid" => SubjectColumn::Sssid,
-            "name" => SubjectColumn::Name,
-            "bday" => SubjectColumn::Bday,
-            "created" => SubjectColumn::Created,
-            "changed" => SubjectColumn::Changed,
-            "date_invited" => SubjectColumn::DateInvited,
-            "date_consented" => SubjectColumn::DateConsented,
-            "date_enrolled" => SubjectColumn::DateEnrolled,
-            "date_withdrawn" => SubjectColumn::DateWithdrawn,
-            _ => {
-                return Err(Error::BadRequest(format!(
-                    "ordercol must be one of sssid, name, bday, created, changed, \
-                     date_invited, date_consented, date_enrolled, date_withdrawn; got {col:?}"
-                )));
-            }
-        },
-    };
-    let descending = match given(params.orderdir) {
-        None => false,
-        Some(dir) => match dir.trim().to_ascii_lowercase().as_str() {
-            "asc" => false,
-            "desc" => true,
-            _ => {
-                return Err(Error::BadRequest(format!(
-                    "orderdir must be asc or desc, got {dir:?}"
-                )));
-            }
-        },
-    };
-    let status = match given(params.status) {
-        None => None,
-        Some(status) => Some(match status.trim().to_ascii_lowercase().as_str() {
-            "not-invited" => SubjectStatus::NotInvited,
-            "invited" => SubjectStatus::Invited,
-            "consented" => SubjectStatus::Consented,
-            "enrolled" => SubjectStatus::Enrolled,
-            "withdrawn" => SubjectStatus::Withdrawn,
-            _ => {
-                return Err(Error::BadRequest(format!(
-                    "status must be one of not-invited, invited, consented, enrolled, withdrawn; \
-                     got {status:?}"
-                )));
-            }
-        }),
-    };
-    Ok(SubjectQuery {
-        // Searched as typed (sssids are case-sensitive); the store folds
-        // case for the name.
-        search: given(params.search),
-        status,
-        order_by,
-        descending,
-        offset,
-        limit,
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn params(pairs: &[(&str, &str)]) -> SubjectListParams {
-        let mut p = SubjectListParams::default();
-        for (k, v) in pairs {
-            let v = Some(v.to_string());
-            match *k {
-                "offset" => p.offset = v,
-                "perpage" => p.perpage = v,
-                "ordercol" => p.ordercol = v,
-                "orderdir" => p.orderdir = v,
-                "search" => p.search = v,
-                "status" => p.status = v,
-                _ => unreachable!(),
-            }
-        }
-        p
-    }
 
     fn zurich() -> FixedOffset {
         FixedOffset::east_opt(3600).unwrap()
@@ -696,32 +588,5 @@ mod tests {
             day("1899-12-31", zurich()).instant(now),
             Err(StepDayProblem::TooEarly)
         );
-    }
-
-    #[test]
-    fn list_defaults_and_limits() {
-        let q = parse_list_params(SubjectListParams::default()).unwrap();
-        assert_eq!((q.offset, q.limit), (0, DEFAULT_SUBJECTS_PER_PAGE));
-        assert_eq!(q.order_by, SubjectColumn::Sssid);
-        assert!(!q.descending);
-        let q = parse_list_params(params(&[("perpage", "100000")])).unwrap();
-        assert_eq!(q.limit, MAX_SUBJECTS_PER_PAGE);
-        assert!(parse_list_params(params(&[("perpage", "0")])).is_err());
-        assert!(parse_list_params(params(&[("offset", "-1")])).is_err());
-    }
-
-    #[test]
-    fn list_order_direction_ignores_letter_case() {
-        for (dir, desc) in [("ASC", false), ("desc", true), ("DeSc", true)] {
-            let q = parse_list_params(params(&[("orderdir", dir)])).unwrap();
-            assert_eq!(q.descending, desc, "{dir}");
-        }
-        assert!(parse_list_params(params(&[("orderdir", "up")])).is_err());
-        assert!(parse_list_params(params(&[("ordercol", "password")])).is_err());
-        assert!(parse_list_params(params(&[("status", "lost")])).is_err());
-        let q = parse_list_params(params(&[("status", "Not-Invited")])).unwrap();
-        assert_eq!(q.status, Some(SubjectStatus::NotInvited));
-        let q = parse_list_params(params(&[("status", ""), ("search", "")])).unwrap();
-        assert_eq!((q.status, q.search), (None, None), "empty means absent");
     }
 }

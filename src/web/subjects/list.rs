@@ -12,32 +12,43 @@ use super::{
 };
 use crate::app::AppState;
 use crate::error::Error;
-use crate::service::subjects::{SubjectListParams, SubjectView};
+use crate::service::listing::{Paging, SortDirection, SubjectListQuery};
+use crate::service::subjects::SubjectView;
 use crate::store::Page;
+use crate::store::{SubjectColumn, SubjectStatus};
 use crate::web::error::WebError;
 use crate::web::layout::{Section, page};
 use crate::web::session::{SignedIn, Visitor};
 
 // ------------------------------------------------------------ the list
 
-/// Columns the list can be sorted by, with their query word.
-pub(super) const SORTABLE: [(&str, &str); 7] = [
-    ("sssid", "SSSID"),
-    ("name", "Name"),
-    ("bday", "Birth date"),
-    ("date_invited", "Invited"),
-    ("date_consented", "Consented"),
-    ("date_enrolled", "Enrolled"),
-    ("changed", "Last update"),
+/// Columns the list can be sorted by, with their labels.
+pub(super) const SORTABLE: [(SubjectColumn, &str); 7] = [
+    (SubjectColumn::Sssid, "SSSID"),
+    (SubjectColumn::Name, "Name"),
+    (SubjectColumn::Bday, "Birth date"),
+    (SubjectColumn::DateInvited, "Invited"),
+    (SubjectColumn::DateConsented, "Consented"),
+    (SubjectColumn::DateEnrolled, "Enrolled"),
+    (SubjectColumn::Changed, "Last update"),
 ];
 
-pub(super) const STATUSES: [(&str, &str); 6] = [
-    ("", "Any status"),
-    ("not-invited", "Not yet invited"),
-    ("invited", "Invited"),
-    ("consented", "Consented"),
-    ("enrolled", "Enrolled"),
-    ("withdrawn", "Withdrawn"),
+/// The label of a sortable column.
+fn column_label(column: SubjectColumn) -> &'static str {
+    SORTABLE
+        .iter()
+        .find(|(col, _)| *col == column)
+        .map_or("", |(_, label)| *label)
+}
+
+/// The status filter's choices (`None`: any).
+pub(super) const STATUSES: [(Option<SubjectStatus>, &str); 6] = [
+    (None, "Any status"),
+    (Some(SubjectStatus::NotInvited), "Not yet invited"),
+    (Some(SubjectStatus::Invited), "Invited"),
+    (Some(SubjectStatus::Consented), "Consented"),
+    (Some(SubjectStatus::Enrolled), "Enrolled"),
+    (Some(SubjectStatus::Withdrawn), "Withdrawn"),
 ];
 
 /// The list as the visitor sees it. Unknown values fall back to the
@@ -62,46 +73,43 @@ impl ListView {
         self.page.trim().parse().unwrap_or(1).max(1)
     }
 
-    pub(super) fn sort(&self) -> &'static str {
-        SORTABLE
-            .iter()
-            .map(|(col, _)| *col)
-            .find(|col| *col == self.sort)
-            .unwrap_or("changed")
+    pub(super) fn sort(&self) -> SubjectColumn {
+        self.sort
+            .parse()
+            .ok()
+            .filter(|col| SORTABLE.iter().any(|(sortable, _)| sortable == col))
+            .unwrap_or(SubjectColumn::Changed)
     }
 
-    pub(super) fn descending(&self) -> bool {
-        match self.dir.as_str() {
-            "asc" => false,
-            "desc" => true,
-            // Dates read best newest first, names and ids A to Z.
-            _ => matches!(
-                self.sort(),
-                "changed" | "date_invited" | "date_consented" | "date_enrolled"
-            ),
-        }
+    pub(super) fn direction(&self) -> SortDirection {
+        self.dir
+            .parse()
+            .unwrap_or_else(|_| self.sort().natural_direction())
     }
 
-    pub(super) fn status(&self) -> &'static str {
-        STATUSES
-            .iter()
-            .map(|(s, _)| *s)
-            .find(|s| *s == self.status)
-            .unwrap_or("")
+    pub(super) fn status(&self) -> Option<SubjectStatus> {
+        self.status.parse().ok()
     }
 
-    pub(super) fn url_with(&self, sort: &str, descending: bool, page: u64) -> String {
-        let mut pairs: Vec<(&str, String)> = Vec::new();
-        if !self.q.trim().is_empty() {
-            pairs.push(("q", self.q.trim().to_owned()));
+    pub(super) fn url_with(
+        &self,
+        sort: SubjectColumn,
+        direction: SortDirection,
+        page: u64,
+    ) -> String {
+        let mut pairs: Vec<(&str, &str)> = Vec::new();
+        let q = self.q.trim();
+        if !q.is_empty() {
+            pairs.push(("q", q));
         }
-        if !self.status().is_empty() {
-            pairs.push(("status", self.status().to_owned()));
+        if let Some(status) = self.status() {
+            pairs.push(("status", status.as_str()));
         }
-        pairs.push(("sort", sort.to_owned()));
-        pairs.push(("dir", if descending { "desc" } else { "asc" }.to_owned()));
-        if page > 1 {
-            pairs.push(("page", page.to_string()));
+        pairs.push(("sort", sort.as_str()));
+        pairs.push(("dir", direction.as_str()));
+        let page = page.to_string();
+        if page != "1" {
+            pairs.push(("page", &page));
         }
         format!(
             "/subjects?{}",
@@ -110,18 +118,15 @@ impl ListView {
     }
 
     pub(super) fn url(&self, page: u64) -> String {
-        self.url_with(self.sort(), self.descending(), page)
+        self.url_with(self.sort(), self.direction(), page)
     }
 
     /// What the list region is called: the order and page, so a screen
     /// reader says what changed when focus lands on it after a sort or a
     /// page change.
     pub(super) fn region_label(&self, pages: u64) -> String {
-        let column = SORTABLE
-            .iter()
-            .find(|(col, _)| *col == self.sort())
-            .map_or("Last update", |(_, label)| *label);
-        let direction = if self.descending() {
+        let column = column_label(self.sort());
+        let direction = if self.direction().is_descending() {
             "descending"
         } else {
             "ascending"
@@ -132,27 +137,26 @@ impl ListView {
         )
     }
 
-    pub(super) fn params(&self) -> SubjectListParams {
-        SubjectListParams {
-            offset: Some(((self.page() - 1) * PER_PAGE).to_string()),
-            perpage: Some(PER_PAGE.to_string()),
-            ordercol: Some(self.sort().to_owned()),
-            orderdir: Some(if self.descending() { "desc" } else { "asc" }.to_owned()),
-            search: Some(self.q.trim().to_owned()),
-            status: Some(self.status().to_owned()),
+    pub(super) fn query(&self) -> SubjectListQuery {
+        SubjectListQuery {
+            search: Some(self.q.trim().to_owned()).filter(|q| !q.is_empty()),
+            status: self.status(),
+            order_by: self.sort(),
+            direction: self.direction(),
+            paging: Paging::page(self.page(), PER_PAGE),
         }
     }
 }
 
 /// The most recently changed subjects, for the start page.
 pub async fn recent(state: &AppState, visitor: &Visitor) -> Result<Page<SubjectView>, Error> {
-    let params = SubjectListParams {
-        perpage: Some(RECENT_ON_HOME.to_string()),
-        ordercol: Some("changed".into()),
-        orderdir: Some("desc".into()),
-        ..SubjectListParams::default()
+    let query = SubjectListQuery {
+        order_by: SubjectColumn::Changed,
+        direction: SortDirection::Descending,
+        paging: Paging::new(0, RECENT_ON_HOME),
+        ..SubjectListQuery::default()
     };
-    state.services.subjects.list(&visitor.ctx, params).await
+    state.services.subjects.list(&visitor.ctx, query).await
 }
 
 /// One row; `invited` adds the Invited column (the full list has it, the
@@ -205,23 +209,18 @@ pub fn subjects_table(
     subjects: &[SubjectView],
     view: Option<&ListView>,
 ) -> Markup {
-    let header = |col: &str, label: &str| match view {
-        None => html! { th scope="col" { (label) } },
+    let header = |col: SubjectColumn| match view {
+        None => html! { th scope="col" { (column_label(col)) } },
         Some(view) => {
             let current = view.sort() == col;
-            let descending = if current {
-                !view.descending()
+            let direction = if current {
+                view.direction().reversed()
             } else {
-                ListView {
-                    sort: col.to_owned(),
-                    dir: String::new(),
-                    ..view.clone()
-                }
-                .descending()
+                col.natural_direction()
             };
-            let url = view.url_with(col, descending, 1);
+            let url = view.url_with(col, direction, 1);
             let sorted = current.then(|| {
-                if view.descending() {
+                if view.direction().is_descending() {
                     "descending"
                 } else {
                     "ascending"
@@ -231,7 +230,7 @@ pub fn subjects_table(
                 th scope="col" aria-sort=[sorted] {
                     a.sort href=(url) hx-get=(url) hx-target="#subjects-list" hx-swap="outerHTML"
                         hx-push-url="true" hx-indicator=(LIST_LOADING) {
-                        (label)
+                        (column_label(col))
                         @if let Some(sorted) = sorted {
                             span aria-hidden="true" { @if sorted == "descending" { " ↓" } @else { " ↑" } }
                         }
@@ -247,12 +246,12 @@ pub fn subjects_table(
                 thead {
                     tr {
                         th scope="col" { "Status" }
-                        (header("sssid", "SSSID"))
-                        (header("name", "Name"))
-                        @if view.is_some() { (header("date_invited", "Invited")) }
-                        (header("date_consented", "Consented"))
-                        (header("date_enrolled", "Enrolled"))
-                        (header("changed", "Last update"))
+                        (header(SubjectColumn::Sssid))
+                        (header(SubjectColumn::Name))
+                        @if view.is_some() { (header(SubjectColumn::DateInvited)) }
+                        (header(SubjectColumn::DateConsented))
+                        (header(SubjectColumn::DateEnrolled))
+                        (header(SubjectColumn::Changed))
                         th scope="col" { span.visually-hidden { "Actions" } }
                     }
                 }
@@ -271,7 +270,7 @@ pub(super) fn list_fragment(
 ) -> Markup {
     let page_no = view.page();
     let pages = subjects.total.div_ceil(PER_PAGE).max(1);
-    let filtered = !view.q.trim().is_empty() || !view.status().is_empty();
+    let filtered = !view.q.trim().is_empty() || view.status().is_some();
     // A labelled region that can take focus: after a sort or page change
     // the link that was clicked is gone, and focus goes here (static/app.js)
     // instead of falling back to the page.
@@ -279,8 +278,8 @@ pub(super) fn list_fragment(
         div #subjects-list role="region" aria-label=(view.region_label(pages)) tabindex="-1" {
             // The order is part of the search form, but lives here so that
             // it changes with the list when a column header is clicked.
-            input type="hidden" form="subject-filter" name="sort" value=(view.sort());
-            input type="hidden" form="subject-filter" name="dir" value=(if view.descending() { "desc" } else { "asc" });
+            input type="hidden" form="subject-filter" name="sort" value=(view.sort().as_str());
+            input type="hidden" form="subject-filter" name="dir" value=(view.direction().as_str());
             @if subjects.items.is_empty() {
                 p.empty {
                     @if filtered { "No subject matches." } @else { "No subjects yet." }
@@ -345,7 +344,7 @@ pub(super) fn subjects_page(
                             hx-target="#subjects-list" hx-swap="outerHTML" hx-push-url="true"
                             hx-sync="closest form:replace" hx-indicator=(LIST_LOADING) {
                             @for (value, label) in STATUSES {
-                                option value=(value) selected[view.status() == value] { (label) }
+                                option value=(value.map_or("", SubjectStatus::as_str)) selected[view.status() == value] { (label) }
                             }
                         }
                         button.secondary type="submit" { "Search" }
@@ -366,7 +365,7 @@ pub async fn list(
     let subjects = state
         .services
         .subjects
-        .list(&visitor.ctx, view.params())
+        .list(&visitor.ctx, view.query())
         .await
         .map_err(|e| visitor.fail(e))?;
     if visitor.htmx && visitor.htmx_target.as_deref() == Some("subjects-list") {
