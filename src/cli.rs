@@ -14,6 +14,7 @@ use crate::config::{Config, StoreLocation};
 use crate::domain::Username;
 use crate::error::Error;
 use crate::service::Context;
+use crate::service::listing::{MAX_PER_PAGE, Paging, UserListQuery};
 use crate::service::users::{NewUser, UserChanges};
 use crate::store::sqlite::SqliteStore;
 
@@ -284,7 +285,11 @@ async fn user_command(state: &AppState, cmd: UserCommand) -> Result<(), Error> {
         UserCommand::List => {
             let mut offset = 0;
             loop {
-                let page = users.list(&ctx, None, offset, 500).await?;
+                let query = UserListQuery {
+                    search: None,
+                    paging: Paging::new(offset, MAX_PER_PAGE),
+                };
+                let page = users.list(&ctx, query).await?;
                 for u in &page.items {
                     println!(
                         "{}\t{}\t{}",

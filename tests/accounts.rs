@@ -1113,7 +1113,13 @@ async fn init_creates_exactly_one_first_admin_under_concurrency() {
         .state
         .services
         .users
-        .list(&idm::service::Context::system(), None, 0, 100)
+        .list(
+            &idm::service::Context::system(),
+            idm::service::listing::UserListQuery {
+                search: None,
+                paging: idm::service::listing::Paging::new(0, 100),
+            },
+        )
         .await
         .unwrap();
     assert_eq!(all.total, 1);

@@ -15,7 +15,8 @@ use crate::api::openapi::{AuditEntry, Data};
 use crate::app::AppState;
 use crate::error::{Error, Result};
 use crate::service::links::LinkView;
-use crate::service::subjects::{SubjectFields, SubjectListParams, SubjectView};
+use crate::service::listing::{SubjectListQuery, SubjectListText};
+use crate::service::subjects::{SubjectFields, SubjectView};
 
 /// Tells a JSON `null` (`Some(None)`) from a missing field (`None`).
 pub(crate) fn nullable<'de, D, T>(
@@ -151,14 +152,14 @@ pub async fn list(
         .subjects
         .list(
             &ctx,
-            SubjectListParams {
-                offset: q.offset,
-                perpage: q.perpage,
-                ordercol: q.ordercol,
-                orderdir: q.orderdir,
-                search: q.search,
-                status: q.status,
-            },
+            SubjectListQuery::parse(SubjectListText {
+                offset: q.offset.as_deref(),
+                perpage: q.perpage.as_deref(),
+                ordercol: q.ordercol.as_deref(),
+                orderdir: q.orderdir.as_deref(),
+                search: q.search.as_deref(),
+                status: q.status.as_deref(),
+            })?,
         )
         .await?;
     let mut headers = HeaderMap::new();

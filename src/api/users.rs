@@ -12,6 +12,7 @@ use crate::api::extract::{Anonymous, ApiJson, Staff};
 use crate::api::openapi::{AccessToken, AuditEntry, Credentials, Data};
 use crate::app::AppState;
 use crate::error::{Error, Result};
+use crate::service::listing::{DEFAULT_PER_PAGE, Paging, UserListQuery};
 use crate::service::users::{NewUser, UserChanges, UserView};
 
 /// `POST /auth`. Missing or mistyped fields are a failed login (401), like
@@ -155,9 +156,13 @@ pub async fn list(
         .users
         .list(
             &ctx,
-            params.search,
-            params.offset.unwrap_or(0),
-            params.perpage.unwrap_or(50),
+            UserListQuery {
+                search: params.search,
+                paging: Paging::new(
+                    params.offset.unwrap_or(0),
+                    params.perpage.unwrap_or(DEFAULT_PER_PAGE),
+                ),
+            },
         )
         .await?;
     let mut headers = HeaderMap::new();

@@ -22,6 +22,7 @@ pub mod housekeeping;
 pub mod import;
 pub mod link_tokens;
 pub mod links;
+pub mod listing;
 pub mod mail;
 pub(crate) mod optimistic;
 pub mod passwords;

@@ -10,6 +10,7 @@ use crate::clock::random_hex;
 use crate::domain::{Password, PasswordPolicy, Username};
 use crate::error::{Error, Result};
 use crate::service::audits::{AuditTarget, Auditor};
+use crate::service::listing::UserListQuery;
 use crate::service::passwords::PasswordHasher;
 use crate::service::{Context, Deps};
 use crate::store::{Page, StoreError, UserQuery, UserRecord, UserUpdate, UserWriteOutcome};
@@ -57,8 +58,6 @@ pub enum FirstAdmin {
     /// An admin exists already; nothing was created.
     AlreadyInitialized,
 }
-
-pub const MAX_USERS_PER_PAGE: u64 = 500;
 
 #[derive(Clone)]
 pub struct UserService {
@@ -200,23 +199,18 @@ impl UserService {
             .ok_or_else(not_found)
     }
 
-    pub async fn list(
-        &self,
-        ctx: &Context,
-        search: Option<String>,
-        offset: u64,
-        limit: u64,
-    ) -> Result<Page<UserView>> {
+    pub async fn list(&self, ctx: &Context, query: UserListQuery) -> Result<Page<UserView>> {
         ctx.require_admin()?;
         let page = self
             .deps
             .store
             .list_users(&UserQuery {
-                search: search
+                search: query
+                    .search
                     .map(|s| s.trim().to_lowercase())
                     .filter(|s| !s.is_empty()),
-                offset,
-                limit: limit.clamp(1, MAX_USERS_PER_PAGE),
+                offset: query.paging.offset,
+                limit: query.paging.perpage,
             })
             .await?;
         Ok(Page {

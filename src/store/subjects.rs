@@ -117,8 +117,9 @@ pub fn name_sort_key(name: &str) -> String {
     key.to_lowercase()
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum SubjectColumn {
+    #[default]
     Sssid,
     Name,
     Bday,

@@ -13,6 +13,7 @@ use serde::Deserialize;
 use crate::app::AppState;
 use crate::domain::Username;
 use crate::error::Error;
+use crate::service::listing::{Paging, UserListQuery};
 use crate::service::users::{NewUser, UserChanges, UserView};
 use crate::store::Page;
 use crate::web::error::WebError;
@@ -79,12 +80,11 @@ async fn load(
     visitor: &Visitor,
     view: &ListView,
 ) -> Result<Page<UserView>, Error> {
-    let search = Some(view.q.clone()).filter(|q| !q.trim().is_empty());
-    state
-        .services
-        .users
-        .list(&visitor.ctx, search, (view.page() - 1) * PER_PAGE, PER_PAGE)
-        .await
+    let query = UserListQuery {
+        search: Some(view.q.clone()).filter(|q| !q.trim().is_empty()),
+        paging: Paging::page(view.page(), PER_PAGE),
+    };
+    state.services.users.list(&visitor.ctx, query).await
 }
 
 fn when(t: Option<DateTime<Utc>>) -> Markup {

@@ -1,23 +1,22 @@
 //! Study subjects: creation, reading, partial updates with the set-once
 //! dates of SPEC section 4, listing, and the subject's audit trail.
 
-use chrono::{DateTime, Datelike, FixedOffset, NaiveDate, NaiveTime, SubsecRound, Utc};
+use chrono::{DateTime, NaiveDate, SubsecRound, Utc};
 use serde::Serialize;
+
+mod step_day;
+
+pub use step_day::{StepDay, StepDayProblem};
 
 use crate::domain::{
     BirthDate, Journey, Sssid, SubjectName, Timestamp, format_timestamp, parse_subject_email,
 };
 use crate::error::{Error, Result};
 use crate::service::audits::{AuditTarget, Auditor};
+use crate::service::listing::SubjectListQuery;
 use crate::service::optimistic::{self, Edit};
 use crate::service::{Actor, Context, Deps};
-use crate::store::{
-    AuditRecord, LinkRecord, Page, StoreError, SubjectColumn, SubjectQuery, SubjectRecord,
-    SubjectStatus,
-};
-
-pub const DEFAULT_SUBJECTS_PER_PAGE: u64 = 50;
-pub const MAX_SUBJECTS_PER_PAGE: u64 = 500;
+use crate::store::{AuditRecord, LinkRecord, Page, StoreError, SubjectQuery, SubjectRecord};
 
 /// What one attempt of [`SubjectService::edit_subject`] decided: answer
 /// `T` unchanged, or write the subject, audit `action` and answer `result`.
@@ -88,17 +87,6 @@ pub struct SubjectFields {
     pub date_withdrawn: Option<String>,
 }
 
-/// List parameters as typed in the query string; empty means default.
-#[derive(Debug, Default, Clone)]
-pub struct SubjectListParams {
-    pub offset: Option<String>,
-    pub perpage: Option<String>,
-    pub ordercol: Option<String>,
-    pub orderdir: Option<String>,
-    pub search: Option<String>,
-    pub status: Option<String>,
-}
-
 /// The dates that can be set once and never changed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum JourneyDate {
@@ -155,69 +143,6 @@ impl JourneyDate {
 
     fn audit_text(self, at: DateTime<Utc>) -> String {
         format!("{}: {}", self.word(), format_timestamp(at))
-    }
-}
-
-/// The calendar day a journey step happened on, as a person picked it in
-/// their time zone (`utc_offset`): a paper consent from yesterday is
-/// recorded today with yesterday's date.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct StepDay {
-    pub date: NaiveDate,
-    pub utc_offset: FixedOffset,
-}
-
-/// Why a [`StepDay`] cannot be recorded.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StepDayProblem {
-    /// After `today` in the person's time zone.
-    InTheFuture { today: NaiveDate },
-    /// Before [`StepDay::FIRST_YEAR`].
-    TooEarly,
-}
-
-impl std::fmt::Display for StepDayProblem {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            StepDayProblem::InTheFuture { today } => {
-                write!(f, "the date must not be after today ({today})")
-            }
-            StepDayProblem::TooEarly => write!(
-                f,
-                "the date must not be before {}-01-01",
-                StepDay::FIRST_YEAR
-            ),
-        }
-    }
-}
-
-impl StepDay {
-    pub const FIRST_YEAR: i32 = 1900;
-
-    /// The day today is in the time zone `utc_offset`.
-    pub fn today(now: DateTime<Utc>, utc_offset: FixedOffset) -> NaiveDate {
-        now.with_timezone(&utc_offset).date_naive()
-    }
-
-    /// The instant recorded for this day at `now`. Today is `now` itself:
-    /// the step is being recorded as it happens. An earlier day is noon in
-    /// the person's time zone, so the day reads the same there and, for
-    /// time zones within 12 hours of UTC, in the API's UTC timestamps.
-    pub fn instant(self, now: DateTime<Utc>) -> Result<DateTime<Utc>, StepDayProblem> {
-        let today = Self::today(now, self.utc_offset);
-        if self.date > today {
-            return Err(StepDayProblem::InTheFuture { today });
-        }
-        if self.date.year() < Self::FIRST_YEAR {
-            return Err(StepDayProblem::TooEarly);
-        }
-        if self.date == today {
-            return Ok(now);
-        }
-        let noon = self
-            .date
-            .and_time(NaiveTime::from_hms_opt(12, 0, 0).unwrap_or_default());
-        Ok((noon - self.utc_offset).and_utc())
     }
 }
 
@@ -585,14 +510,20 @@ impl SubjectService {
         }
     }
 
-    pub async fn list(
-        &self,
-        ctx: &Context,
-        params: SubjectListParams,
-    ) -> Result<Page<SubjectView>> {
+    pub async fn list(&self, ctx: &Context, query: SubjectListQuery) -> Result<Page<SubjectView>> {
         require_study_access(ctx)?;
-        let query = parse_list_params(params)?;
-        let page = self.deps.store.list_subjects(&query).await?;
+        let page = self
+            .deps
+            .store
+            .list_subjects(&SubjectQuery {
+                search: query.search,
+                status: query.status,
+                order_by: query.order_by,
+                descending: query.direction.is_descending(),
+                offset: query.paging.offset,
+                limit: query.paging.perpage,
+            })
+            .await?;
         Ok(Page {
             items: page.items.into_iter().map(SubjectView::from).collect(),
             total: page.total,
@@ -606,196 +537,5 @@ impl SubjectService {
             return Err(subject_not_found());
         }
         Ok(self.deps.store.audits_for_subject(sssid).await?)
-    }
-}
-
-fn parse_list_params(params: SubjectListParams) -> Result<SubjectQuery> {
-    let given = |v: Option<String>| v.filter(|s| !s.trim().is_empty());
-    let number = |name: &str, v: Option<String>| -> Result<Option<u64>> {
-        given(v)
-            .map(|s| {
-                // The stores page with signed 64-bit numbers.
-                s.trim()
-                    .parse::<u64>()
-                    .ok()
-                    .filter(|n| i64::try_from(*n).is_ok())
-                    .ok_or_else(|| {
-                        Error::BadRequest(format!("{name} must be a whole number, got {s:?}"))
-                    })
-            })
-            .transpose()
-    };
-    let offset = number("offset", params.offset)?.unwrap_or(0);
-    let limit = match number("perpage", params.perpage)? {
-        None => DEFAULT_SUBJECTS_PER_PAGE,
-        Some(0) => return Err(Error::BadRequest("perpage must be at least 1".into())),
-        Some(n) => n.min(MAX_SUBJECTS_PER_PAGE),
-    };
-    let order_by = match given(params.ordercol) {
-        None => SubjectColumn::Sssid,
-        Some(col) => match col.trim() {
-            "sssid" => SubjectColumn::Sssid,
-            "name" => SubjectColumn::Name,
-            "bday" => SubjectColumn::Bday,
-            "created" => SubjectColumn::Created,
-            "changed" => SubjectColumn::Changed,
-            "date_invited" => SubjectColumn::DateInvited,
-            "date_consented" => SubjectColumn::DateConsented,
-            "date_enrolled" => SubjectColumn::DateEnrolled,
-            "date_withdrawn" => SubjectColumn::DateWithdrawn,
-            _ => {
-                return Err(Error::BadRequest(format!(
-                    "ordercol must be one of sssid, name, bday, created, changed, \
-                     date_invited, date_consented, date_enrolled, date_withdrawn; got {col:?}"
-                )));
-            }
-        },
-    };
-    let descending = match given(params.orderdir) {
-        None => false,
-        Some(dir) => match dir.trim().to_ascii_lowercase().as_str() {
-            "asc" => false,
-            "desc" => true,
-            _ => {
-                return Err(Error::BadRequest(format!(
-                    "orderdir must be asc or desc, got {dir:?}"
-                )));
-            }
-        },
-    };
-    let status = match given(params.status) {
-        None => None,
-        Some(status) => Some(match status.trim().to_ascii_lowercase().as_str() {
-            "not-invited" => SubjectStatus::NotInvited,
-            "invited" => SubjectStatus::Invited,
-            "consented" => SubjectStatus::Consented,
-            "enrolled" => SubjectStatus::Enrolled,
-            "withdrawn" => SubjectStatus::Withdrawn,
-            _ => {
-                return Err(Error::BadRequest(format!(
-                    "status must be one of not-invited, invited, consented, enrolled, withdrawn; \
-                     got {status:?}"
-                )));
-            }
-        }),
-    };
-    Ok(SubjectQuery {
-        // Searched as typed (sssids are case-sensitive); the store folds
-        // case for the name.
-        search: given(params.search),
-        status,
-        order_by,
-        descending,
-        offset,
-        limit,
-    })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn params(pairs: &[(&str, &str)]) -> SubjectListParams {
-        let mut p = SubjectListParams::default();
-        for (k, v) in pairs {
-            let v = Some(v.to_string());
-            match *k {
-                "offset" => p.offset = v,
-                "perpage" => p.perpage = v,
-                "ordercol" => p.ordercol = v,
-                "orderdir" => p.orderdir = v,
-                "search" => p.search = v,
-                "status" => p.status = v,
-                _ => unreachable!(),
-            }
-        }
-        p
-    }
-
-    fn zurich() -> FixedOffset {
-        FixedOffset::east_opt(3600).unwrap()
-    }
-
-    fn utc(text: &str) -> DateTime<Utc> {
-        DateTime::parse_from_rfc3339(text)
-            .unwrap()
-            .with_timezone(&Utc)
-    }
-
-    fn day(date: &str, utc_offset: FixedOffset) -> StepDay {
-        StepDay {
-            date: date.parse().unwrap(),
-            utc_offset,
-        }
-    }
-
-    #[test]
-    fn a_step_dated_today_is_recorded_now_in_the_persons_time_zone() {
-        // 23:30 UTC is already the next day in Zurich.
-        let now = utc("2026-11-29T23:30:00Z");
-        assert_eq!(day("2026-11-30", zurich()).instant(now), Ok(now));
-        assert_eq!(
-            day("2026-11-29", FixedOffset::east_opt(0).unwrap()).instant(now),
-            Ok(now)
-        );
-    }
-
-    #[test]
-    fn an_earlier_day_is_noon_in_the_persons_time_zone() {
-        let now = utc("2026-11-30T00:10:00Z");
-        assert_eq!(
-            day("2026-11-29", zurich()).instant(now),
-            Ok(utc("2026-11-29T11:00:00Z"))
-        );
-        let new_york = FixedOffset::west_opt(5 * 3600).unwrap();
-        assert_eq!(
-            day("2026-11-28", new_york).instant(now),
-            Ok(utc("2026-11-28T17:00:00Z"))
-        );
-        assert_eq!(
-            day("1900-01-01", zurich()).instant(now),
-            Ok(utc("1900-01-01T11:00:00Z"))
-        );
-    }
-
-    #[test]
-    fn a_day_after_today_or_before_1900_is_refused() {
-        let now = utc("2026-11-29T22:30:00Z");
-        let today = "2026-11-29".parse().unwrap();
-        assert_eq!(
-            day("2026-11-30", FixedOffset::east_opt(0).unwrap()).instant(now),
-            Err(StepDayProblem::InTheFuture { today })
-        );
-        assert_eq!(
-            day("1899-12-31", zurich()).instant(now),
-            Err(StepDayProblem::TooEarly)
-        );
-    }
-
-    #[test]
-    fn list_defaults_and_limits() {
-        let q = parse_list_params(SubjectListParams::default()).unwrap();
-        assert_eq!((q.offset, q.limit), (0, DEFAULT_SUBJECTS_PER_PAGE));
-        assert_eq!(q.order_by, SubjectColumn::Sssid);
-        assert!(!q.descending);
-        let q = parse_list_params(params(&[("perpage", "100000")])).unwrap();
-        assert_eq!(q.limit, MAX_SUBJECTS_PER_PAGE);
-        assert!(parse_list_params(params(&[("perpage", "0")])).is_err());
-        assert!(parse_list_params(params(&[("offset", "-1")])).is_err());
-    }
-
-    #[test]
-    fn list_order_direction_ignores_letter_case() {
-        for (dir, desc) in [("ASC", false), ("desc", true), ("DeSc", true)] {
-            let q = parse_list_params(params(&[("orderdir", dir)])).unwrap();
-            assert_eq!(q.descending, desc, "{dir}");
-        }
-        assert!(parse_list_params(params(&[("orderdir", "up")])).is_err());
-        assert!(parse_list_params(params(&[("ordercol", "password")])).is_err());
-        assert!(parse_list_params(params(&[("status", "lost")])).is_err());
-        let q = parse_list_params(params(&[("status", "Not-Invited")])).unwrap();
-        assert_eq!(q.status, Some(SubjectStatus::NotInvited));
-        let q = parse_list_params(params(&[("status", ""), ("search", "")])).unwrap();
-        assert_eq!((q.status, q.search), (None, None), "empty means absent");
     }
 }

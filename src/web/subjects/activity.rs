@@ -1,0 +1,127 @@
+//! The activity card of a subject: audit entries as sentences.
+
+use chrono::{DateTime, Utc};
+use maud::{Markup, html};
+
+use super::{day, moment};
+use crate::store::AuditRecord;
+
+/// One change named in an audit text (SPEC section 6).
+pub(super) enum Change<'a> {
+    /// `consented: 2026-11-28T12:00:00Z` and the other journey dates.
+    Dated(&'a str, DateTime<Utc>),
+    /// `name: "Ada King"` and the other fields, JSON-quoted.
+    Field(&'a str, String),
+}
+
+/// The changes of an audit text such as
+/// `name: "Ada; King"; consented: 2026-11-28T12:00:00Z`, or `None` if it is
+/// not one. Values are read as JSON strings, so a `; ` inside one does not
+/// split it.
+pub(super) fn changes(action: &str) -> Option<Vec<Change<'_>>> {
+    let mut found = Vec::new();
+    let mut rest = action;
+    loop {
+        let (key, value) = rest.split_once(": ")?;
+        if value.starts_with('"') {
+            let mut strings = serde_json::Deserializer::from_str(value).into_iter::<String>();
+            let text = strings.next()?.ok()?;
+            rest = &value[strings.byte_offset()..];
+            found.push(Change::Field(key, text));
+        } else {
+            let end = value.find("; ").unwrap_or(value.len());
+            let at = DateTime::parse_from_rfc3339(&value[..end]).ok()?;
+            found.push(Change::Dated(key, at.with_timezone(&Utc)));
+            rest = &value[end..];
+        }
+        if rest.is_empty() {
+            return Some(found);
+        }
+        rest = rest.strip_prefix("; ")?;
+    }
+}
+
+pub(super) fn change_sentence(change: &Change<'_>) -> Option<Markup> {
+    Some(match change {
+        Change::Dated(word, at) => {
+            let what = match *word {
+                "invited" => "Invitation recorded",
+                "consented" => "Consent recorded",
+                "enrolled" => "Enrolment recorded",
+                "withdrawn" => "Withdrawal recorded",
+                _ => return None,
+            };
+            html! { (what) ", dated " (day(*at)) }
+        }
+        Change::Field(field, value) => match (*field, value.is_empty()) {
+            ("name", _) => html! { "Name changed to “" (value) "”" },
+            ("bday", _) => html! { "Birth date changed to " (value) },
+            ("email", true) => html! { "Email address removed" },
+            ("email", false) => html! { "Email address changed to “" (value) "”" },
+            _ => return None,
+        },
+    })
+}
+
+/// What an audit entry says happened, as people say it. The API keeps the
+/// action texts of SPEC section 6 for clients; unknown texts are shown as
+/// they are.
+pub(super) fn activity_sentence(action: &str) -> Markup {
+    if let Some(link) = action.strip_prefix("[Link] ") {
+        if link == "create" {
+            return html! { "Link created" };
+        }
+        if link == "create JWT" {
+            return html! { "QR code shown" };
+        }
+        if let Some(to) = link.strip_prefix("link to ") {
+            return html! { "App linked (" (to) ")" };
+        }
+        if let Some([Change::Dated("withdrawn", at)]) = changes(link).as_deref() {
+            return html! { "Link withdrawn, dated " (day(*at)) };
+        }
+        return html! { (action) };
+    }
+    match action {
+        "create" => return html! { "Subject created" },
+        "update" => return html! { "Subject updated" },
+        _ => {}
+    }
+    let sentences: Option<Vec<Markup>> =
+        changes(action).and_then(|found| found.iter().map(change_sentence).collect());
+    match sentences {
+        Some(sentences) => html! {
+            @for (i, sentence) in sentences.iter().enumerate() {
+                @if i > 0 { ". " }
+                (sentence)
+            }
+        },
+        None => html! { (action) },
+    }
+}
+
+pub(super) fn activity_card(activity: &[AuditRecord]) -> Markup {
+    html! {
+        section.card aria-labelledby="activity-heading" {
+            h2 #activity-heading { "Activity" }
+            div.table-wrap {
+                table #activity {
+                    thead { tr { th scope="col" { "When" } th scope="col" { "What happened" } } }
+                    tbody {
+                        // Newest first: what just happened is on top.
+                        @for entry in activity.iter().rev() {
+                            tr {
+                                td data-label="When" { (moment(entry.datetime)) }
+                                td data-label="What happened" {
+                                    (activity_sentence(&entry.action))
+                                    // No actor: the mobile app or the system did it.
+                                    @if let Some(actor) = &entry.actor { " — by " (actor) }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
