@@ -161,10 +161,10 @@ test("the subject list: history, focus, loading, filter, order, phone", async (t
     await waitForList("30 subjects · page 1 of 2", "Person 27");
     await page.getByRole("columnheader", { name: "Invited" }).waitFor();
     const invitedRow = page.getByRole("row").filter({ hasText: "Person 25" });
-    assert.equal(
-      (await invitedRow.locator('td[data-label="Invited"]').innerText()).trim(),
-      "2026-11-02",
-    );
+    // The day as written by the server, shown as the browser's calendar day.
+    const invited = invitedRow.locator('td[data-label="Invited"] time');
+    assert.match(await invited.getAttribute("datetime"), /^2026-11-02T00:00:00/);
+    assert.equal((await invited.innerText()).trim(), "2 Nov 2026");
     const fresh = page.getByRole("row").filter({ hasText: "Person 26" });
     assert.equal((await fresh.locator('td[data-label="Invited"]').innerText()).trim(), "—");
     // One line each: a cell as tall as a single line of its text.
