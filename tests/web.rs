@@ -1325,3 +1325,28 @@ async fn admins_send_reset_emails_from_the_users_page() {
     app.state.services.background.idle().await;
     assert_eq!(outbox_len(&app), before);
 }
+
+#[tokio::test]
+async fn a_refused_form_is_a_console_page_or_for_htmx_a_fragment() {
+    let app = app_with_admin().await;
+    let browser = Browser::new(&app);
+    browser.get("/login").await;
+    let wrong = "0".repeat(64);
+    let form = [("csrf_token", wrong.as_str()), ("username", ADMIN)];
+    let page = browser.post("/login", &form).await;
+    assert_eq!(page.status, StatusCode::FORBIDDEN);
+    assert!(page.headers["content-type"].to_str().unwrap().starts_with("text/html"));
+    assert!(page.body.starts_with("<!DOCTYPE html>"), "{}", page.body);
+    assert!(page.body.contains("site-header"), "the console layout");
+    assert!(page.body.contains(
+        "This form could not be sent safely. Reload the page and try again."
+    ));
+    assert_security_headers(&page, "refusal");
+    assert_no_inline_code(&page, "refusal");
+    let fragment = browser.post_htmx("/login", &wrong, &form).await;
+    assert_eq!(fragment.status, StatusCode::FORBIDDEN);
+    assert!(!fragment.body.contains("<html"), "{}", fragment.body);
+    assert!(fragment.body.contains("This form could not be sent safely."));
+    assert_eq!(fragment.headers["hx-retarget"], "#main");
+    assert_eq!(fragment.headers["hx-reswap"], "innerHTML");
+}
