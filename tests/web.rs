@@ -179,7 +179,12 @@ async fn session_cookie_is_secure_when_the_public_url_is_https() {
         .await
         .unwrap();
     let signed_in = Page::from(r).await;
-    assert_eq!(signed_in.status, StatusCode::SEE_OTHER, "{}", signed_in.body);
+    assert_eq!(
+        signed_in.status,
+        StatusCode::SEE_OTHER,
+        "{}",
+        signed_in.body
+    );
     let cookie = signed_in.set_cookie().expect("a session cookie");
     assert!(cookie.contains("Secure"), "{cookie}");
     assert!(
@@ -223,10 +228,11 @@ async fn signed_out_pages_keep_no_session_and_their_nonce_cookie_is_strict() {
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
-    assert!(r.headers().get("set-cookie").is_some_and(|c| !c
-        .to_str()
-        .unwrap()
-        .starts_with("idm_session=")));
+    assert!(
+        r.headers()
+            .get("set-cookie")
+            .is_some_and(|c| !c.to_str().unwrap().starts_with("idm_session="))
+    );
 }
 
 /// How many session rows the store holds: every row expires before the
@@ -1335,18 +1341,28 @@ async fn a_refused_form_is_a_console_page_or_for_htmx_a_fragment() {
     let form = [("csrf_token", wrong.as_str()), ("username", ADMIN)];
     let page = browser.post("/login", &form).await;
     assert_eq!(page.status, StatusCode::FORBIDDEN);
-    assert!(page.headers["content-type"].to_str().unwrap().starts_with("text/html"));
+    assert!(
+        page.headers["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
     assert!(page.body.starts_with("<!DOCTYPE html>"), "{}", page.body);
     assert!(page.body.contains("site-header"), "the console layout");
-    assert!(page.body.contains(
-        "This form could not be sent safely. Reload the page and try again."
-    ));
+    assert!(
+        page.body
+            .contains("This form could not be sent safely. Reload the page and try again.")
+    );
     assert_security_headers(&page, "refusal");
     assert_no_inline_code(&page, "refusal");
     let fragment = browser.post_htmx("/login", &wrong, &form).await;
     assert_eq!(fragment.status, StatusCode::FORBIDDEN);
     assert!(!fragment.body.contains("<html"), "{}", fragment.body);
-    assert!(fragment.body.contains("This form could not be sent safely."));
+    assert!(
+        fragment
+            .body
+            .contains("This form could not be sent safely.")
+    );
     assert_eq!(fragment.headers["hx-retarget"], "#main");
     assert_eq!(fragment.headers["hx-reswap"], "innerHTML");
 }

@@ -151,7 +151,10 @@ pub async fn protect(State(state): State<AppState>, request: Request, next: Next
     let new_nonce = sent_nonce
         .is_none()
         .then(|| random_hex(state.services.deps.random.as_ref(), NONCE_BYTES));
-    let nonce = sent_nonce.as_deref().or(new_nonce.as_deref()).unwrap_or_default();
+    let nonce = sent_nonce
+        .as_deref()
+        .or(new_nonce.as_deref())
+        .unwrap_or_default();
     let signed_out = SignedOutToken(state.form_key.token(nonce));
 
     let mut response = if request.method().is_safe() {
