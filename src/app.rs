@@ -35,6 +35,8 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 pub struct AppState {
     pub services: Arc<Services>,
     pub config: Arc<Config>,
+    /// Signs the CSRF tokens of signed-out page forms.
+    pub form_key: Arc<crate::web::csrf::FormKey>,
 }
 
 /// A bound, ready-to-run server.
@@ -142,6 +144,7 @@ pub async fn build_state(
     Ok(AppState {
         services: Arc::new(services),
         config: Arc::new(config),
+        form_key: Arc::new(crate::web::csrf::FormKey::derive(&secrets.token_key)),
     })
 }
 

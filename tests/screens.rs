@@ -264,7 +264,7 @@ async fn assert_forgeries_refused(
             "{path}: {what} was accepted"
         );
         assert!(
-            page.body.contains("This request was refused"),
+            page.body.contains("This form could not be sent safely"),
             "{path}: {what}"
         );
     }

@@ -115,11 +115,29 @@ async fn every_page_sends_security_headers_and_has_no_inline_code() {
 
 // ------------------------------------------------------------ cookies and sessions
 
+/// Sign-in through a browser that has just opened the login page: the
+/// answer to the login form.
+async fn signing_in(browser: &Browser) -> Page {
+    let login = browser.get("/login").await;
+    let r = browser
+        .post(
+            "/login",
+            &[
+                ("csrf_token", &login.csrf()),
+                ("username", ADMIN),
+                ("password", ADMIN_PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "login failed: {}", r.body);
+    r
+}
+
 #[tokio::test]
 async fn session_cookie_is_http_only_and_same_site() {
-    let app = spawn_app().await;
-    let page = Browser::new(&app).get("/login").await;
-    let cookie = page.set_cookie().expect("a session cookie");
+    let app = app_with_admin().await;
+    let signed_in = signing_in(&Browser::new(&app)).await;
+    let cookie = signed_in.set_cookie().expect("a session cookie");
     assert!(cookie.contains("HttpOnly"), "{cookie}");
     assert!(cookie.contains("SameSite=Lax"), "{cookie}");
     assert!(!cookie.contains("Secure"), "http public URL: {cookie}");
@@ -133,8 +151,42 @@ async fn session_cookie_is_secure_when_the_public_url_is_https() {
         ..test_config(&dir)
     };
     let app = spawn_app_with(dir, config).await;
-    let page = Browser::new(&app).get("/login").await;
-    let cookie = page.set_cookie().expect("a session cookie");
+    app.create_user(ADMIN, ADMIN_PASSWORD, true).await;
+    let browser = Browser::new(&app);
+    // The nonce cookie is __Host- prefixed and Secure, which a client on
+    // plain http keeps no more than a browser would: sign in by hand.
+    let login = browser.get("/login").await;
+    let nonce = login
+        .set_cookie_named("__Host-idm_csrf")
+        .expect("a CSRF nonce cookie");
+    for attribute in ["Secure", "HttpOnly", "SameSite=Strict", "Path=/"] {
+        assert!(nonce.contains(attribute), "{nonce}");
+    }
+    assert!(!nonce.contains("Domain"), "{nonce}");
+    assert!(login.set_cookie_named("idm_csrf").is_none());
+    let nonce_pair = nonce.split(';').next().unwrap().to_owned();
+    let r = browser
+        .client
+        .post(browser.url("/login"))
+        .header("Origin", &browser.base)
+        .header("Sec-Fetch-Site", "same-origin")
+        .header("Cookie", nonce_pair)
+        .form(&[
+            ("csrf_token", login.csrf().as_str()),
+            ("username", ADMIN),
+            ("password", ADMIN_PASSWORD),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let signed_in = Page::from(r).await;
+    assert_eq!(
+        signed_in.status,
+        StatusCode::SEE_OTHER,
+        "{}",
+        signed_in.body
+    );
+    let cookie = signed_in.set_cookie().expect("a session cookie");
     assert!(cookie.contains("Secure"), "{cookie}");
     assert!(
         cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"),
@@ -143,27 +195,114 @@ async fn session_cookie_is_secure_when_the_public_url_is_https() {
 }
 
 #[tokio::test]
-async fn login_gives_a_new_session_id_and_the_old_one_is_dead() {
+async fn signed_out_pages_keep_no_session_and_their_nonce_cookie_is_strict() {
     let app = app_with_admin().await;
     let browser = Browser::new(&app);
     let login = browser.get("/login").await;
-    let before = browser.session_cookie().expect("a session before login");
+    assert!(login.set_cookie().is_none(), "a session for a visitor");
+    let nonce = login
+        .set_cookie_named("idm_csrf")
+        .expect("a CSRF nonce cookie");
+    for attribute in ["HttpOnly", "SameSite=Strict", "Path=/"] {
+        assert!(nonce.contains(attribute), "{nonce}");
+    }
+    // Once set, the cookie is not set again; the token stays the same.
+    let again = browser.get("/iforgot").await;
+    assert!(again.set_cookie_named("idm_csrf").is_none());
+    assert_eq!(again.csrf(), login.csrf());
+    assert_eq!(browser.session_cookie(), None);
+    // The token is bound to the cookie: without it, it is refused.
+    let cookieless = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let r = cookieless
+        .post(browser.url("/login"))
+        .header("Origin", &browser.base)
+        .header("Sec-Fetch-Site", "same-origin")
+        .form(&[
+            ("csrf_token", login.csrf().as_str()),
+            ("username", ADMIN),
+            ("password", ADMIN_PASSWORD),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    assert!(
+        r.headers()
+            .get("set-cookie")
+            .is_some_and(|c| !c.to_str().unwrap().starts_with("idm_session="))
+    );
+}
+
+/// How many session rows the store holds: every row expires before the
+/// far future, so housekeeping at that time removes (and counts) them all.
+async fn count_and_drop_sessions(app: &TestApp) -> u64 {
+    app.state
+        .services
+        .deps
+        .store
+        .delete_expired_sessions(app.clock.now() + Duration::days(365_000))
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn anonymous_page_views_add_no_session_rows() {
+    use futures::StreamExt;
+    let app = app_with_admin().await;
+    let cookieless = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let paths = ["/login", "/iforgot", "/reset"];
+    let statuses: Vec<StatusCode> = futures::stream::iter(0..10_000)
+        .map(|i| {
+            let request = cookieless.get(app.url(paths[i % paths.len()])).send();
+            async move { request.await.unwrap().status() }
+        })
+        .buffer_unordered(16)
+        .collect()
+        .await;
+    // `/reset` without a key answers 400 with its "open the link" page.
+    assert!(
+        statuses
+            .iter()
+            .all(|s| *s == StatusCode::OK || *s == StatusCode::BAD_REQUEST),
+        "{statuses:?}"
+    );
+    assert_eq!(count_and_drop_sessions(&app).await, 0);
+    // The count sees the one row a sign-in makes.
+    signing_in(&Browser::new(&app)).await;
+    assert_eq!(count_and_drop_sessions(&app).await, 1);
+}
+
+#[tokio::test]
+async fn login_gives_a_new_session_id_and_the_old_one_is_dead() {
+    let app = app_with_admin().await;
+    let browser = Browser::new(&app);
+    let first = signing_in(&browser).await;
+    assert_eq!(first.location(), "/users");
+    let before = browser.session_cookie().expect("a session at login");
+    // Signing in again from within a session (the login form of another
+    // tab) starts a new one too.
+    let csrf = browser.get("/home").await.csrf();
     let r = browser
         .post(
             "/login",
             &[
-                ("csrf_token", &login.csrf()),
+                ("csrf_token", &csrf),
                 ("username", ADMIN),
                 ("password", ADMIN_PASSWORD),
             ],
         )
         .await;
     assert_eq!(r.status, StatusCode::SEE_OTHER);
-    assert_eq!(r.location(), "/users");
     let after = browser.session_cookie().expect("a session after login");
     assert_ne!(before, after, "the session id must change at login");
     assert_eq!(browser.get("/users").await.status, StatusCode::OK);
-    // Someone holding the pre-login id (planted or sniffed) gets nothing.
+    // Someone holding the earlier id (planted or sniffed) gets nothing.
     let r = app
         .client
         .get(app.url("/users"))
@@ -187,8 +326,8 @@ async fn logout_ends_the_session_and_the_old_cookie_is_rejected() {
     assert_eq!(browser.get("/users").await.status, StatusCode::OK);
     let r = browser.post("/logout", &[("csrf_token", &csrf)]).await;
     assert_eq!(r.status, StatusCode::SEE_OTHER);
-    assert_eq!(r.location(), "/login");
-    let login = browser.get("/login").await;
+    assert_eq!(r.location(), "/login?signed_out=1");
+    let login = browser.get(r.location()).await;
     assert!(login.body.contains("You have signed out."));
     assert_ne!(browser.session_cookie(), Some(cookie.clone()));
     let replay = Page::from(
@@ -371,7 +510,7 @@ async fn assert_forgeries_refused(
             "{path}: {what} was accepted"
         );
         assert!(
-            page.body.contains("This request was refused"),
+            page.body.contains("This form could not be sent safely"),
             "{path}: {what}"
         );
     }
@@ -1192,4 +1331,39 @@ async fn admins_send_reset_emails_from_the_users_page() {
     assert_eq!(r.status, StatusCode::FORBIDDEN);
     app.state.services.background.idle().await;
     assert_eq!(outbox_len(&app), before);
+}
+
+#[tokio::test]
+async fn a_refused_form_is_a_console_page_or_for_htmx_a_fragment() {
+    let app = app_with_admin().await;
+    let browser = Browser::new(&app);
+    browser.get("/login").await;
+    let wrong = "0".repeat(64);
+    let form = [("csrf_token", wrong.as_str()), ("username", ADMIN)];
+    let page = browser.post("/login", &form).await;
+    assert_eq!(page.status, StatusCode::FORBIDDEN);
+    assert!(
+        page.headers["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+    assert!(page.body.starts_with("<!DOCTYPE html>"), "{}", page.body);
+    assert!(page.body.contains("site-header"), "the console layout");
+    assert!(
+        page.body
+            .contains("This form could not be sent safely. Reload the page and try again.")
+    );
+    assert_security_headers(&page, "refusal");
+    assert_no_inline_code(&page, "refusal");
+    let fragment = browser.post_htmx("/login", &wrong, &form).await;
+    assert_eq!(fragment.status, StatusCode::FORBIDDEN);
+    assert!(!fragment.body.contains("<html"), "{}", fragment.body);
+    assert!(
+        fragment
+            .body
+            .contains("This form could not be sent safely.")
+    );
+    assert_eq!(fragment.headers["hx-retarget"], "#main");
+    assert_eq!(fragment.headers["hx-reswap"], "innerHTML");
 }

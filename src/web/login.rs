@@ -38,7 +38,13 @@ pub struct LoginQuery {
     /// form was being sent (what was typed did not reach the server), any
     /// other value for a page or a search.
     ended: Option<String>,
+    /// Set by the sign-out redirect: the page says so. A visitor who is
+    /// not signed in has no session to hold a flash message.
+    signed_out: Option<String>,
 }
+
+/// Where a sign-out leads.
+const SIGNED_OUT_URL: &str = "/login?signed_out=1";
 
 /// The sentence for a visitor whose session ended.
 const SESSION_ENDED: &str = "Your session ended. Sign in again to continue.";
@@ -139,7 +145,10 @@ pub async fn show(
     if let Some(user) = visitor.user() {
         return Ok(Redirect::to(next.unwrap_or(landing(user.admin))).into_response());
     }
-    let message = visitor.take_flash().await?;
+    let message = query
+        .signed_out
+        .is_some()
+        .then(|| Flash::ok("You have signed out."));
     let setup_needed = !state.services.users.is_initialized().await?;
     Ok(login_page(
         &visitor.chrome(Section::Other),
@@ -251,10 +260,12 @@ pub async fn confirm_logout(visitor: Visitor) -> Result<Response, WebError> {
 pub async fn logout(visitor: Visitor) -> Result<Response, WebError> {
     let was_signed_in = visitor.user().is_some();
     visitor.sign_out().await?;
-    if was_signed_in {
-        visitor.set_flash(Flash::ok("You have signed out.")).await?;
-    }
-    Ok(Redirect::to("/login").into_response())
+    Ok(Redirect::to(if was_signed_in {
+        SIGNED_OUT_URL
+    } else {
+        "/login"
+    })
+    .into_response())
 }
 
 #[cfg(test)]

@@ -19,7 +19,7 @@ use crate::error::Error;
 use crate::http::client_ip::client_ip;
 use crate::http::request_id::request_id;
 use crate::service::{Context, CurrentUser, seconds};
-use crate::web::csrf::own_page;
+use crate::web::csrf::{SignedOutToken, own_page};
 use crate::web::error::{SignInReason, WebError};
 use crate::web::layout::{Chrome, Flash, Section};
 use crate::web::login::local_path;
@@ -225,14 +225,13 @@ impl FromRequestParts<AppState> for Visitor {
             .map_err(session_error)?
         {
             Some(token) => token,
-            None => {
-                let token = new_csrf_token(state);
-                session
-                    .insert(CSRF_KEY, &token)
-                    .await
-                    .map_err(session_error)?;
-                token
-            }
+            // Not signed in: no session is made (see web::csrf), the
+            // forms carry the signed token of the visitor's nonce cookie.
+            None => parts
+                .extensions
+                .get::<SignedOutToken>()
+                .map(|token| token.0.clone())
+                .ok_or_else(|| WebError::internal(anyhow::anyhow!("CSRF layer missing")))?,
         };
         let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok());
         Ok(Visitor {

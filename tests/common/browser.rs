@@ -62,11 +62,16 @@ impl Page {
     }
 
     pub fn set_cookie(&self) -> Option<String> {
+        self.set_cookie_named("idm_session")
+    }
+
+    /// The `Set-Cookie` header of the cookie `name`, attributes included.
+    pub fn set_cookie_named(&self, name: &str) -> Option<String> {
         self.headers
             .get_all("set-cookie")
             .iter()
             .filter_map(|v| v.to_str().ok())
-            .find(|c| c.starts_with("idm_session="))
+            .find(|c| c.starts_with(&format!("{name}=")))
             .map(str::to_owned)
     }
 }

@@ -174,7 +174,7 @@ test("first run, user management, sign-out and the 403 page", async (t) => {
 
   await t.test("logout", async () => {
     await page.getByRole("button", { name: "Sign out" }).click();
-    await page.waitForURL(`${base}/login`);
+    await page.waitForURL(`${base}/login?signed_out=1`);
     await page.getByText("You have signed out.").waitFor();
     await shot("09-signed-out");
     assertNoProblems("logout");

@@ -307,7 +307,7 @@ test("a reset email sent by an administrator from the users page", async () => {
   const admin = await freshBrowser("admin");
   await signIn(admin.page, ADMIN, ADMIN_PASSWORD, "/users");
   const row = admin.page.getByRole("row").filter({ hasText: STAFF });
-  await row.getByRole("button", { name: `Send a password reset link to ${STAFF}` }).click();
+  await row.getByRole("button", { name: `Send reset email to ${STAFF}` }).click();
   await admin.page.getByText(`A password reset link was sent to ${STAFF}.`).waitFor();
   assertNoProblems("send reset email");
 
