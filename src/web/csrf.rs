@@ -94,6 +94,10 @@ impl FormKey {
     }
 }
 
+#[allow(
+    clippy::expect_used,
+    reason = "HMAC accepts keys of any length; new_from_slice cannot fail for it"
+)]
 fn sign(key: &[u8], message: &[u8]) -> String {
     let mut mac = HmacSha256::new_from_slice(key).expect("HMAC takes keys of any length");
     mac.update(message);
