@@ -195,6 +195,9 @@ test("every console page and state has no accessibility violations", async (t) =
     await check("subject-confirm-withdrawal");
     await page.getByRole("link", { name: "Cancel" }).click();
     await page.getByRole("alertdialog").waitFor({ state: "detached" });
+    await page.goto(`${base}/subjects?status=not-invited`);
+    await check("subjects-not-invited");
+    await page.goto(`${base}/subjects/${SSSID}`);
     await page.getByRole("button", { name: `Show the QR code for ${SSSID}` }).click();
     const dialog = page.getByRole("dialog", { name: `Invitation for ${NAME}` });
     await dialog.waitFor();
@@ -229,8 +232,11 @@ test("every console page and state has no accessibility violations", async (t) =
 
   await t.test("password recovery", async () => {
     await page.getByRole("button", { name: "Sign out" }).click();
-    await page.waitForURL(`${base}/login`);
+    await page.waitForURL(`${base}/login?signed_out=1`);
     await check("signed-out");
+    await page.goto(`${base}/login?next=%2Fsubjects&ended=form`);
+    await page.getByText("Your session ended.").waitFor();
+    await check("login-session-ended");
     await page.goto(`${base}/iforgot`);
     await check("iforgot");
     const seen = mailsSoFar();
@@ -241,6 +247,12 @@ test("every console page and state has no accessibility violations", async (t) =
     await page.goto(await resetLinkMailedTo(STAFF, seen));
     await page.getByLabel("New password", { exact: true }).waitFor();
     await check("reset");
+    expectError("/reset", 400);
+    await page.getByLabel("New password", { exact: true }).fill("a brand new passphrase");
+    await page.getByLabel("Repeat the new password").fill("a different passphrase");
+    await page.getByRole("button", { name: "Set new password" }).click();
+    await page.getByText("The passwords do not match.").waitFor();
+    await check("reset-mismatch");
   });
 });
 
