@@ -14,17 +14,11 @@
 
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdtempSync, mkdirSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { dirname, join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
-import { checkAccessibility, freePort, launchWatchedPage, waitForServer } from "./harness.mjs";
-
-const repo = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
-const binary = process.env.IDM_BINARY ?? join(repo, "target/debug/idm");
-const artifacts = join(repo, "test-artifacts/e2e");
+import { join } from "node:path";
+import { artifacts, checkAccessibility, launchWatchedPage, startIdm } from "./harness.mjs";
 
 const ADMIN = "admin@a11y.example";
 const ADMIN_PASSWORD = "an accessible admin passphrase";
@@ -34,7 +28,6 @@ const SSSID = "A11Y-0001";
 const NAME = "Ada Lovelace";
 
 let server;
-let serverLog = "";
 let base;
 let dataDir;
 let profileDir;
@@ -46,34 +39,15 @@ const expectedErrors = new Set();
 
 before(async () => {
   mkdirSync(artifacts, { recursive: true });
-  dataDir = mkdtempSync(join(tmpdir(), "idm-e2e-a11y-data-"));
   profileDir = mkdtempSync(join(tmpdir(), "idm-e2e-a11y-chromium-"));
-  const port = await freePort();
-  base = `http://127.0.0.1:${port}`;
-  server = spawn(binary, ["serve"], {
-    env: {
-      PATH: process.env.PATH,
-      IDM_BIND: "127.0.0.1",
-      IDM_PORT: String(port),
-      IDM_PUBLIC_URL: base,
-      IDM_DATA_DIR: dataDir,
-      IDM_STATIC_DIR: join(repo, "static"),
-      IDM_LINK_SECRET: randomBytes(32).toString("hex"),
-      IDM_MAIL_TRANSPORT: "file",
-      IDM_LOG_LEVEL: "warn",
-    },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  server.stdout.on("data", (d) => (serverLog += d));
-  server.stderr.on("data", (d) => (serverLog += d));
-  await waitForServer(base, () => serverLog);
+  server = await startIdm({ name: "a11y", env: { IDM_LINK_SECRET: randomBytes(32).toString("hex") } });
+  ({ base, dataDir } = server);
   ({ context, page } = await launchWatchedPage(profileDir, { width: 1280, height: 900 }, { problems, htmxRequests, expectedErrors }));
 });
 
 after(async () => {
   await context?.close();
-  server?.kill("SIGTERM");
-  rmSync(dataDir, { recursive: true, force: true });
+  server?.stop();
   rmSync(profileDir, { recursive: true, force: true });
 });
 

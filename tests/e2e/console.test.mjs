@@ -8,16 +8,10 @@
 
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { mkdtempSync, mkdirSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { dirname, join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
-import { freePort, launchWatchedPage, waitForServer } from "./harness.mjs";
-
-const repo = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
-const binary = process.env.IDM_BINARY ?? join(repo, "target/debug/idm");
-const artifacts = join(repo, "test-artifacts/e2e");
+import { join } from "node:path";
+import { artifacts, launchWatchedPage, startIdm } from "./harness.mjs";
 
 const ADMIN = "admin@study.example";
 const ADMIN_PASSWORD = "correct horse battery staple";
@@ -26,7 +20,6 @@ const STAFF_PASSWORD = "a staff member's passphrase";
 const TEMP = "temp@study.example";
 
 let server;
-let serverLog = "";
 let base;
 let dataDir;
 let profileDir;
@@ -47,34 +40,16 @@ async function shot(name) {
 
 before(async () => {
   mkdirSync(artifacts, { recursive: true });
-  dataDir = mkdtempSync(join(tmpdir(), "idm-e2e-data-"));
   profileDir = mkdtempSync(join(tmpdir(), "idm-e2e-chromium-"));
-  const port = await freePort();
-  base = `http://127.0.0.1:${port}`;
-  server = spawn(binary, ["serve"], {
-    env: {
-      PATH: process.env.PATH,
-      IDM_BIND: "127.0.0.1",
-      IDM_PORT: String(port),
-      IDM_PUBLIC_URL: base,
-      IDM_DATA_DIR: dataDir,
-      IDM_STATIC_DIR: join(repo, "static"),
-      IDM_MAIL_TRANSPORT: "file",
-      IDM_LOG_LEVEL: "warn",
-    },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  server.stdout.on("data", (d) => (serverLog += d));
-  server.stderr.on("data", (d) => (serverLog += d));
-  await waitForServer(base, () => serverLog);
+  server = await startIdm({ name: "console" });
+  ({ base, dataDir } = server);
 
   ({ context, page } = await launchWatchedPage(profileDir, { width: 1280, height: 860 }, { problems, htmxRequests, expectedErrors }));
 });
 
 after(async () => {
   await context?.close();
-  server?.kill("SIGTERM");
-  rmSync(dataDir, { recursive: true, force: true });
+  server?.stop();
   rmSync(profileDir, { recursive: true, force: true });
 });
 

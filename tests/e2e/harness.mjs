@@ -1,11 +1,22 @@
-// Shared pieces of the end-to-end tests: a free port, waiting for the
-// server, and Debian's Chromium (never a downloaded browser) opened with a
+// Shared pieces of the end-to-end tests: the real `idm` binary started on
+// a free port with a fresh data folder, a JSON-API client signed in as a
+// user, and Debian's Chromium (never a downloaded browser) opened with a
 // page whose console errors, page errors, failed requests and unexpected
 // error answers are collected as problems.
 
+import assert from "node:assert/strict";
+import { spawn, spawnSync } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
 
+export const repo = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
+export const binary = process.env.IDM_BINARY ?? join(repo, "target/debug/idm");
+// Screenshots of every test (git-ignored).
+export const artifacts = join(repo, "test-artifacts/e2e");
 export const chromiumPath = process.env.CHROMIUM ?? "/usr/bin/chromium";
 
 export function freePort() {
@@ -31,6 +42,80 @@ export async function waitForServer(url, log) {
     await new Promise((r) => setTimeout(r, 100));
   }
   throw new Error(`the server did not start:\n${log()}`);
+}
+
+// Starts `idm serve` on a free port of 127.0.0.1 and waits until it
+// answers. `users` ({ username, password, admin }) are added first with
+// `idm user add --password-stdin`, under the same environment. The server
+// gets a fresh data folder (`dataDir`, prefix `idm-e2e-<name>-data-`), the
+// repository's static/ folder, file mail (into <dataDir>/outbox) and warn
+// logging; `env` adds to or overrides that. With `cwd` it runs in that
+// folder instead, on its defaults for the data and static folders (no
+// IDM_DATA_DIR, no IDM_STATIC_DIR, `dataDir` is null); the caller owns
+// `cwd`. `log()` is what the server printed so far; `stop()` ends it and
+// removes the data folder.
+export async function startIdm({ name, env = {}, users = [], cwd } = {}) {
+  const dataDir = cwd ? null : mkdtempSync(join(tmpdir(), `idm-e2e-${name}-data-`));
+  const port = await freePort();
+  const base = `http://127.0.0.1:${port}`;
+  const serverEnv = {
+    PATH: process.env.PATH,
+    IDM_BIND: "127.0.0.1",
+    IDM_PORT: String(port),
+    IDM_PUBLIC_URL: base,
+    ...(cwd ? {} : { IDM_DATA_DIR: dataDir, IDM_STATIC_DIR: join(repo, "static") }),
+    IDM_MAIL_TRANSPORT: "file",
+    IDM_LOG_LEVEL: "warn",
+    ...env,
+  };
+  let server;
+  let output = "";
+  const stop = () => {
+    server?.kill("SIGTERM");
+    if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+  };
+  try {
+    for (const { username, password, admin } of users) {
+      const args = ["user", "add", username, "--password-stdin", ...(admin ? ["--admin"] : [])];
+      const add = spawnSync(binary, args, { cwd, env: serverEnv, input: `${password}\n`, encoding: "utf8" });
+      assert.equal(add.status, 0, `idm user add ${username} failed: ${add.stderr}`);
+    }
+    server = spawn(binary, ["serve"], { cwd, env: serverEnv, stdio: ["ignore", "pipe", "pipe"] });
+    server.stdout.on("data", (d) => (output += d));
+    server.stderr.on("data", (d) => (output += d));
+    await waitForServer(base, () => output);
+  } catch (error) {
+    stop();
+    throw error;
+  }
+  return { base, dataDir, log: () => output, stop };
+}
+
+// A JSON-API client signed in (POST /auth) as `username`. `api(method,
+// path, body, status)` sends `body` as JSON with the token, fails unless
+// the answer has `status` (any 2xx when not given), and returns the
+// answer's `data` (null when it has no body).
+export async function apiClient(base, username, password) {
+  const auth = await fetch(`${base}/auth`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ username, password }),
+  });
+  assert.equal(auth.status, 200, `POST /auth as ${username}: ${await auth.clone().text()}`);
+  const { access_token: token } = await auth.json();
+  async function api(method, path, body, status) {
+    const response = await fetch(`${base}${path}`, {
+      method,
+      headers: { "content-type": "application/json", authorization: `JWT ${token}` },
+      body: body && JSON.stringify(body),
+    });
+    const text = await response.text();
+    const detail = `${method} ${path}: ${response.status} ${text}`;
+    if (status === undefined) assert.ok(response.ok, detail);
+    else assert.equal(response.status, status, detail);
+    return text === "" ? null : JSON.parse(text).data;
+  }
+  return { token, api };
 }
 
 // Opens Chromium on `profileDir` and watches its page. `watch` holds the

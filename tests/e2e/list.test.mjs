@@ -10,16 +10,10 @@
 
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { spawn, spawnSync } from "node:child_process";
 import { mkdtempSync, mkdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { dirname, join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
-import { freePort, launchWatchedPage, waitForServer } from "./harness.mjs";
-
-const repo = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
-const binary = process.env.IDM_BINARY ?? join(repo, "target/debug/idm");
-const artifacts = join(repo, "test-artifacts/e2e");
+import { join } from "node:path";
+import { apiClient, artifacts, launchWatchedPage, startIdm } from "./harness.mjs";
 
 const STAFF = "list@study.example";
 const STAFF_PASSWORD = "a list tester's passphrase";
@@ -38,9 +32,7 @@ const SUBJECTS = [
 ];
 
 let server;
-let serverLog = "";
 let base;
-let dataDir;
 let profileDir;
 let context;
 let page;
@@ -54,15 +46,6 @@ async function shot(name, { fullPage = true } = {}) {
 
 function assertNoProblems(step) {
   assert.deepEqual(problems, [], `${step}: ${problems.join("\n")}`);
-}
-
-async function api(path, method, token, body) {
-  const r = await fetch(`${base}${path}`, {
-    method,
-    headers: { "content-type": "application/json", authorization: `JWT ${token}` },
-    body: JSON.stringify(body),
-  });
-  assert.ok(r.ok, `${method} ${path}: ${r.status} ${await r.text()}`);
 }
 
 // The names in the list, top to bottom (the Name cell without "born …").
@@ -104,40 +87,14 @@ async function focused() {
 
 before(async () => {
   mkdirSync(artifacts, { recursive: true });
-  dataDir = mkdtempSync(join(tmpdir(), "idm-e2e-list-data-"));
   profileDir = mkdtempSync(join(tmpdir(), "idm-e2e-list-chromium-"));
-  const port = await freePort();
-  base = `http://127.0.0.1:${port}`;
-  const env = {
-    PATH: process.env.PATH,
-    IDM_BIND: "127.0.0.1",
-    IDM_PORT: String(port),
-    IDM_PUBLIC_URL: base,
-    IDM_DATA_DIR: dataDir,
-    IDM_STATIC_DIR: join(repo, "static"),
-    IDM_MAIL_TRANSPORT: "file",
-    IDM_LOG_LEVEL: "warn",
-  };
-  const add = spawnSync(binary, ["user", "add", STAFF, "--password-stdin"], {
-    env,
-    input: `${STAFF_PASSWORD}\n`,
-    encoding: "utf8",
-  });
-  assert.equal(add.status, 0, `idm user add failed: ${add.stderr}`);
-  server = spawn(binary, ["serve"], { env, stdio: ["ignore", "pipe", "pipe"] });
-  server.stdout.on("data", (d) => (serverLog += d));
-  server.stderr.on("data", (d) => (serverLog += d));
-  await waitForServer(base, () => serverLog);
+  server = await startIdm({ name: "list", users: [{ username: STAFF, password: STAFF_PASSWORD }] });
+  ({ base } = server);
 
-  const auth = await fetch(`${base}/auth`, {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify({ username: STAFF, password: STAFF_PASSWORD }),
-  });
-  const { access_token: token } = await auth.json();
+  const { api } = await apiClient(base, STAFF, STAFF_PASSWORD);
   for (const s of SUBJECTS) {
-    await api("/subject", "POST", token, { sssid: s.sssid, name: s.name, bday: "1980-02-29" });
-    if (s.invited) await api(`/subject/${s.sssid}`, "PUT", token, { date_invited: "2026-11-02" });
+    await api("POST", "/subject", { sssid: s.sssid, name: s.name, bday: "1980-02-29" });
+    if (s.invited) await api("PUT", `/subject/${s.sssid}`, { date_invited: "2026-11-02" });
   }
 
   ({ context, page } = await launchWatchedPage(profileDir, { width: 1280, height: 900 }, { problems, htmxRequests, expectedErrors }));
@@ -150,8 +107,7 @@ before(async () => {
 
 after(async () => {
   await context?.close();
-  server?.kill("SIGTERM");
-  rmSync(dataDir, { recursive: true, force: true });
+  server?.stop();
   rmSync(profileDir, { recursive: true, force: true });
 });
 

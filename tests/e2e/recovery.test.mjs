@@ -12,16 +12,10 @@
 
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, mkdirSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { dirname, join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
-import { freePort, launchWatchedPage, waitForServer } from "./harness.mjs";
-
-const repo = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
-const binary = process.env.IDM_BINARY ?? join(repo, "target/debug/idm");
-const artifacts = join(repo, "test-artifacts/e2e");
+import { join } from "node:path";
+import { artifacts, launchWatchedPage, startIdm } from "./harness.mjs";
 
 const ADMIN = "admin@study.example";
 const ADMIN_PASSWORD = "correct horse battery staple";
@@ -32,7 +26,6 @@ const STAFF = "staff@study.example";
 const OLD_PASSWORD = "the old passphrase of a staff member";
 
 let server;
-let serverLog = "";
 let base;
 let dataDir;
 const profileDirs = [];
@@ -64,44 +57,22 @@ async function freshBrowser(name) {
   return { context, page, expectedErrors };
 }
 
-function addUser(email, password, admin) {
-  const args = ["user", "add", email, "--password-stdin", ...(admin ? ["--admin"] : [])];
-  const add = spawnSync(binary, args, { env: serverEnv(), input: `${password}\n`, encoding: "utf8" });
-  assert.equal(add.status, 0, `idm user add failed: ${add.stderr}`);
-}
-
-let port;
-function serverEnv() {
-  return {
-    PATH: process.env.PATH,
-    IDM_BIND: "127.0.0.1",
-    IDM_PORT: String(port),
-    IDM_PUBLIC_URL: base,
-    IDM_DATA_DIR: dataDir,
-    IDM_STATIC_DIR: join(repo, "static"),
-    IDM_MAIL_TRANSPORT: "file",
-    IDM_LOG_LEVEL: "warn",
-  };
-}
-
 before(async () => {
   mkdirSync(artifacts, { recursive: true });
-  dataDir = mkdtempSync(join(tmpdir(), "idm-e2e-recovery-data-"));
-  port = await freePort();
-  base = `http://127.0.0.1:${port}`;
-  addUser(ADMIN, ADMIN_PASSWORD, true);
-  addUser(FORGETFUL, OLD_PASSWORD, false);
-  addUser(STAFF, OLD_PASSWORD, false);
-  server = spawn(binary, ["serve"], { env: serverEnv(), stdio: ["ignore", "pipe", "pipe"] });
-  server.stdout.on("data", (d) => (serverLog += d));
-  server.stderr.on("data", (d) => (serverLog += d));
-  await waitForServer(base, () => serverLog);
+  server = await startIdm({
+    name: "recovery",
+    users: [
+      { username: ADMIN, password: ADMIN_PASSWORD, admin: true },
+      { username: FORGETFUL, password: OLD_PASSWORD },
+      { username: STAFF, password: OLD_PASSWORD },
+    ],
+  });
+  ({ base, dataDir } = server);
 });
 
 after(async () => {
   for (const context of contexts) await context.close();
-  server?.kill("SIGTERM");
-  rmSync(dataDir, { recursive: true, force: true });
+  server?.stop();
   for (const dir of profileDirs) rmSync(dir, { recursive: true, force: true });
 });
 
@@ -177,7 +148,7 @@ async function nextMail(wanted) {
     }
     await new Promise((r) => setTimeout(r, 50));
   }
-  throw new Error(`no such mail arrived in ${outbox}\n${serverLog}`);
+  throw new Error(`no such mail arrived in ${outbox}\n${server.log()}`);
 }
 
 function resetLink(mail) {

@@ -12,19 +12,13 @@
 
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { spawn, spawnSync } from "node:child_process";
 import { createHmac, randomBytes, timingSafeEqual } from "node:crypto";
 import { mkdtempSync, mkdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { dirname, join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
-import { freePort, launchWatchedPage, waitForServer } from "./harness.mjs";
+import { join } from "node:path";
+import { apiClient, artifacts, launchWatchedPage, startIdm } from "./harness.mjs";
 import jsQR from "jsqr";
 import { PNG } from "pngjs";
-
-const repo = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
-const binary = process.env.IDM_BINARY ?? join(repo, "target/debug/idm");
-const artifacts = join(repo, "test-artifacts/e2e");
 
 const STAFF = "nurse@study.example";
 const STAFF_PASSWORD = "a study nurse's passphrase";
@@ -34,10 +28,7 @@ const NAME = "Ada Lovelace";
 const BDAY = "1980-02-29";
 
 let server;
-let serverLog = "";
 let base;
-let env;
-let dataDir;
 let profileDir;
 let context;
 let page;
@@ -76,40 +67,21 @@ function verifyLinkJwt(token) {
 
 before(async () => {
   mkdirSync(artifacts, { recursive: true });
-  dataDir = mkdtempSync(join(tmpdir(), "idm-e2e-screens-data-"));
   profileDir = mkdtempSync(join(tmpdir(), "idm-e2e-screens-chromium-"));
-  const port = await freePort();
-  base = `http://127.0.0.1:${port}`;
-  env = {
-    PATH: process.env.PATH,
-    IDM_BIND: "127.0.0.1",
-    IDM_PORT: String(port),
-    IDM_PUBLIC_URL: base,
-    IDM_DATA_DIR: dataDir,
-    IDM_STATIC_DIR: join(repo, "static"),
-    IDM_LINK_SECRET: LINK_SECRET,
-    IDM_MAIL_TRANSPORT: "file",
-    IDM_LOG_LEVEL: "warn",
-  };
-  // A staff member (not an admin), made with the command line.
-  const add = spawnSync(binary, ["user", "add", STAFF, "--password-stdin"], {
-    env,
-    input: `${STAFF_PASSWORD}\n`,
-    encoding: "utf8",
+  server = await startIdm({
+    name: "screens",
+    env: { IDM_LINK_SECRET: LINK_SECRET },
+    // A staff member (not an admin), made with the command line.
+    users: [{ username: STAFF, password: STAFF_PASSWORD }],
   });
-  assert.equal(add.status, 0, `idm user add failed: ${add.stderr}`);
-  server = spawn(binary, ["serve"], { env, stdio: ["ignore", "pipe", "pipe"] });
-  server.stdout.on("data", (d) => (serverLog += d));
-  server.stderr.on("data", (d) => (serverLog += d));
-  await waitForServer(base, () => serverLog);
+  ({ base } = server);
 
   ({ context, page } = await launchWatchedPage(profileDir, { width: 1280, height: 900 }, { problems, htmxRequests, expectedErrors }));
 });
 
 after(async () => {
   await context?.close();
-  server?.kill("SIGTERM");
-  rmSync(dataDir, { recursive: true, force: true });
+  server?.stop();
   rmSync(profileDir, { recursive: true, force: true });
 });
 
@@ -146,18 +118,8 @@ test("study screens: subject, consent, QR code, establish, enrolled", async (t) 
 
   await t.test("the subject is found by a name fragment", async () => {
     // A second subject through the JSON API, so the search has to filter.
-    const auth = await fetch(`${base}/auth`, {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify({ username: STAFF, password: STAFF_PASSWORD }),
-    });
-    const { access_token: staffToken } = await auth.json();
-    const other = await fetch(`${base}/subject`, {
-      method: "POST",
-      headers: { "content-type": "application/json", authorization: `JWT ${staffToken}` },
-      body: JSON.stringify({ sssid: "E2E-0002", name: "Grace Hopper", bday: "1906-12-09" }),
-    });
-    assert.equal(other.status, 201);
+    const { api } = await apiClient(base, STAFF, STAFF_PASSWORD);
+    await api("POST", "/subject", { sssid: "E2E-0002", name: "Grace Hopper", bday: "1906-12-09" }, 201);
     await page.goto(`${base}/subjects`);
     await page.getByRole("row").filter({ hasText: "E2E-0002" }).waitFor();
     await page.getByLabel("Search subjects").fill("OVELA");

@@ -12,17 +12,11 @@
 
 import { test, after } from "node:test";
 import assert from "node:assert/strict";
-import { spawn, spawnSync } from "node:child_process";
 import { mkdtempSync, mkdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { dirname, join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
+import { join } from "node:path";
 import { chromium } from "playwright-core";
-import { chromiumPath, freePort, launchWatchedPage, waitForServer } from "./harness.mjs";
-
-const repo = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
-const binary = process.env.IDM_BINARY ?? join(repo, "target/debug/idm");
-const artifacts = join(repo, "test-artifacts/e2e");
+import { apiClient, artifacts, chromiumPath, launchWatchedPage, startIdm } from "./harness.mjs";
 
 const STAFF = "nurse@study.example";
 const STAFF_PASSWORD = "a study nurse's passphrase";
@@ -42,52 +36,16 @@ mkdirSync(artifacts, { recursive: true });
 
 // A server with a fresh data folder, staff members and subject S1.
 async function startServer(extraEnv = {}, users = [STAFF]) {
-  const dataDir = mkdtempSync(join(tmpdir(), "idm-e2e-session-data-"));
-  const port = await freePort();
-  const base = `http://127.0.0.1:${port}`;
-  const env = {
-    PATH: process.env.PATH,
-    IDM_BIND: "127.0.0.1",
-    IDM_PORT: String(port),
-    IDM_PUBLIC_URL: base,
-    IDM_DATA_DIR: dataDir,
-    IDM_STATIC_DIR: join(repo, "static"),
-    IDM_MAIL_TRANSPORT: "file",
-    IDM_LOG_LEVEL: "warn",
-    ...extraEnv,
-  };
-  for (const user of users) {
-    const add = spawnSync(binary, ["user", "add", user, "--password-stdin"], {
-      env,
-      input: `${STAFF_PASSWORD}\n`,
-      encoding: "utf8",
-    });
-    assert.equal(add.status, 0, `idm user add failed: ${add.stderr}`);
-  }
-  let log = "";
-  const server = spawn(binary, ["serve"], { env, stdio: ["ignore", "pipe", "pipe"] });
-  server.stdout.on("data", (d) => (log += d));
-  server.stderr.on("data", (d) => (log += d));
-  cleanups.push(async () => {
-    server.kill("SIGTERM");
-    rmSync(dataDir, { recursive: true, force: true });
+  const server = await startIdm({
+    name: "session",
+    env: extraEnv,
+    users: users.map((username) => ({ username, password: STAFF_PASSWORD })),
   });
-  await waitForServer(base, () => log);
+  cleanups.push(async () => server.stop());
   // The subject comes through the JSON API: no browser session involved.
-  const auth = await fetch(`${base}/auth`, {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify({ username: STAFF, password: STAFF_PASSWORD }),
-  });
-  assert.equal(auth.status, 200);
-  const { access_token } = await auth.json();
-  const created = await fetch(`${base}/subject`, {
-    method: "POST",
-    headers: { "content-type": "application/json", authorization: `JWT ${access_token}` },
-    body: JSON.stringify({ sssid: "S1", name: "Ada Lovelace", bday: "1980-02-29" }),
-  });
-  assert.equal(created.status, 201, await created.text());
-  return base;
+  const { api } = await apiClient(server.base, STAFF, STAFF_PASSWORD);
+  await api("POST", "/subject", { sssid: "S1", name: "Ada Lovelace", bday: "1980-02-29" }, 201);
+  return server.base;
 }
 
 // Chromium with the harness's watched page, in its own profile.

@@ -7,23 +7,16 @@
 
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { dirname, join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
-import { freePort, launchWatchedPage, waitForServer } from "./harness.mjs";
-
-const repo = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
-const binary = process.env.IDM_BINARY ?? join(repo, "target/debug/idm");
-const artifacts = join(repo, "test-artifacts/e2e");
+import { join } from "node:path";
+import { artifacts, launchWatchedPage, repo, startIdm } from "./harness.mjs";
 
 const ADMIN = "admin@static.example";
 const ADMIN_PASSWORD = "correct horse battery staple";
 const IMMUTABLE = "public, max-age=31536000, immutable";
 
 let server;
-let serverLog = "";
 let base;
 let workDir;
 let profileDir;
@@ -88,24 +81,10 @@ before(async () => {
   // The working directory: empty, and not the repository.
   workDir = mkdtempSync(join(tmpdir(), "idm-e2e-static-"));
   profileDir = mkdtempSync(join(tmpdir(), "idm-e2e-chromium-"));
-  const port = await freePort();
-  base = `http://127.0.0.1:${port}`;
-  server = spawn(binary, ["serve"], {
-    cwd: workDir,
-    // No IDM_STATIC_DIR and no IDM_DATA_DIR: both defaults are in effect.
-    env: {
-      PATH: process.env.PATH,
-      IDM_BIND: "127.0.0.1",
-      IDM_PORT: String(port),
-      IDM_PUBLIC_URL: base,
-      IDM_MAIL_TRANSPORT: "none",
-      IDM_LOG_LEVEL: "warn",
-    },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  server.stdout.on("data", (d) => (serverLog += d));
-  server.stderr.on("data", (d) => (serverLog += d));
-  await waitForServer(base, () => serverLog);
+  // With `cwd`: no IDM_STATIC_DIR and no IDM_DATA_DIR, both defaults are
+  // in effect.
+  server = await startIdm({ cwd: workDir, env: { IDM_MAIL_TRANSPORT: "none" } });
+  ({ base } = server);
 
   ({ context, page } = await launchWatchedPage(profileDir, { width: 1280, height: 860 }, { problems, htmxRequests, expectedErrors }));
   page.on("response", (res) => {
@@ -121,7 +100,7 @@ before(async () => {
 
 after(async () => {
   await context?.close();
-  server?.kill("SIGTERM");
+  server?.stop();
   rmSync(workDir, { recursive: true, force: true });
   rmSync(profileDir, { recursive: true, force: true });
 });
@@ -129,7 +108,7 @@ after(async () => {
 test("the console runs styled from the binary alone, and / leads the way", async (t) => {
   await t.test("the server runs from an empty folder, with its data there", async () => {
     assert.ok(!existsSync(join(workDir, "static")), "no static/ folder in the working directory");
-    assert.ok(existsSync(join(workDir, "data")), `the default data folder is relative: ${serverLog}`);
+    assert.ok(existsSync(join(workDir, "data")), `the default data folder is relative: ${server.log()}`);
   });
 
   await t.test("/ in a browser lands on /init while no administrator exists", async () => {

@@ -9,29 +9,22 @@
 
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { spawn, spawnSync } from "node:child_process";
 import { mkdtempSync, mkdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { dirname, join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
-import { freePort, launchWatchedPage, waitForServer } from "./harness.mjs";
-
-const repo = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
-const binary = process.env.IDM_BINARY ?? join(repo, "target/debug/idm");
-const artifacts = join(repo, "test-artifacts/e2e");
+import { join } from "node:path";
+import { apiClient, artifacts, launchWatchedPage, startIdm } from "./harness.mjs";
 
 const STAFF = "nurse@zurich.example";
 const STAFF_PASSWORD = "a Zurich study nurse's passphrase";
 const ZONE = "Europe/Zurich";
 
 let server;
-let serverLog = "";
 let base;
-let dataDir;
 let profileDir;
 let context;
 let page;
-let apiToken;
+// The JSON API, signed in as STAFF.
+let api;
 const problems = [];
 const htmxRequests = [];
 const expectedErrors = new Set();
@@ -42,16 +35,6 @@ async function shot(name) {
 
 function assertNoProblems(step) {
   assert.deepEqual(problems, [], `${step}: ${problems.join("\n")}`);
-}
-
-async function api(method, path, body) {
-  const response = await fetch(`${base}${path}`, {
-    method,
-    headers: { "content-type": "application/json", authorization: `JWT ${apiToken}` },
-    body: body && JSON.stringify(body),
-  });
-  assert.ok(response.ok, `${method} ${path}: ${response.status} ${await response.clone().text()}`);
-  return response.status === 204 ? null : (await response.json()).data;
 }
 
 // Today in Zurich as a date field holds it (YYYY-MM-DD), `days` later.
@@ -74,36 +57,10 @@ function journeyStep(label) {
 
 before(async () => {
   mkdirSync(artifacts, { recursive: true });
-  dataDir = mkdtempSync(join(tmpdir(), "idm-e2e-times-data-"));
   profileDir = mkdtempSync(join(tmpdir(), "idm-e2e-times-chromium-"));
-  const port = await freePort();
-  base = `http://127.0.0.1:${port}`;
-  const env = {
-    PATH: process.env.PATH,
-    IDM_BIND: "127.0.0.1",
-    IDM_PORT: String(port),
-    IDM_PUBLIC_URL: base,
-    IDM_DATA_DIR: dataDir,
-    IDM_STATIC_DIR: join(repo, "static"),
-    IDM_MAIL_TRANSPORT: "file",
-    IDM_LOG_LEVEL: "warn",
-  };
-  const add = spawnSync(binary, ["user", "add", STAFF, "--password-stdin"], {
-    env,
-    input: `${STAFF_PASSWORD}\n`,
-    encoding: "utf8",
-  });
-  assert.equal(add.status, 0, `idm user add failed: ${add.stderr}`);
-  server = spawn(binary, ["serve"], { env, stdio: ["ignore", "pipe", "pipe"] });
-  server.stdout.on("data", (d) => (serverLog += d));
-  server.stderr.on("data", (d) => (serverLog += d));
-  await waitForServer(base, () => serverLog);
-  const auth = await fetch(`${base}/auth`, {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify({ username: STAFF, password: STAFF_PASSWORD }),
-  });
-  ({ access_token: apiToken } = await auth.json());
+  server = await startIdm({ name: "times", users: [{ username: STAFF, password: STAFF_PASSWORD }] });
+  ({ base } = server);
+  ({ api } = await apiClient(base, STAFF, STAFF_PASSWORD));
 
   ({ context, page } = await launchWatchedPage(profileDir, { width: 1280, height: 900 }, { problems, htmxRequests, expectedErrors }));
   // What playwright's `timezoneId` context option does, on the watched
@@ -114,8 +71,7 @@ before(async () => {
 
 after(async () => {
   await context?.close();
-  server?.kill("SIGTERM");
-  rmSync(dataDir, { recursive: true, force: true });
+  server?.stop();
   rmSync(profileDir, { recursive: true, force: true });
 });
 
