@@ -1,0 +1,212 @@
+//! What admins do on the users page: create a user, grant or revoke admin
+//! rights, send a reset email, delete (after a confirmation). Each answers
+//! with the users panel (htmx) or a redirect back to the list.
+
+// The page's rendering, list loading and answers are the parent's.
+use super::*;
+
+#[derive(Deserialize)]
+pub struct CreateInput {
+    #[serde(default)]
+    username: String,
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    admin: Option<String>,
+    #[serde(flatten)]
+    view: ListView,
+}
+
+pub async fn create(
+    State(state): State<AppState>,
+    Admin(visitor): Admin,
+    Form(input): Form<CreateInput>,
+) -> Result<Response, WebError> {
+    let users = &state.services.users;
+    let mut form = CreateForm {
+        username: input.username.clone(),
+        admin: input.admin.is_some(),
+        ..CreateForm::default()
+    };
+    // Checked here too so each message lands next to its field; the
+    // service checks again and stays the authority.
+    match Username::parse(&input.username) {
+        Err(e) => form.username_error = Some(sentence(&e)),
+        Ok(username) => {
+            if let Err(e) = users.policy().check(input.password.clone(), &username) {
+                form.password_error = Some(sentence(&e));
+            }
+        }
+    }
+    let mut status = StatusCode::BAD_REQUEST;
+    if form.username_error.is_none() && form.password_error.is_none() {
+        let new = NewUser {
+            username: input.username.clone(),
+            password: input.password,
+            admin: form.admin,
+        };
+        match users.create(&visitor.ctx, new).await {
+            Ok(user) => {
+                let role = if user.admin {
+                    "administrator"
+                } else {
+                    "staff member"
+                };
+                return outcome(
+                    &state,
+                    &visitor,
+                    &input.view,
+                    Ok(format!("Created {} as {role}.", user.username)),
+                )
+                .await;
+            }
+            Err(error @ Error::Conflict(_)) => {
+                status = StatusCode::CONFLICT;
+                form.username_error = Some(sentence(&error));
+            }
+            Err(error @ Error::BadRequest(_)) => form.password_error = Some(sentence(&error)),
+            Err(other) => return Err(visitor.fail(other)),
+        }
+    }
+    respond(&state, &visitor, &input.view, status, None, &form).await
+}
+
+#[derive(Deserialize)]
+pub struct AdminInput {
+    #[serde(default)]
+    username: String,
+    /// "true" to make an admin, anything else to remove the role.
+    #[serde(default)]
+    admin: String,
+    #[serde(flatten)]
+    view: ListView,
+}
+
+pub async fn set_admin(
+    State(state): State<AppState>,
+    Admin(visitor): Admin,
+    Form(input): Form<AdminInput>,
+) -> Result<Response, WebError> {
+    let changes = UserChanges {
+        admin: Some(input.admin == "true"),
+        password: None,
+    };
+    let result = state
+        .services
+        .users
+        .update(&visitor.ctx, &input.username, changes)
+        .await
+        .map(|user| {
+            if user.admin {
+                format!("{} is now an administrator.", user.username)
+            } else {
+                format!("{} is no longer an administrator.", user.username)
+            }
+        });
+    outcome(&state, &visitor, &input.view, result).await
+}
+
+#[derive(Deserialize)]
+pub struct ResetInput {
+    #[serde(default)]
+    username: String,
+    #[serde(flatten)]
+    view: ListView,
+}
+
+/// Emails the user a password-reset link (the recovery service's rules).
+pub async fn send_reset(
+    State(state): State<AppState>,
+    Admin(visitor): Admin,
+    Form(input): Form<ResetInput>,
+) -> Result<Response, WebError> {
+    let result = state
+        .services
+        .recovery
+        .send_reset_by_admin(&visitor.ctx, &input.username)
+        .await
+        .map(|()| {
+            format!(
+                "A password reset link was sent to {}.",
+                input.username.trim().to_lowercase()
+            )
+        });
+    outcome(&state, &visitor, &input.view, result).await
+}
+
+#[derive(Deserialize)]
+pub struct DeleteQuery {
+    #[serde(default)]
+    username: String,
+    #[serde(flatten)]
+    view: ListView,
+}
+
+/// Asks before deleting: a row for htmx, a page otherwise. Changes nothing.
+pub async fn confirm_delete(
+    State(state): State<AppState>,
+    Admin(visitor): Admin,
+    Query(input): Query<DeleteQuery>,
+) -> Result<Response, WebError> {
+    let user = state
+        .services
+        .users
+        .get(&visitor.ctx, &input.username)
+        .await
+        .map_err(|e| visitor.fail(e))?;
+    let view = &input.view;
+    let form = html! {
+        form.inline-form method="post" action="/users/delete"
+            hx-post="/users/delete" hx-target="#users-panel" hx-swap="outerHTML" {
+            (csrf_field(&visitor.csrf))
+            input type="hidden" name="username" value=(user.username);
+            (view.hidden_fields())
+            button.danger.small type="submit" { "Delete user" }
+        }
+    };
+    let question = html! {
+        "Delete " strong { (user.username) } "? Their account and sign-in end at once; this cannot be undone."
+    };
+    if visitor.htmx {
+        return Ok(html! {
+            tr.confirm {
+                td colspan="4" {
+                    p role="alert" { (question) }
+                    div.actions {
+                        (form)
+                        a.button.small.secondary href=(view.url(view.page())) hx-get=(view.url(view.page()))
+                            hx-target="#users-panel" hx-swap="outerHTML" { "Cancel" }
+                    }
+                }
+            }
+        }
+        .into_response());
+    }
+    Ok(users_page(
+        &visitor,
+        html! {
+            div.card {
+                p { (question) }
+                div.actions {
+                    (form)
+                    a.button.small.secondary href=(view.url(view.page())) { "Cancel" }
+                }
+            }
+        },
+    )
+    .into_response())
+}
+
+pub async fn delete(
+    State(state): State<AppState>,
+    Admin(visitor): Admin,
+    Form(input): Form<DeleteQuery>,
+) -> Result<Response, WebError> {
+    let result = state
+        .services
+        .users
+        .delete(&visitor.ctx, &input.username)
+        .await
+        .map(|()| format!("Deleted {}.", input.username.trim().to_lowercase()));
+    outcome(&state, &visitor, &input.view, result).await
+}
