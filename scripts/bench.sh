@@ -77,7 +77,7 @@ export IDM_LINK_SECRET=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
 export IDM_BIND=127.0.0.1 IDM_PORT=$server_port IDM_PUBLIC_URL=http://127.0.0.1:$server_port
 export IDM_MAIL_TRANSPORT=none IDM_LOG_LEVEL=warn
 # The benchmark logs in thousands of times from one address.
-export IDM_LOGIN_IP_LIMIT=1000000 IDM_LOGIN_ACCOUNT_LIMIT=1000000
+export IDM_LOGIN_IP_LIMIT=1000000 IDM_LOGIN_ACCOUNT_LIMIT=1000000 IDM_LOGIN_ACCOUNT_CEILING=2000000
 
 record() { printf '%s\n' "$1" >>"$results"; }
 

@@ -44,6 +44,7 @@ export IDM_MAIL_TRANSPORT=file
 # nearly everything with 429 after a few seconds.
 export IDM_LOGIN_ACCOUNT_LIMIT=1000000
 export IDM_LOGIN_IP_LIMIT=1000000
+export IDM_LOGIN_ACCOUNT_CEILING=2000000
 export IDM_LOG_LEVEL=warn
 
 admin="admin@example.org"
