@@ -966,6 +966,13 @@ async fn framework_errors_use_the_envelope() {
         .unwrap();
     assert_eq!(r.headers()["allow"], "POST");
     expect_error(r, StatusCode::METHOD_NOT_ALLOWED).await;
+    // An unsafe method a page does not take is a 405 too, not a form post
+    // judged by the CSRF check (which would send it to the sign-in page).
+    for (path, allowed) in [("/", "GET,HEAD"), ("/login", "GET,HEAD,POST")] {
+        let r = app.client.put(app.url(path)).send().await.unwrap();
+        assert_eq!(r.headers()["allow"], allowed, "PUT {path}");
+        expect_error(r, StatusCode::METHOD_NOT_ALLOWED).await;
+    }
     let r = app
         .client
         .get(app.url("/user?offset=minus-one"))

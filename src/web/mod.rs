@@ -3,7 +3,7 @@
 
 use axum::Router;
 use axum::middleware;
-use axum::routing::{get, post};
+use axum::routing::{MethodRouter, get, post};
 use tower_sessions::cookie::SameSite;
 use tower_sessions::{Expiry, SessionManagerLayer};
 
@@ -51,50 +51,65 @@ pub fn router(state: &AppState, root_for_clients: root::OtherClients) -> Router<
         .with_expiry(Expiry::OnInactivity(idle))
         // Every request moves the idle deadline.
         .with_always_save(true);
+    // The CSRF check wraps each page's handlers, not the router: a method a
+    // page does not take then answers 405 (with `Allow`) instead of being
+    // judged as a form post.
+    let csrf = middleware::from_fn_with_state(state.clone(), csrf::protect);
+    let page = |methods: MethodRouter<AppState>| methods.route_layer(csrf.clone());
     let pages = Router::new()
         .route(
             "/",
-            get(move |state, request| root::show(state, root_for_clients, request)),
+            page(get(move |state, request| {
+                root::show(state, root_for_clients, request)
+            })),
         )
-        .route("/init", get(init::show).post(init::submit))
-        .route("/login", get(login::show).post(login::submit))
-        .route("/logout", get(login::confirm_logout).post(login::logout))
-        .route("/home", get(home::show))
+        .route("/init", page(get(init::show).post(init::submit)))
+        .route("/login", page(get(login::show).post(login::submit)))
+        .route(
+            "/logout",
+            page(get(login::confirm_logout).post(login::logout)),
+        )
+        .route("/home", page(get(home::show)))
         .route(
             "/iforgot",
-            get(recovery::iforgot_show).post(recovery::iforgot_submit),
+            page(get(recovery::iforgot_show).post(recovery::iforgot_submit)),
         )
         .route(
             "/reset",
-            get(recovery::reset_show).post(recovery::reset_submit),
+            page(get(recovery::reset_show).post(recovery::reset_submit)),
         )
-        .route("/users", get(users::list).post(users::create))
-        .route("/users/admin", post(users::set_admin))
-        .route("/users/reset", post(users::send_reset))
+        .route("/users", page(get(users::list).post(users::create)))
+        .route("/users/admin", page(post(users::set_admin)))
+        .route("/users/reset", page(post(users::send_reset)))
         .route(
             "/users/delete",
-            get(users::confirm_delete).post(users::delete),
+            page(get(users::confirm_delete).post(users::delete)),
         )
-        .route("/subjects", get(subjects::list).post(subjects::create))
-        .route("/subjects/new", get(subjects::new_form))
+        .route(
+            "/subjects",
+            page(get(subjects::list).post(subjects::create)),
+        )
+        .route("/subjects/new", page(get(subjects::new_form)))
         .route(
             "/subjects/{sssid}",
-            get(subjects::show).post(subjects::update),
+            page(get(subjects::show).post(subjects::update)),
         )
         .route(
             "/subjects/{sssid}/record",
-            get(subjects::confirm_step).post(subjects::record_step),
+            page(get(subjects::confirm_step).post(subjects::record_step)),
         )
         .route(
             "/subjects/{sssid}/links/{link}/revoke",
-            get(subjects::confirm_revoke).post(subjects::revoke_link),
+            page(get(subjects::confirm_revoke).post(subjects::revoke_link)),
         )
-        .route("/subjects/{sssid}/invitation", post(invitations::show_qr))
+        .route(
+            "/subjects/{sssid}/invitation",
+            page(post(invitations::show_qr)),
+        )
         .route(
             "/subjects/{sssid}/invitations/{link}",
-            get(invitations::show_invitation),
+            page(get(invitations::show_invitation)),
         )
-        .layer(middleware::from_fn_with_state(state.clone(), csrf::protect))
         .layer(sessions);
     Router::new()
         .merge(pages)
