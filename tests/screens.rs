@@ -30,23 +30,6 @@ async fn staff_app() -> (TestApp, Browser, String) {
     (app, browser, csrf)
 }
 
-async fn add_subject(app: &TestApp, sssid: &str, name: &str, bday: &str) {
-    app.state
-        .services
-        .subjects
-        .create(
-            &Context::system(),
-            idm::service::subjects::SubjectFields {
-                sssid: Some(sssid.into()),
-                name: Some(name.into()),
-                bday: Some(bday.into()),
-                ..Default::default()
-            },
-        )
-        .await
-        .expect("subject created");
-}
-
 async fn consent(app: &TestApp, sssid: &str) {
     app.state
         .services
@@ -117,7 +100,7 @@ fn input_value(page: &Page, id: &str) -> Option<String> {
 #[tokio::test]
 async fn subject_screens_send_security_headers_and_have_no_inline_code() {
     let (app, browser, csrf) = staff_app().await;
-    add_subject(&app, "S1", "Ada Lovelace", "1980-02-29").await;
+    app.add_subject("S1", "Ada Lovelace", "1980-02-29").await;
     consent(&app, "S1").await;
     let qr = browser
         .post("/subjects/S1/invitation", &[("csrf_token", &csrf)])
@@ -161,7 +144,7 @@ async fn subject_screens_send_security_headers_and_have_no_inline_code() {
 #[tokio::test]
 async fn signed_out_visitors_are_sent_to_login_and_change_nothing() {
     let app = spawn_app().await;
-    add_subject(&app, "S1", "Ada Lovelace", "1980-02-29").await;
+    app.add_subject("S1", "Ada Lovelace", "1980-02-29").await;
     let anon = Browser::new(&app).on_page("/subjects");
     for path in [
         "/subjects",
@@ -273,7 +256,7 @@ async fn assert_forgeries_refused(
 #[tokio::test]
 async fn forged_posts_to_subject_screens_are_refused_and_change_nothing() {
     let (app, browser, csrf) = staff_app().await;
-    add_subject(&app, "S1", "Ada Lovelace", "1980-02-29").await;
+    app.add_subject("S1", "Ada Lovelace", "1980-02-29").await;
     assert_forgeries_refused(
         &app,
         &browser,
@@ -338,7 +321,7 @@ async fn forged_posts_to_subject_screens_are_refused_and_change_nothing() {
 #[tokio::test]
 async fn get_requests_change_nothing() {
     let (app, browser, _) = staff_app().await;
-    add_subject(&app, "S1", "Ada Lovelace", "1980-02-29").await;
+    app.add_subject("S1", "Ada Lovelace", "1980-02-29").await;
     for step in ["invited", "consented", "withdrawn"] {
         let page = browser
             .get(&format!("/subjects/S1/record?step={step}"))
@@ -474,8 +457,7 @@ async fn odd_sssids_and_names_round_trip_through_urls_and_are_escaped() {
 async fn list_searches_literally_sorts_filters_and_pages_with_the_total() {
     let (app, browser, _) = staff_app().await;
     for n in 0..30 {
-        add_subject(
-            &app,
+        app.add_subject(
             &format!("S{n:02}"),
             &format!("Person {n:02} Smith"),
             "1970-01-01",
@@ -483,7 +465,8 @@ async fn list_searches_literally_sorts_filters_and_pages_with_the_total() {
         .await;
         app.clock.advance(Duration::seconds(1));
     }
-    add_subject(&app, "X1", "Grace (Hopper).*", "1906-12-09").await;
+    app.add_subject("X1", "Grace (Hopper).*", "1906-12-09")
+        .await;
     app.clock.advance(Duration::seconds(1));
     consent(&app, "S05").await;
 
@@ -592,11 +575,12 @@ fn cell(body: &str, sssid: &str, label: &str) -> String {
 async fn list_shows_the_invited_column_and_filters_the_not_yet_invited() {
     use idm::service::subjects::JourneyDate;
     let (app, browser, _) = staff_app().await;
-    add_subject(&app, "P-1", "Pending Person", "1970-01-01").await;
-    add_subject(&app, "I-1", "Invited Person", "1970-01-01").await;
+    app.add_subject("P-1", "Pending Person", "1970-01-01").await;
+    app.add_subject("I-1", "Invited Person", "1970-01-01").await;
     record_step(&app, "I-1", JourneyDate::Invited).await;
     // Consent without an invitation: past the invitation all the same.
-    add_subject(&app, "C-1", "Consented Person", "1970-01-01").await;
+    app.add_subject("C-1", "Consented Person", "1970-01-01")
+        .await;
     consent(&app, "C-1").await;
 
     let list = browser.get("/subjects").await;
@@ -662,7 +646,7 @@ async fn list_markup_keeps_history_order_and_focus_in_step() {
         ("S-3", "Åsa"),
         ("S-4", "Bob"),
     ] {
-        add_subject(&app, sssid, name, "1970-01-01").await;
+        app.add_subject(sssid, name, "1970-01-01").await;
     }
     let list = browser.get("/subjects?sort=name&dir=asc").await;
     let tag = |marker: &str| start_tag(&list.body, marker).to_owned();
@@ -722,8 +706,9 @@ async fn list_markup_keeps_history_order_and_focus_in_step() {
 #[tokio::test]
 async fn list_rows_show_status_consent_action_and_qr_button() {
     let (app, browser, _) = staff_app().await;
-    add_subject(&app, "P1", "Pending Person", "1970-01-01").await;
-    add_subject(&app, "C1", "Consented Person", "1970-01-01").await;
+    app.add_subject("P1", "Pending Person", "1970-01-01").await;
+    app.add_subject("C1", "Consented Person", "1970-01-01")
+        .await;
     consent(&app, "C1").await;
     let page = browser.get("/subjects").await;
     let row = |sssid: &str| {
@@ -757,7 +742,7 @@ async fn list_rows_show_status_consent_action_and_qr_button() {
 #[tokio::test]
 async fn editing_goes_through_the_service_with_errors_next_to_fields() {
     let (app, browser, csrf) = staff_app().await;
-    add_subject(&app, "S1", "Ada Lovelace", "1980-02-29").await;
+    app.add_subject("S1", "Ada Lovelace", "1980-02-29").await;
     let bad = browser
         .post_htmx(
             "/subjects/S1",
@@ -815,7 +800,7 @@ async fn editing_goes_through_the_service_with_errors_next_to_fields() {
 #[tokio::test]
 async fn recording_steps_asks_first_and_audits_like_the_api() {
     let (app, browser, csrf) = staff_app().await;
-    add_subject(&app, "S1", "Ada Lovelace", "1980-02-29").await;
+    app.add_subject("S1", "Ada Lovelace", "1980-02-29").await;
     let confirm = browser
         .get_htmx("/subjects/S1/record?step=consented", "confirm-area")
         .await;
@@ -870,7 +855,7 @@ async fn recording_steps_asks_first_and_audits_like_the_api() {
 #[tokio::test]
 async fn withdrawal_is_recorded_once_and_a_second_attempt_shows_the_conflict() {
     let (app, browser, csrf) = staff_app().await;
-    add_subject(&app, "S1", "Ada Lovelace", "1980-02-29").await;
+    app.add_subject("S1", "Ada Lovelace", "1980-02-29").await;
     let first = browser
         .post(
             "/subjects/S1/record",
@@ -911,7 +896,7 @@ async fn withdrawal_is_recorded_once_and_a_second_attempt_shows_the_conflict() {
         .count();
     assert_eq!(withdrawals, 1);
     // Concurrent attempts: exactly one is recorded.
-    add_subject(&app, "S2", "Grace Hopper", "1906-12-09").await;
+    app.add_subject("S2", "Grace Hopper", "1906-12-09").await;
     let form = [("csrf_token", csrf.as_str()), ("step", "withdrawn")];
     let attempts = (0..8).map(|_| browser.post("/subjects/S2/record", &form));
     let statuses: Vec<_> = futures::future::join_all(attempts)
@@ -953,7 +938,7 @@ async fn withdrawal_is_recorded_once_and_a_second_attempt_shows_the_conflict() {
 #[tokio::test]
 async fn one_unused_link_can_be_revoked_and_the_withdrawal_says_what_it_does() {
     let (app, browser, csrf) = staff_app().await;
-    add_subject(&app, "S1", "Ada Lovelace", "1980-02-29").await;
+    app.add_subject("S1", "Ada Lovelace", "1980-02-29").await;
     consent(&app, "S1").await;
     let staff = Context::system();
     let links = &app.state.services.links;
@@ -1000,7 +985,7 @@ async fn one_unused_link_can_be_revoked_and_the_withdrawal_says_what_it_does() {
     assert_eq!(again.status, StatusCode::CONFLICT);
     assert!(again.body.contains("already been withdrawn"));
     // Another subject's path to the link: not found, nothing changes.
-    add_subject(&app, "S2", "Grace Hopper", "1906-12-09").await;
+    app.add_subject("S2", "Grace Hopper", "1906-12-09").await;
     let other = format!("/subjects/S2/links/{}/revoke", kept.id);
     assert_eq!(
         browser.post(&other, &[("csrf_token", &csrf)]).await.status,
@@ -1040,7 +1025,7 @@ fn utc_day(app: &TestApp, days: i64) -> String {
 #[tokio::test]
 async fn steps_are_recorded_with_the_day_they_happened_on() {
     let (app, browser, csrf) = staff_app().await;
-    add_subject(&app, "S1", "Ada Lovelace", "1980-02-29").await;
+    app.add_subject("S1", "Ada Lovelace", "1980-02-29").await;
     // The date field starts at the server's today and allows no later day.
     let confirm = browser
         .get_htmx("/subjects/S1/record?step=consented", "confirm-area")
@@ -1100,7 +1085,7 @@ async fn steps_are_recorded_with_the_day_they_happened_on() {
         subject(&app, "S1").await.date_invited,
         Some(app.clock.now())
     );
-    add_subject(&app, "S2", "Grace Hopper", "1906-12-09").await;
+    app.add_subject("S2", "Grace Hopper", "1906-12-09").await;
     let withdrawn = browser
         .post_htmx("/subjects/S2/record", &csrf, &[("step", "withdrawn")])
         .await;
@@ -1114,7 +1099,7 @@ async fn steps_are_recorded_with_the_day_they_happened_on() {
 #[tokio::test]
 async fn today_is_the_day_in_the_browsers_time_zone() {
     let (app, browser, _) = staff_app().await;
-    add_subject(&app, "S1", "Ada Lovelace", "1980-02-29").await;
+    app.add_subject("S1", "Ada Lovelace", "1980-02-29").await;
     // 23:30 UTC: in Zurich it is already 00:30 the next day.
     let now = app.clock.now();
     let half_past_eleven = now.date_naive().and_hms_opt(23, 30, 0).unwrap().and_utc();
@@ -1159,7 +1144,7 @@ async fn today_is_the_day_in_the_browsers_time_zone() {
 #[tokio::test]
 async fn a_step_day_in_the_future_or_before_1900_is_refused_next_to_the_field() {
     let (app, browser, csrf) = staff_app().await;
-    add_subject(&app, "S1", "Ada Lovelace", "1980-02-29").await;
+    app.add_subject("S1", "Ada Lovelace", "1980-02-29").await;
     let today = utc_day(&app, 0);
     let tomorrow = utc_day(&app, 1);
     let cases = [
@@ -1207,7 +1192,7 @@ async fn a_step_day_in_the_future_or_before_1900_is_refused_next_to_the_field() 
 #[tokio::test]
 async fn the_activity_log_reads_as_sentences_while_the_api_keeps_its_texts() {
     let (app, browser, csrf) = staff_app().await;
-    add_subject(&app, "S1", "Ada Lovelace", "1980-02-29").await;
+    app.add_subject("S1", "Ada Lovelace", "1980-02-29").await;
     let yesterday = utc_day(&app, -1);
     browser
         .post_htmx(
@@ -1323,7 +1308,7 @@ async fn the_activity_log_reads_as_sentences_while_the_api_keeps_its_texts() {
 #[tokio::test]
 async fn showing_the_qr_twice_reuses_the_same_unexpired_link() {
     let (app, browser, csrf) = staff_app().await;
-    add_subject(&app, "S1", "Ada Lovelace", "1980-02-29").await;
+    app.add_subject("S1", "Ada Lovelace", "1980-02-29").await;
     let early = browser
         .post_htmx("/subjects/S1/invitation", &csrf, &[])
         .await;
@@ -1383,7 +1368,7 @@ async fn invitation_reuses_only_links_that_can_still_be_established() {
     let token = app.admin_token().await;
     let staff = Context::system();
     let links = &app.state.services.links;
-    add_subject(&app, "S1", "Ada Lovelace", "1980-02-29").await;
+    app.add_subject("S1", "Ada Lovelace", "1980-02-29").await;
     consent(&app, "S1").await;
     // A link made through the API and never shown is reused and issued.
     let r = app
@@ -1456,8 +1441,8 @@ async fn printable_invitation_shows_the_token_and_changes_nothing() {
         app.create_user(ADMIN, ADMIN_PASSWORD, true).await;
         app.login(ADMIN, ADMIN_PASSWORD).await
     };
-    add_subject(&app, "S1", "Ada Lovelace", "1980-02-29").await;
-    add_subject(&app, "S2", "Grace Hopper", "1906-12-09").await;
+    app.add_subject("S1", "Ada Lovelace", "1980-02-29").await;
+    app.add_subject("S2", "Grace Hopper", "1906-12-09").await;
     consent(&app, "S1").await;
     consent(&app, "S2").await;
     // A link never shown as a QR code is not issued by reading a page.

@@ -42,20 +42,7 @@ async fn study_app() -> TestApp {
     };
     let app = spawn_app_with(dir, config).await;
     app.create_user(STAFF, STAFF_PASSWORD, false).await;
-    app.state
-        .services
-        .subjects
-        .create(
-            &Context::system(),
-            idm::service::subjects::SubjectFields {
-                sssid: Some("S1".into()),
-                name: Some("Ada Lovelace".into()),
-                bday: Some("1980-02-29".into()),
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
+    app.add_subject("S1", "Ada Lovelace", "1980-02-29").await;
     app
 }
 

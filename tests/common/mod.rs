@@ -114,6 +114,24 @@ impl TestApp {
         self.login(ADMIN, ADMIN_PASSWORD).await
     }
 
+    /// Creates a subject through the service, as the system (no actor).
+    pub async fn add_subject(&self, sssid: &str, name: &str, bday: &str) {
+        self.state
+            .services
+            .subjects
+            .create(
+                &idm::service::Context::system(),
+                idm::service::subjects::SubjectFields {
+                    sssid: Some(sssid.into()),
+                    name: Some(name.into()),
+                    bday: Some(bday.into()),
+                    ..Default::default()
+                },
+            )
+            .await
+            .expect("subject created");
+    }
+
     /// Creates a user as the command line would (no actor).
     pub async fn create_user(&self, username: &str, password: &str, admin: bool) {
         self.state
