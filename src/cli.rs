@@ -171,7 +171,7 @@ pub async fn run(cli: Cli) -> ExitCode {
                         eprintln!("detail: {e}");
                     }
                     ExitCode::from(match e {
-                        Error::BadRequest(_) => EXIT_BAD_INPUT,
+                        Error::BadRequest(_) | Error::Invalid(_) => EXIT_BAD_INPUT,
                         _ => EXIT_FAILED,
                     })
                 }

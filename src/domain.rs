@@ -25,10 +25,13 @@ pub use study::*;
 pub fn check_plain_text(field: &str, value: &str) -> Result<()> {
     match value.chars().find(|&c| breaks_lines(c)) {
         None => Ok(()),
-        Some(c) => Err(Error::BadRequest(format!(
-            "{field} must not contain control characters, line breaks or direction overrides (found U+{:04X})",
-            u32::from(c)
-        ))),
+        Some(c) => Err(Error::invalid(
+            field,
+            format!(
+                "{field} must not contain control characters, line breaks or direction overrides (found U+{:04X})",
+                u32::from(c)
+            ),
+        )),
     }
 }
 
@@ -48,18 +51,19 @@ impl Username {
     pub fn parse(raw: &str) -> Result<Self> {
         let value = raw.trim().to_lowercase();
         if value.is_empty() {
-            return Err(Error::BadRequest("username is required".into()));
+            return Err(Error::invalid("username", "username is required"));
         }
         if value.len() > Self::MAX_LEN {
-            return Err(Error::BadRequest(format!(
-                "username must be at most {} characters",
-                Self::MAX_LEN
-            )));
+            return Err(Error::invalid(
+                "username",
+                format!("username must be at most {} characters", Self::MAX_LEN),
+            ));
         }
         check_plain_text("username", &value)?;
         if !looks_like_email(&value) {
-            return Err(Error::BadRequest(
-                "username must be an email address like name@example.org".into(),
+            return Err(Error::invalid(
+                "username",
+                "username must be an email address like name@example.org",
             ));
         }
         Ok(Self(value))
@@ -145,31 +149,44 @@ impl PasswordPolicy {
     }
 
     pub fn check(&self, raw: String, username: &Username) -> Result<Password> {
+        self.check_rules(&raw, Some(username))?;
+        Ok(Password(SecretString::from(raw)))
+    }
+
+    /// The rules that do not need the username, for a form whose username
+    /// is itself invalid: both fields' problems are reported at once.
+    pub fn check_without_username(&self, raw: &str) -> Result<()> {
+        self.check_rules(raw, None)
+    }
+
+    fn check_rules(&self, raw: &str, username: Option<&Username>) -> Result<()> {
         if raw.len() > Password::MAX_BYTES {
-            return Err(Error::BadRequest(format!(
-                "password must be at most {} bytes",
-                Password::MAX_BYTES
-            )));
+            return Err(Error::invalid(
+                "password",
+                format!("password must be at most {} bytes", Password::MAX_BYTES),
+            ));
         }
         let chars = raw.chars().count();
         if chars < self.min_chars {
-            return Err(Error::BadRequest(format!(
-                "password must be at least {} characters",
-                self.min_chars
-            )));
+            return Err(Error::invalid(
+                "password",
+                format!("password must be at least {} characters", self.min_chars),
+            ));
         }
         let lowered = raw.to_lowercase();
-        if lowered == username.as_str() {
-            return Err(Error::BadRequest(
-                "password must not be the same as the username".into(),
+        if username.is_some_and(|u| lowered == u.as_str()) {
+            return Err(Error::invalid(
+                "password",
+                "password must not be the same as the username",
             ));
         }
         if common_passwords().contains(lowered.as_str()) {
-            return Err(Error::BadRequest(
-                "this password is too common; choose another one".into(),
+            return Err(Error::invalid(
+                "password",
+                "this password is too common; choose another one",
             ));
         }
-        Ok(Password(SecretString::from(raw)))
+        Ok(())
     }
 }
 
@@ -261,7 +278,7 @@ mod tests {
             "a\u{2066}b",
         ] {
             let err = check_plain_text("name", bad).unwrap_err();
-            assert!(matches!(err, Error::BadRequest(_)), "{bad:?}");
+            assert!(matches!(err, Error::Invalid(_)), "{bad:?}");
             assert!(
                 err.to_string().starts_with("name must not contain"),
                 "{err}"

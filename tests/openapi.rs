@@ -198,7 +198,7 @@ async fn documented_operations_exist_and_are_protected_as_documented() {
 
 /// Checks `value` against the part of JSON Schema the description uses:
 /// `$ref`, `type` (one or several), `properties` with `required`, `items`
-/// and `additionalProperties: false`. Response objects must not carry
+/// and `additionalProperties` (`false`, or the schema of a map's values). Response objects must not carry
 /// fields the description does not name.
 fn conforms(doc: &Value, schema: &Value, value: &Value, at: &str) -> Result<(), String> {
     if let Some(reference) = schema["$ref"].as_str() {
@@ -242,7 +242,11 @@ fn conforms(doc: &Value, schema: &Value, value: &Value, at: &str) -> Result<(), 
             }
         }
         for (name, field) in fields {
-            match properties.get(name) {
+            // A map (`additionalProperties` with a schema) takes any name.
+            let field_schema = properties
+                .get(name)
+                .or_else(|| Some(&schema["additionalProperties"]).filter(|s| s.is_object()));
+            match field_schema {
                 Some(field_schema) => conforms(doc, field_schema, field, &format!("{at}.{name}"))?,
                 None => return Err(format!("{at}: undocumented field {name}")),
             }

@@ -1,6 +1,8 @@
 //! The JSON error envelope: `{"error":{"status":<code>,"message":"..."}}`,
 //! for every error on every route, including the framework's own.
 
+use std::collections::BTreeMap;
+
 use axum::body::{Body, to_bytes};
 use axum::extract::Request;
 use axum::http::{HeaderValue, StatusCode, header};
@@ -27,16 +29,45 @@ pub struct ErrorDetail {
     /// What went wrong, for people; for a 500 only a request id to quote.
     #[schema(example = "no such subject")]
     pub message: String,
+    /// For a 400 about values of the request: each field's message, by the
+    /// field's name (`{"sssid": "sssid is required"}`). Absent otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(example = json!({"bday": "bday must be between 1900-01-01 and 2100-12-31"}))]
+    pub fields: Option<BTreeMap<String, String>>,
 }
 
 pub fn envelope(status: StatusCode, message: &str) -> Response {
+    envelope_with_fields(status, message, None)
+}
+
+fn envelope_with_fields(
+    status: StatusCode,
+    message: &str,
+    fields: Option<BTreeMap<String, String>>,
+) -> Response {
     let body = ErrorEnvelope {
         error: ErrorDetail {
             status: status.as_u16(),
             message: message.to_owned(),
+            fields,
         },
     };
     (status, axum::Json(body)).into_response()
+}
+
+/// The field messages of an error; the first message of a field when it
+/// has several.
+fn field_messages(error: &Error) -> Option<BTreeMap<String, String>> {
+    let fields = error.field_errors();
+    if fields.is_empty() {
+        return None;
+    }
+    let mut map = BTreeMap::new();
+    for field in fields {
+        map.entry(field.field.clone())
+            .or_insert_with(|| field.message.clone());
+    }
+    Some(map)
 }
 
 impl IntoResponse for Error {
@@ -51,7 +82,7 @@ impl IntoResponse for Error {
             }
             _ => self.public_message(),
         };
-        let mut response = envelope(status, &message);
+        let mut response = envelope_with_fields(status, &message, field_messages(&self));
         if store_failure {
             response.extensions_mut().insert(StoreFailure);
         }

@@ -20,18 +20,19 @@ impl Sssid {
     pub fn parse(raw: &str) -> Result<Self> {
         let chars = raw.chars().count();
         if chars == 0 {
-            return Err(Error::BadRequest("sssid is required".into()));
+            return Err(Error::invalid("sssid", "sssid is required"));
         }
         if chars > Self::MAX_CHARS {
-            return Err(Error::BadRequest(format!(
-                "sssid must be at most {} characters",
-                Self::MAX_CHARS
-            )));
+            return Err(Error::invalid(
+                "sssid",
+                format!("sssid must be at most {} characters", Self::MAX_CHARS),
+            ));
         }
         super::check_plain_text("sssid", raw)?;
         if raw.trim() != raw {
-            return Err(Error::BadRequest(
-                "sssid must not start or end with blanks".into(),
+            return Err(Error::invalid(
+                "sssid",
+                "sssid must not start or end with blanks",
             ));
         }
         Ok(Self(raw.to_owned()))
@@ -58,13 +59,13 @@ impl SubjectName {
     pub fn parse(raw: &str) -> Result<Self> {
         let value = raw.trim();
         if value.is_empty() {
-            return Err(Error::BadRequest("name is required".into()));
+            return Err(Error::invalid("name", "name is required"));
         }
         if value.chars().count() > Self::MAX_CHARS {
-            return Err(Error::BadRequest(format!(
-                "name must be at most {} characters",
-                Self::MAX_CHARS
-            )));
+            return Err(Error::invalid(
+                "name",
+                format!("name must be at most {} characters", Self::MAX_CHARS),
+            ));
         }
         super::check_plain_text("name", value)?;
         Ok(Self(value.to_owned()))
@@ -83,8 +84,9 @@ pub fn parse_subject_email(raw: &str) -> Result<Option<String>> {
     }
     super::check_plain_text("email", value)?;
     if value.len() > super::Username::MAX_LEN || !super::looks_like_email(value) {
-        return Err(Error::BadRequest(
-            "email must be an email address like name@example.org".into(),
+        return Err(Error::invalid(
+            "email",
+            "email must be an email address like name@example.org",
         ));
     }
     Ok(Some(value.to_owned()))
@@ -111,14 +113,20 @@ impl BirthDate {
                     .map(|t| t.date_naive())
             })
             .ok_or_else(|| {
-                Error::BadRequest(format!("bday must be a date like 1980-12-31, got {raw:?}"))
+                Error::invalid(
+                    "bday",
+                    format!("bday must be a date like 1980-12-31, got {raw:?}"),
+                )
             })?;
         if !(Self::FIRST_YEAR..=Self::LAST_YEAR).contains(&date.year()) {
-            return Err(Error::BadRequest(format!(
-                "bday must be between {}-01-01 and {}-12-31",
-                Self::FIRST_YEAR,
-                Self::LAST_YEAR
-            )));
+            return Err(Error::invalid(
+                "bday",
+                format!(
+                    "bday must be between {}-01-01 and {}-12-31",
+                    Self::FIRST_YEAR,
+                    Self::LAST_YEAR
+                ),
+            ));
         }
         Ok(Self(date))
     }
@@ -149,7 +157,7 @@ impl Timestamp {
                     .map(|d| d.and_time(NaiveTime::MIN).and_utc())
             })
             .ok_or_else(|| {
-                Error::BadRequest(format!(
+                Error::invalid(field, format!(
                     "{field} must be an RFC 3339 timestamp like 2024-05-01T09:30:00Z or a date like 2024-05-01, got {raw:?}"
                 ))
             })?;

@@ -90,10 +90,25 @@ impl UserService {
         &self.hasher
     }
 
+    /// The username and password of a new account, each checked; every
+    /// problem of both is reported at once.
+    fn checked(&self, username: &str, password: String) -> Result<(Username, Password)> {
+        let username = Username::parse(username)
+            .map_err(|invalid| invalid.with(self.policy.check_without_username(&password)))?;
+        let password = self.policy.check(password, &username)?;
+        Ok((username, password))
+    }
+
+    /// Whether an account could be created with these values, without
+    /// creating it: for a form that finds a problem of its own (a repeated
+    /// password that differs) and shows the service's problems beside it.
+    pub fn check_new_user(&self, username: &str, password: &str) -> Result<()> {
+        self.checked(username, password.to_owned()).map(drop)
+    }
+
     /// Validates username and password and builds the record to insert.
     async fn new_record(&self, new: NewUser) -> Result<UserRecord> {
-        let username = Username::parse(&new.username)?;
-        let password = self.policy.check(new.password, &username)?;
+        let (username, password) = self.checked(&new.username, new.password)?;
         let hash = self.hasher.hash(&password).await?;
         let now = self.deps.clock.now();
         Ok(UserRecord {

@@ -9,40 +9,33 @@ use maud::{Markup, html};
 use serde::Deserialize;
 
 use crate::app::AppState;
-use crate::domain::Username;
 use crate::error::Error;
 use crate::service::users::FirstAdmin;
 use crate::web::error::WebError;
-use crate::web::layout::{Field, Section, csrf_field, page};
-use crate::web::messages::sentence;
+use crate::web::layout::{Field, Section, csrf_field, form_problems, page};
+use crate::web::messages::FieldMessages;
 use crate::web::session::Visitor;
 
-#[derive(Default)]
-struct InitErrors {
-    email: Option<String>,
-    password: Option<String>,
-    password2: Option<String>,
-}
-
-fn init_form(csrf: &str, email: &str, errors: &InitErrors) -> Markup {
+fn init_form(csrf: &str, email: &str, errors: &FieldMessages) -> Markup {
     html! {
         form #init-form method="post" action="/init"
             hx-post="/init" hx-target="this" hx-swap="outerHTML" novalidate {
             (csrf_field(csrf))
+            (form_problems(&errors.others(&["username", "password", "password2"])))
             (Field::new("email", "Email", "email")
                 .value(email)
                 .autocomplete("username")
-                .error(errors.email.as_deref())
+                .error(errors.get("username"))
                 .autofocus(true)
                 .render("init"))
             (Field::new("password", "Password", "password")
                 .autocomplete("new-password")
-                .error(errors.password.as_deref())
+                .error(errors.get("password"))
                 .hint("At least 8 characters; a long phrase is best. Common passwords are refused.")
                 .render("init"))
             (Field::new("password2", "Repeat password", "password")
                 .autocomplete("new-password")
-                .error(errors.password2.as_deref())
+                .error(errors.get("password2"))
                 .render("init"))
             button type="submit" { "Create administrator" }
         }
@@ -95,7 +88,7 @@ pub async fn show(State(state): State<AppState>, visitor: Visitor) -> Result<Res
     let content = if state.services.users.is_initialized().await? {
         ready()
     } else {
-        init_form(&visitor.csrf, "", &InitErrors::default())
+        init_form(&visitor.csrf, "", &FieldMessages::default())
     };
     Ok((StatusCode::OK, init_page(&visitor, content)).into_response())
 }
@@ -119,22 +112,16 @@ pub async fn submit(
     if users.is_initialized().await? {
         return Ok(respond(&visitor, StatusCode::CONFLICT, ready()));
     }
-    // Checked here too so each message lands next to its field; the
-    // service checks again and stays the authority.
-    let mut errors = InitErrors::default();
-    let mut status = StatusCode::BAD_REQUEST;
-    match Username::parse(&input.email) {
-        Err(e) => errors.email = Some(sentence(&e)),
-        Ok(username) => {
-            if let Err(e) = users.policy().check(input.password.clone(), &username) {
-                errors.password = Some(sentence(&e));
-            }
-        }
-    }
-    if input.password != input.password2 {
-        errors.password2 = Some("The passwords do not match.".into());
-    }
-    if errors.email.is_none() && errors.password.is_none() && errors.password2.is_none() {
+    // The repeated password is the page's own field; the service checks
+    // the others and reports each problem by its field.
+    let (status, errors) = if input.password != input.password2 {
+        let mut errors = match users.check_new_user(&input.email, &input.password) {
+            Ok(()) => FieldMessages::default(),
+            Err(error) => FieldMessages::of_or_at(&error, "username"),
+        };
+        errors.insert("password2", "The passwords do not match.");
+        (StatusCode::BAD_REQUEST, errors)
+    } else {
         match users
             .create_first_admin(&visitor.ctx, &input.email, input.password)
             .await
@@ -149,14 +136,17 @@ pub async fn submit(
             Ok(FirstAdmin::AlreadyInitialized) => {
                 return Ok(respond(&visitor, StatusCode::CONFLICT, ready()));
             }
-            Err(error @ Error::Conflict(_)) => {
-                status = StatusCode::CONFLICT;
-                errors.email = Some(sentence(&error));
-            }
-            Err(error @ Error::BadRequest(_)) => errors.password = Some(sentence(&error)),
+            Err(error @ Error::Conflict(_)) => (
+                StatusCode::CONFLICT,
+                FieldMessages::of_or_at(&error, "username"),
+            ),
+            Err(error @ Error::Invalid(_)) => (
+                StatusCode::BAD_REQUEST,
+                FieldMessages::of_or_at(&error, "username"),
+            ),
             Err(other) => return Err(visitor.fail(other)),
         }
-    }
+    };
     Ok(respond(
         &visitor,
         status,

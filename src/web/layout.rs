@@ -65,6 +65,19 @@ pub fn flash(message: Option<&Flash>) -> Markup {
     }
 }
 
+/// Problems a form's service reported about fields the form does not
+/// show (none, when each form shows the fields its service checks): shown
+/// above the fields rather than lost.
+pub fn form_problems(messages: &[&str]) -> Markup {
+    html! {
+        @if !messages.is_empty() {
+            div.flash.flash-error role="alert" tabindex="-1" {
+                @for message in messages { p { (message) } }
+            }
+        }
+    }
+}
+
 /// The URL of a file in `static/` (`console.css`, `htmx/htmx.min.js`): a
 /// content-hashed name that browsers keep for a year, since a changed file
 /// gets a new name.

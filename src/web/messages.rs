@@ -10,8 +10,76 @@ use crate::error::Error;
 /// that are not known here still read as a sentence (capital letter, full
 /// stop); the tests below keep the known ones in step with their sources.
 pub fn sentence(error: &Error) -> String {
-    let text = error.to_string();
-    known(&text).unwrap_or_else(|| as_sentence(&text))
+    match error.field_errors() {
+        [] => sentence_of(&error.to_string()),
+        fields => fields
+            .iter()
+            .map(|f| sentence_of(&f.message))
+            .collect::<Vec<_>>()
+            .join(" "),
+    }
+}
+
+fn sentence_of(text: &str) -> String {
+    known(text).unwrap_or_else(|| as_sentence(text))
+}
+
+/// What a form shows next to each of its fields: the sentences of a
+/// service's field errors, by the field's API name, plus what the form
+/// itself checks (such as a repeated password).
+#[derive(Debug, Default, Clone)]
+pub struct FieldMessages(Vec<(String, String)>);
+
+impl FieldMessages {
+    /// The field messages of `error`; `None` when the error is not about
+    /// fields, so the caller shows it another way.
+    pub fn of(error: &Error) -> Option<Self> {
+        let fields = error.field_errors();
+        (!fields.is_empty()).then(|| {
+            Self(
+                fields
+                    .iter()
+                    .map(|f| (f.field.clone(), sentence_of(&f.message)))
+                    .collect(),
+            )
+        })
+    }
+
+    /// Every message of `error` next to a field: its field errors where
+    /// they are, any other error next to `field`.
+    pub fn of_or_at(error: &Error, field: &str) -> Self {
+        Self::of(error).unwrap_or_else(|| {
+            let mut messages = Self::default();
+            messages.insert(field, sentence(error));
+            messages
+        })
+    }
+
+    /// The first message about `field`.
+    pub fn get(&self, field: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(f, _)| f == field)
+            .map(|(_, m)| m.as_str())
+    }
+
+    pub fn insert(&mut self, field: &str, sentence: impl Into<String>) {
+        self.0.push((field.to_owned(), sentence.into()));
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Messages about fields the form does not show, so that none is lost:
+    /// the form puts them above its fields.
+    pub fn others(&self, shown: &[&str]) -> Vec<&str> {
+        self.0
+            .iter()
+            .filter(|(f, _)| !shown.contains(&f.as_str()))
+            .map(|(_, m)| m.as_str())
+            .collect()
+    }
 }
 
 fn known(text: &str) -> Option<String> {
@@ -63,6 +131,15 @@ fn known(text: &str) -> Option<String> {
         _ if text.starts_with("bday must be between") => format!(
             "Enter a birth date between {}.",
             text.strip_prefix("bday must be between ")?
+        ),
+        _ if text.starts_with("the date must not be after today (") => format!(
+            "Enter a date that is not in the future: today is {}.",
+            text.strip_prefix("the date must not be after today (")?
+                .strip_suffix(')')?
+        ),
+        _ if text.starts_with("the date must not be before ") => format!(
+            "Enter a date from {} on.",
+            text.strip_prefix("the date must not be before ")?
         ),
         _ if text.starts_with("email must be an email address") => {
             "Enter an email address like name@example.org, or leave the field empty.".into()
@@ -166,6 +243,21 @@ mod tests {
     }
 
     #[test]
+    fn step_day_problems_read_as_sentences() {
+        use crate::service::subjects::StepDayProblem;
+        let today = chrono::NaiveDate::from_ymd_opt(2030, 5, 17).unwrap();
+        let invalid = |problem: StepDayProblem| Error::invalid("date", problem.to_string());
+        assert_known(
+            invalid(StepDayProblem::InTheFuture { today }),
+            "Enter a date that is not in the future: today is 2030-05-17.",
+        );
+        assert_known(
+            invalid(StepDayProblem::TooEarly),
+            "Enter a date from 1900-01-01 on.",
+        );
+    }
+
+    #[test]
     fn account_field_errors_read_as_sentences() {
         assert_known(Username::parse("").unwrap_err(), "Enter an email address.");
         assert_known(
@@ -195,6 +287,28 @@ mod tests {
             refused(&"x".repeat(2000)),
             "Choose a shorter password: at most 1024 bytes.",
         );
+    }
+
+    #[test]
+    fn field_messages_keep_each_message_with_its_field() {
+        let mut validation = crate::error::Validation::new();
+        validation.check(SubjectName::parse(""));
+        validation.check(BirthDate::parse("31.12.1980"));
+        let error = validation.finish().unwrap_err();
+        let messages = FieldMessages::of(&error).unwrap();
+        assert_eq!(messages.get("name"), Some("Enter a name."));
+        assert_eq!(
+            messages.get("bday"),
+            Some("Enter a birth date like 1980-12-31.")
+        );
+        assert_eq!(messages.get("email"), None);
+        assert_eq!(
+            messages.others(&["name"]),
+            ["Enter a birth date like 1980-12-31."]
+        );
+        assert!(FieldMessages::of(&Error::Conflict("taken".into())).is_none());
+        let at = FieldMessages::of_or_at(&Error::Conflict("taken".into()), "sssid");
+        assert_eq!(at.get("sssid"), Some("Taken."));
     }
 
     #[test]

@@ -133,7 +133,7 @@ pub async fn iforgot_submit(
         .into_response()),
         // Only the address can be malformed (empty, too long, no email);
         // the service's wording speaks of a "username", the page of email.
-        Err(Error::BadRequest(_)) => {
+        Err(Error::Invalid(_)) => {
             Ok((StatusCode::BAD_REQUEST, form(Some(NOT_AN_EMAIL), None)).into_response())
         }
         Err(Error::TooManyRequests { retry_after_secs }) => {
@@ -360,18 +360,17 @@ pub async fn reset_submit(
         )
             .into_response()
     };
-    // Both checked here so each message lands next to its field; the
-    // service checks the policy again and stays the authority.
-    let errors = ResetErrors {
-        password: policy
+    // The repeated password is this page's own field. When it differs,
+    // the policy's verdict on the first is shown beside it too.
+    if input.password != input.password2 {
+        let password = policy
             .check(input.password.clone(), &key.username)
             .err()
-            .map(|e| sentence(&e.to_string())),
-        password2: (input.password != input.password2)
-            .then(|| "The passwords do not match.".to_owned()),
-    };
-    if errors.password.is_some() || errors.password2.is_some() {
-        return Ok(form_with(&errors));
+            .map(|e| sentence(&e.to_string()));
+        return Ok(form_with(&ResetErrors {
+            password,
+            password2: Some("The passwords do not match.".to_owned()),
+        }));
     }
     match recovery
         .complete_reset(&visitor.ctx, &input.k, input.password)
@@ -381,8 +380,8 @@ pub async fn reset_submit(
             let body = page(&visitor, "Password changed", None, reset_done());
             Ok(forget_key(&state, body.into_response()))
         }
-        Err(Error::BadRequest(msg)) => Ok(form_with(&ResetErrors {
-            password: Some(sentence(&msg)),
+        Err(error @ Error::Invalid(_)) => Ok(form_with(&ResetErrors {
+            password: Some(sentence(&error.to_string())),
             password2: None,
         })),
         Err(Error::Gone(msg)) => Ok(invalid_key_page(&state, &visitor, &msg)),

@@ -12,7 +12,7 @@ pub use step_day::{StepDay, StepDayProblem};
 use crate::domain::{
     BirthDate, Journey, Sssid, SubjectName, Timestamp, format_timestamp, parse_subject_email,
 };
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, Validation};
 use crate::service::audits::{AuditTarget, Auditor};
 use crate::service::listing::SubjectListQuery;
 use crate::service::optimistic::{self, Edit};
@@ -156,31 +156,48 @@ struct ParsedFields {
 }
 
 impl ParsedFields {
-    fn parse(fields: &SubjectFields) -> Result<Self> {
-        let dates = JourneyDate::ALL
-            .into_iter()
-            .filter_map(|d| d.typed(fields).map(|raw| (d, raw)))
-            .map(|(d, raw)| Ok((d, Timestamp::parse(d.field(), raw)?.instant())))
-            .collect::<Result<_>>()?;
+    /// Every field's problem at once, so a form can show each next to its
+    /// field; `required` names fields that must be present.
+    fn parse(fields: &SubjectFields, required: &[&str]) -> Result<Self> {
+        let mut validation = Validation::new();
+        for &name in required {
+            let value = match name {
+                "sssid" => &fields.sssid,
+                "name" => &fields.name,
+                _ => &fields.bday,
+            };
+            if value.is_none() {
+                validation.add(name, format!("{name} is required"));
+            }
+        }
+        let mut dates = Vec::new();
+        for date in JourneyDate::ALL {
+            if let Some(raw) = date.typed(fields)
+                && let Some(at) = validation.check(Timestamp::parse(date.field(), raw))
+            {
+                dates.push((date, at.instant()));
+            }
+        }
+        let name = fields
+            .name
+            .as_deref()
+            .and_then(|raw| validation.check(SubjectName::parse(raw)))
+            .map(SubjectName::into_inner);
+        let bday = fields
+            .bday
+            .as_deref()
+            .and_then(|raw| validation.check(BirthDate::parse(raw)))
+            .map(BirthDate::date);
+        let email = match &fields.email {
+            None => None,
+            Some(None) => Some(None),
+            Some(Some(raw)) => validation.check(parse_subject_email(raw)).map(Some),
+        };
+        validation.finish()?;
         Ok(Self {
-            name: fields
-                .name
-                .as_deref()
-                .map(SubjectName::parse)
-                .transpose()?
-                .map(SubjectName::into_inner),
-            bday: fields
-                .bday
-                .as_deref()
-                .map(BirthDate::parse)
-                .transpose()?
-                .map(BirthDate::date),
-            email: fields
-                .email
-                .as_ref()
-                .map(|e| e.as_deref().map(parse_subject_email).transpose())
-                .transpose()?
-                .map(Option::flatten),
+            name,
+            bday,
+            email: email.map(Option::flatten),
             dates,
         })
     }
@@ -223,15 +240,14 @@ impl SubjectService {
 
     pub async fn create(&self, ctx: &Context, fields: SubjectFields) -> Result<SubjectView> {
         require_study_access(ctx)?;
-        let required = |value: &Option<String>, name: &str| {
-            value
-                .clone()
-                .ok_or_else(|| Error::BadRequest(format!("{name} is required")))
+        let sssid = fields.sssid.as_deref().map(Sssid::parse);
+        let parsed = ParsedFields::parse(&fields, &["sssid", "name", "bday"]);
+        let (sssid, parsed) = match (sssid, parsed) {
+            (Some(Ok(sssid)), Ok(parsed)) => (sssid, parsed),
+            (Some(Err(invalid)), parsed) => return Err(invalid.with(parsed)),
+            (_, Err(invalid)) => return Err(invalid),
+            (None, Ok(_)) => return Err(Error::invalid("sssid", "sssid is required")),
         };
-        let sssid = Sssid::parse(&required(&fields.sssid, "sssid")?)?;
-        required(&fields.name, "name")?;
-        required(&fields.bday, "bday")?;
-        let parsed = ParsedFields::parse(&fields)?;
         let now = self.deps.clock.now();
         let mut record = SubjectRecord::new(
             sssid.to_string(),
@@ -280,7 +296,7 @@ impl SubjectService {
         if fields.sssid.as_deref().is_some_and(|s| s != sssid) {
             return Err(Error::Conflict("SSSID cannot be changed".into()));
         }
-        let parsed = ParsedFields::parse(&fields)?;
+        let parsed = ParsedFields::parse(&fields, &[])?;
         let now = self.deps.clock.now();
         self.edit_subject(ctx, sssid, |mut next| {
             let mut changes = Vec::new();
@@ -363,7 +379,7 @@ impl SubjectService {
             None => now,
             Some(day) => day
                 .instant(now)
-                .map_err(|problem| Error::BadRequest(problem.to_string()))?,
+                .map_err(|problem| Error::invalid("date", problem.to_string()))?,
         };
         self.edit_subject(ctx, sssid, |mut next| {
             if let Some(at) = *step.slot(&mut next) {

@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use maud::{Markup, html};
 
 use super::activity::activity_card;
-use super::form::{FormErrors, SubjectForm, person_fields};
+use super::form::{SubjectForm, person_fields};
 use super::revoke::revoke_link_button;
 use super::steps::{Step, step_action};
 use super::{birth_date, moment, qr_button, standing_badge, subject_url};
@@ -20,7 +20,7 @@ use crate::service::subjects::{SubjectFields, SubjectView};
 use crate::store::AuditRecord;
 use crate::web::error::WebError;
 use crate::web::layout::{Flash, Section, csrf_field, flash, page};
-use crate::web::messages::sentence;
+use crate::web::messages::{FieldMessages, sentence};
 use crate::web::session::{SignedIn, Visitor};
 
 // ------------------------------------------------------------ one subject
@@ -95,7 +95,7 @@ pub(super) fn edit_form(
     visitor: &Visitor,
     subject: &SubjectView,
     form: &SubjectForm,
-    errors: &FormErrors,
+    errors: &FieldMessages,
 ) -> Markup {
     let action = subject_url(&subject.sssid);
     html! {
@@ -160,7 +160,7 @@ pub(super) fn panel(
     details: &Details,
     message: Option<&Flash>,
     form: &SubjectForm,
-    errors: &FormErrors,
+    errors: &FieldMessages,
     now: DateTime<Utc>,
     pending: Option<&Markup>,
 ) -> Markup {
@@ -214,7 +214,7 @@ pub(super) fn subject_page(visitor: &Visitor, subject: &SubjectView, content: Ma
 pub(super) struct Shown<'a> {
     pub(super) message: Option<Flash>,
     /// The edit form as typed, with its errors (else the stored values).
-    pub(super) typed: Option<(&'a SubjectForm, &'a FormErrors)>,
+    pub(super) typed: Option<(&'a SubjectForm, &'a FieldMessages)>,
     /// A step confirmation to show open.
     pub(super) pending: Option<Markup>,
 }
@@ -236,7 +236,7 @@ pub(super) async fn respond(
         .await
         .map_err(|e| visitor.fail(e))?;
     let stored = form_of(&details.subject);
-    let none = FormErrors::default();
+    let none = FieldMessages::default();
     let (form, errors) = typed.unwrap_or((&stored, &none));
     let now = state.services.deps.clock.now();
     let content = panel(
@@ -278,6 +278,7 @@ pub(super) async fn outcome(
         }
         Err(
             error @ (Error::BadRequest(_)
+            | Error::Invalid(_)
             | Error::Conflict(_)
             | Error::PreconditionFailed(_)
             | Error::Gone(_)),
@@ -315,14 +316,6 @@ pub async fn update(
     Path(sssid): Path<String>,
     Form(form): Form<SubjectForm>,
 ) -> Result<Response, WebError> {
-    let errors = FormErrors::check(&form, false);
-    if errors.any() {
-        let shown = Shown {
-            typed: Some((&form, &errors)),
-            ..Shown::default()
-        };
-        return respond(&state, &visitor, &sssid, StatusCode::BAD_REQUEST, shown).await;
-    }
     let fields = SubjectFields {
         name: Some(form.name.clone()),
         bday: Some(form.bday.clone()),
@@ -333,7 +326,20 @@ pub async fn update(
         .services
         .subjects
         .update(&visitor.ctx, &sssid, fields)
-        .await
-        .map(|()| "Changes saved.".to_owned());
-    outcome(&state, &visitor, &sssid, result).await
+        .await;
+    match result {
+        // Each problem next to its field, what was typed kept.
+        Err(error @ Error::Invalid(_)) => {
+            let errors = FieldMessages::of_or_at(&error, "name");
+            let shown = Shown {
+                typed: Some((&form, &errors)),
+                ..Shown::default()
+            };
+            respond(&state, &visitor, &sssid, StatusCode::BAD_REQUEST, shown).await
+        }
+        result => {
+            let result = result.map(|()| "Changes saved.".to_owned());
+            outcome(&state, &visitor, &sssid, result).await
+        }
+    }
 }

@@ -2,24 +2,23 @@
 
 use axum::Form;
 use axum::extract::State;
-use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use maud::{Markup, html};
 
-use super::form::{FormErrors, SubjectForm, person_fields};
+use super::form::{SubjectForm, person_fields};
 use super::subject_url;
 use crate::app::AppState;
 use crate::error::Error;
 use crate::service::subjects::SubjectFields;
 use crate::web::error::WebError;
 use crate::web::layout::{Field, Flash, Section, csrf_field, page};
-use crate::web::messages::sentence;
+use crate::web::messages::FieldMessages;
 use crate::web::session::{SignedIn, Visitor};
 
 pub(super) fn new_subject_page(
     visitor: &Visitor,
     form: &SubjectForm,
-    errors: &FormErrors,
+    errors: &FieldMessages,
 ) -> Markup {
     page(
         "New subject",
@@ -32,7 +31,7 @@ pub(super) fn new_subject_page(
                 (csrf_field(&visitor.csrf))
                 (Field::new("sssid", "SSSID", "text")
                     .value(&form.sssid)
-                    .error(errors.sssid.as_deref())
+                    .error(errors.get("sssid"))
                     .hint("The study subject id: up to 64 characters, case-sensitive, cannot be changed later.")
                     .autofocus(true)
                     .render("new-subject"))
@@ -47,7 +46,10 @@ pub(super) fn new_subject_page(
 }
 
 pub async fn new_form(SignedIn(visitor): SignedIn) -> Result<Response, WebError> {
-    Ok(new_subject_page(&visitor, &SubjectForm::default(), &FormErrors::default()).into_response())
+    Ok(
+        new_subject_page(&visitor, &SubjectForm::default(), &FieldMessages::default())
+            .into_response(),
+    )
 }
 
 pub async fn create(
@@ -55,30 +57,25 @@ pub async fn create(
     SignedIn(visitor): SignedIn,
     Form(form): Form<SubjectForm>,
 ) -> Result<Response, WebError> {
-    let mut errors = FormErrors::check(&form, true);
-    let mut status = StatusCode::BAD_REQUEST;
-    if !errors.any() {
-        let fields = SubjectFields {
-            sssid: Some(form.sssid.clone()),
-            name: Some(form.name.clone()),
-            bday: Some(form.bday.clone()),
-            email: Some(Some(form.email.clone())),
-            ..SubjectFields::default()
-        };
-        match state.services.subjects.create(&visitor.ctx, fields).await {
-            Ok(subject) => {
-                visitor
-                    .set_flash(Flash::ok(format!("Created subject {}.", subject.sssid)))
-                    .await?;
-                return Ok(Redirect::to(&subject_url(&subject.sssid)).into_response());
-            }
-            Err(error @ Error::Conflict(_)) => {
-                status = StatusCode::CONFLICT;
-                errors.sssid = Some(sentence(&error));
-            }
-            Err(error @ Error::BadRequest(_)) => errors.name = Some(sentence(&error)),
-            Err(other) => return Err(visitor.fail(other)),
+    let fields = SubjectFields {
+        sssid: Some(form.sssid.clone()),
+        name: Some(form.name.clone()),
+        bday: Some(form.bday.clone()),
+        email: Some(Some(form.email.clone())),
+        ..SubjectFields::default()
+    };
+    let (status, errors) = match state.services.subjects.create(&visitor.ctx, fields).await {
+        Ok(subject) => {
+            visitor
+                .set_flash(Flash::ok(format!("Created subject {}.", subject.sssid)))
+                .await?;
+            return Ok(Redirect::to(&subject_url(&subject.sssid)).into_response());
         }
-    }
+        // A taken SSSID is about the SSSID field.
+        Err(error @ (Error::Conflict(_) | Error::Invalid(_))) => {
+            (error.status(), FieldMessages::of_or_at(&error, "sssid"))
+        }
+        Err(other) => return Err(visitor.fail(other)),
+    };
     Ok((status, new_subject_page(&visitor, &form, &errors)).into_response())
 }

@@ -5,7 +5,7 @@ use axum::Form;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use chrono::{DateTime, FixedOffset, NaiveDate, Offset, Utc};
+use chrono::{FixedOffset, NaiveDate, Offset, Utc};
 use maud::{Markup, html};
 use serde::Deserialize;
 
@@ -13,9 +13,10 @@ use super::detail::{Shown, outcome, respond, subject_heading, subject_page};
 use super::{record_url, subject_url};
 use crate::app::AppState;
 use crate::error::Error;
-use crate::service::subjects::{JourneyDate, StepDay, StepDayProblem, SubjectView};
+use crate::service::subjects::{JourneyDate, StepDay, SubjectView};
 use crate::web::error::WebError;
 use crate::web::layout::csrf_field;
+use crate::web::messages::sentence;
 use crate::web::session::{SignedIn, Visitor};
 
 /// The journey steps staff record by hand; enrolment comes from the app.
@@ -144,26 +145,18 @@ pub(super) fn browser_offset(minutes: &str) -> FixedOffset {
 /// The day typed into a step confirmation (`None`: not sent, so now), or
 /// the sentence that says what is wrong with it. The service checks it
 /// again and stays the authority.
-pub(super) fn typed_step_day(
-    input: &StepInput,
-    now: DateTime<Utc>,
-) -> Result<Option<StepDay>, String> {
-    let utc_offset = browser_offset(&input.utc_offset);
+/// The day typed into the confirmation, in the browser's time zone; the
+/// service decides whether the step may be recorded on it.
+fn typed_step_day(input: &StepInput, today: NaiveDate) -> Result<Option<StepDay>, String> {
     let Some(raw) = input.date.as_deref() else {
         return Ok(None);
     };
-    let today = StepDay::today(now, utc_offset);
     let date = NaiveDate::parse_from_str(raw.trim(), "%Y-%m-%d")
         .map_err(|_| format!("Enter the date like {}.", today.format("%Y-%m-%d")))?;
-    let day = StepDay { date, utc_offset };
-    day.instant(now).map_err(|problem| match problem {
-        StepDayProblem::InTheFuture { today } => format!(
-            "Enter a date that is not in the future: today is {}.",
-            today.format("%Y-%m-%d")
-        ),
-        StepDayProblem::TooEarly => format!("Enter a date from {}-01-01 on.", StepDay::FIRST_YEAR),
-    })?;
-    Ok(Some(day))
+    Ok(Some(StepDay {
+        date,
+        utc_offset: browser_offset(&input.utc_offset),
+    }))
 }
 
 /// The question before recording a step, with the day it happened on:
@@ -268,8 +261,22 @@ pub async fn record_step(
 ) -> Result<Response, WebError> {
     let step = parse_step(&input.step).map_err(|e| visitor.fail(e))?;
     let now = state.services.deps.clock.now();
-    let day = match typed_step_day(&input, now) {
-        Ok(day) => day,
+    let today = StepDay::today(now, browser_offset(&input.utc_offset));
+    let recorded = match typed_step_day(&input, today) {
+        Err(problem) => Err(problem),
+        Ok(day) => match state
+            .services
+            .subjects
+            .record_step(&visitor.ctx, &sssid, step.date(), day)
+            .await
+        {
+            // The day broke a rule: shown next to the date field.
+            Err(error @ Error::Invalid(_)) => Err(sentence(&error)),
+            other => Ok(other),
+        },
+    };
+    let result = match recorded {
+        Ok(result) => result,
         Err(problem) => {
             let subject = state
                 .services
@@ -277,7 +284,6 @@ pub async fn record_step(
                 .get(&visitor.ctx, &sssid)
                 .await
                 .map_err(|e| visitor.fail(e))?;
-            let today = StepDay::today(now, browser_offset(&input.utc_offset));
             let typed = input.date.as_deref();
             let confirmation =
                 step_confirmation(&visitor, &subject, step, today, typed, Some(&problem));
@@ -292,11 +298,7 @@ pub async fn record_step(
             return respond(&state, &visitor, &sssid, StatusCode::BAD_REQUEST, shown).await;
         }
     };
-    let result = state
-        .services
-        .subjects
-        .record_step(&visitor.ctx, &sssid, step.date(), day)
-        .await
+    let result = result
         .map(|_| step.done().to_owned())
         .map_err(|error| match error {
             Error::Conflict(msg) if msg.starts_with("Subject has already been") => {

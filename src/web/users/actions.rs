@@ -28,46 +28,33 @@ pub async fn create(
         admin: input.admin.is_some(),
         ..CreateForm::default()
     };
-    // Checked here too so each message lands next to its field; the
-    // service checks again and stays the authority.
-    match Username::parse(&input.username) {
-        Err(e) => form.username_error = Some(sentence(&e)),
-        Ok(username) => {
-            if let Err(e) = users.policy().check(input.password.clone(), &username) {
-                form.password_error = Some(sentence(&e));
-            }
+    let new = NewUser {
+        username: input.username.clone(),
+        password: input.password,
+        admin: form.admin,
+    };
+    let status = match users.create(&visitor.ctx, new).await {
+        Ok(user) => {
+            let role = if user.admin {
+                "administrator"
+            } else {
+                "staff member"
+            };
+            return outcome(
+                &state,
+                &visitor,
+                &input.view,
+                Ok(format!("Created {} as {role}.", user.username)),
+            )
+            .await;
         }
-    }
-    let mut status = StatusCode::BAD_REQUEST;
-    if form.username_error.is_none() && form.password_error.is_none() {
-        let new = NewUser {
-            username: input.username.clone(),
-            password: input.password,
-            admin: form.admin,
-        };
-        match users.create(&visitor.ctx, new).await {
-            Ok(user) => {
-                let role = if user.admin {
-                    "administrator"
-                } else {
-                    "staff member"
-                };
-                return outcome(
-                    &state,
-                    &visitor,
-                    &input.view,
-                    Ok(format!("Created {} as {role}.", user.username)),
-                )
-                .await;
-            }
-            Err(error @ Error::Conflict(_)) => {
-                status = StatusCode::CONFLICT;
-                form.username_error = Some(sentence(&error));
-            }
-            Err(error @ Error::BadRequest(_)) => form.password_error = Some(sentence(&error)),
-            Err(other) => return Err(visitor.fail(other)),
+        // A taken address is about the email field too.
+        Err(error @ (Error::Conflict(_) | Error::Invalid(_))) => {
+            form.errors = FieldMessages::of_or_at(&error, "username");
+            error.status()
         }
-    }
+        Err(other) => return Err(visitor.fail(other)),
+    };
     respond(&state, &visitor, &input.view, status, None, &form).await
 }
 

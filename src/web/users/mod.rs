@@ -11,14 +11,13 @@ use maud::{Markup, html};
 use serde::Deserialize;
 
 use crate::app::AppState;
-use crate::domain::Username;
 use crate::error::Error;
 use crate::service::listing::{Paging, UserListQuery};
 use crate::service::users::{NewUser, UserChanges, UserView};
 use crate::store::Page;
 use crate::web::error::WebError;
-use crate::web::layout::{Field, Flash, Section, csrf_field, flash, page};
-use crate::web::messages::sentence;
+use crate::web::layout::{Field, Flash, Section, csrf_field, flash, form_problems, page};
+use crate::web::messages::{FieldMessages, sentence};
 use crate::web::session::{Admin, Visitor};
 use crate::web::subjects::moment;
 
@@ -75,8 +74,7 @@ impl ListView {
 struct CreateForm {
     username: String,
     admin: bool,
-    username_error: Option<String>,
-    password_error: Option<String>,
+    errors: FieldMessages,
 }
 
 async fn load(
@@ -202,14 +200,15 @@ fn create_form(visitor: &Visitor, view: &ListView, form: &CreateForm) -> Markup 
             hx-post="/users" hx-target="#users-panel" hx-swap="outerHTML" novalidate {
             (csrf_field(&visitor.csrf))
             (view.hidden_fields())
+            (form_problems(&form.errors.others(&["username", "password"])))
             div.form-row {
                 (Field::new("username", "Email", "email")
                     .value(&form.username)
-                    .error(form.username_error.as_deref())
+                    .error(form.errors.get("username"))
                     .render("new-user"))
                 (Field::new("password", "Initial password", "password")
                     .autocomplete("new-password")
-                    .error(form.password_error.as_deref())
+                    .error(form.errors.get("password"))
                     .hint("At least 8 characters; common passwords are refused.")
                     .render("new-user"))
                 div.field.shrink {
@@ -312,7 +311,12 @@ async fn outcome(
             )
             .await
         }
-        Err(error @ (Error::BadRequest(_) | Error::NotFound(_) | Error::Conflict(_))) => {
+        Err(
+            error @ (Error::BadRequest(_)
+            | Error::Invalid(_)
+            | Error::NotFound(_)
+            | Error::Conflict(_)),
+        ) => {
             respond(
                 state,
                 visitor,
