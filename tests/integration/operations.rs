@@ -1,10 +1,7 @@
 //! Operations: client addresses behind proxies, metrics, graceful shutdown
 //! and backups.
-#![allow(clippy::unwrap_used, clippy::expect_used)] // a failed unwrap fails the test with its message
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use reqwest::StatusCode;
 use serde_json::json;
 

@@ -1,6 +1,5 @@
 //! Property tests for the input parsers: whatever arrives, they never panic,
 //! and what they accept satisfies the rules.
-#![allow(clippy::unwrap_used, clippy::expect_used)] // a failed unwrap fails the test with its message
 
 use chrono::{TimeZone, Utc};
 use idm::api::extract::{authorization_token, parse_json_object};
@@ -8,6 +7,20 @@ use idm::domain::{PasswordPolicy, Username};
 use idm::http::client_ip::resolve;
 use idm::service::tokens::StaffTokens;
 use proptest::prelude::*;
+use proptest::test_runner::FileFailurePersistence;
+
+/// `cases` per property; failures found are kept in
+/// `properties.proptest-regressions` next to this file and replayed first.
+/// (Proptest's default would put them in a `proptest-regressions/` folder
+/// beside `tests/integration/`, the folder of the binary's `main.rs`.)
+fn config(cases: u32) -> ProptestConfig {
+    ProptestConfig {
+        failure_persistence: Some(Box::new(FileFailurePersistence::WithSource(
+            "proptest-regressions",
+        ))),
+        ..ProptestConfig::with_cases(cases)
+    }
+}
 
 fn parts_with_authorization(value: &str) -> Option<axum::http::request::Parts> {
     let request = axum::http::Request::builder()
@@ -18,7 +31,7 @@ fn parts_with_authorization(value: &str) -> Option<axum::http::request::Parts> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(2000))]
+    #![proptest_config(config(2000))]
 
     #[test]
     fn usernames_are_normalised_and_idempotent(raw in "\\PC{0,80}|[ A-Za-z0-9._%+-]{1,20}@[A-Za-z0-9.-]{1,20}") {
@@ -115,15 +128,13 @@ proptest! {
 // The study parsers (SPEC section 4): subject ids, birth dates, timestamps,
 // subject emails; then the subject API itself over real HTTP.
 
-mod common;
-
 use chrono::{Datelike, NaiveDate, SecondsFormat};
 use idm::domain::{BirthDate, Sssid, Timestamp, format_timestamp, parse_subject_email};
 use idm::service::link_tokens::{LinkClaims, LinkTokens};
 use serde_json::{Value, json};
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(2000))]
+    #![proptest_config(config(2000))]
 
     #[test]
     fn accepted_sssids_are_kept_exactly_within_the_rules(raw in "\\PC{0,70}|[ \\t]?[A-Za-z0-9-]{0,66}[ \\n]?|\\p{Cc}{0,3}") {
@@ -293,10 +304,10 @@ fn subject_body() -> impl Strategy<Value = Value> {
 
 /// A real server with an admin token and the subject `S-1`, on a runtime
 /// the synchronous proptest cases block on.
-fn study_server() -> (tokio::runtime::Runtime, common::TestApp, String) {
+fn study_server() -> (tokio::runtime::Runtime, crate::common::TestApp, String) {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let (app, token) = runtime.block_on(async {
-        let app = common::spawn_app().await;
+        let app = crate::common::spawn_app().await;
         let token = app.admin_token().await;
         let r = app
             .post_json(
@@ -335,7 +346,7 @@ async fn assert_no_server_error(
 #[test]
 fn arbitrary_subject_bodies_never_cause_a_server_error() {
     let (runtime, app, token) = study_server();
-    let config = ProptestConfig::with_cases(150);
+    let config = config(150);
     proptest!(config, |(body in subject_body())| {
         runtime.block_on(async {
             let what = format!("POST /subject {body}");
@@ -420,7 +431,7 @@ const STATUSES: &[&str] = &["invited", "consented", "enrolled", "withdrawn"];
 #[test]
 fn subject_list_parameters_are_applied_or_refused_with_400() {
     let (runtime, app, token) = study_server();
-    let config = ProptestConfig::with_cases(150);
+    let config = config(150);
     proptest!(config, |(
         offset in number_param(),
         perpage in number_param(),
@@ -461,7 +472,7 @@ fn subject_list_parameters_are_applied_or_refused_with_400() {
 #[test]
 fn reset_keys_that_were_never_issued_are_gone() {
     let (runtime, app, _) = study_server();
-    let config = ProptestConfig::with_cases(300);
+    let config = config(300);
     proptest!(config, |(key in "\\PC{0,80}|[ ]?[0-9a-fA-F]{62,66}[ ]?")| {
         let checked = runtime.block_on(app.state.services.recovery.check_key(&key));
         match checked {

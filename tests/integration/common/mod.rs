@@ -1,6 +1,5 @@
 //! Test harness: the real server on port 0 with a fresh SQLite file per
 //! test, a reqwest client, and helpers for common steps.
-#![allow(dead_code)] // each test binary uses a different part of the harness
 
 pub mod browser;
 pub mod mongo;

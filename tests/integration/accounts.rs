@@ -1,15 +1,12 @@
 //! Staff accounts, tokens and the JSON error envelope (SPEC sections 1-3),
 //! over real HTTP against a real server with a fresh SQLite file.
-#![allow(clippy::unwrap_used, clippy::expect_used)] // a failed unwrap fails the test with its message
-
-mod common;
 
 use std::collections::BTreeSet;
 
+use crate::common::*;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::Duration;
-use common::*;
 use futures::future::join_all;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use reqwest::StatusCode;

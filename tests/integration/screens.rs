@@ -2,16 +2,13 @@
 //! the new-subject and edit forms, journey steps with confirmation, QR
 //! invitations, CSRF refusals and security headers. Clients keep cookies
 //! like a browser and do not follow redirects.
-#![allow(clippy::unwrap_used, clippy::expect_used)] // a failed unwrap fails the test with its message
-
-mod common;
 
 use std::collections::HashMap;
 use std::time::Instant;
 
+use crate::common::browser::{Browser, Page, assert_no_inline_code, assert_security_headers};
+use crate::common::*;
 use chrono::Duration;
-use common::browser::{Browser, Page, assert_no_inline_code, assert_security_headers};
-use common::*;
 use idm::clock::Clock;
 use idm::service::Context;
 use reqwest::StatusCode;

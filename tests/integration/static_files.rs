@@ -3,14 +3,11 @@
 //! plain names still served (the API page uses them), and the `static_dir`
 //! development override. Also `/`, which sends a browser to where it can
 //! start and answers every other client as the API always did.
-#![allow(clippy::unwrap_used, clippy::expect_used)] // a failed unwrap fails the test with its message
-
-mod common;
 
 use std::path::Path;
 
-use common::browser::{Browser, Page};
-use common::*;
+use crate::common::browser::{Browser, Page};
+use crate::common::*;
 use reqwest::StatusCode;
 use sha2::{Digest, Sha256};
 

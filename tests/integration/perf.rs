@@ -1,9 +1,6 @@
 //! What the performance work must not cost: durability across a crash of
 //! the process, and exact search results with the search index.
 //! (The speed figures come from `scripts/bench.sh`, never from assertions.)
-#![allow(clippy::unwrap_used, clippy::expect_used)] // a failed unwrap fails the test with its message
-
-mod common;
 
 use std::collections::BTreeSet;
 use std::io::Write as _;
@@ -17,7 +14,7 @@ use idm::clock::{OsRandom, random_hex};
 use reqwest::{Client, StatusCode};
 use serde_json::{Value, json};
 
-use common::{TestApp, spawn_app};
+use crate::common::{TestApp, spawn_app};
 
 const ADMIN: &str = "crash-admin@example.org";
 const PASSWORD: &str = "crash test dummy password";

@@ -3,13 +3,10 @@
 //! says, real responses have the documented shapes, and the API page is
 //! served from static/ under the CSP. scripts/schemathesis.sh fuzzes the
 //! same description from outside.
-#![allow(clippy::unwrap_used, clippy::expect_used)] // a failed unwrap fails the test with its message
-
-mod common;
 
 use std::collections::BTreeSet;
 
-use common::{TestApp, spawn_app};
+use crate::common::{TestApp, spawn_app};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 

@@ -1,7 +1,7 @@
-#![allow(clippy::unwrap_used, clippy::expect_used)] // a failed unwrap fails the test with its message
-mod common;
+//! The shortest path through the service: the first admin logs in and
+//! reads its own account.
 
-use common::*;
+use crate::common::*;
 use reqwest::StatusCode;
 
 #[tokio::test]

@@ -5,9 +5,6 @@
 //!
 //! Timestamps are whole milliseconds near the real time: that is the
 //! precision every store keeps, and MongoDB's TTL monitor leaves them alone.
-#![allow(clippy::unwrap_used, clippy::expect_used)] // a failed unwrap fails the test with its message
-
-mod common;
 
 use std::any::Any;
 use std::sync::Arc;
@@ -35,7 +32,7 @@ async fn sqlite() -> Fixture<SqliteStore> {
 }
 
 async fn mongodb() -> Fixture<MongoStore> {
-    let db = common::mongo::TestDatabase::new();
+    let db = crate::common::mongo::TestDatabase::new();
     let store = MongoStore::open(&db.uri, &db.name)
         .await
         .expect("MongoDB store opens");
@@ -1578,8 +1575,8 @@ session_conformance!(mongodb_sessions, mongodb);
 mod mongodb_two_clients {
     use super::*;
 
-    async fn two_clients() -> (Vec<Arc<MongoStore>>, common::mongo::TestDatabase) {
-        let db = common::mongo::TestDatabase::new();
+    async fn two_clients() -> (Vec<Arc<MongoStore>>, crate::common::mongo::TestDatabase) {
+        let db = crate::common::mongo::TestDatabase::new();
         let a = MongoStore::open(&db.uri, &db.name).await.unwrap();
         let b = MongoStore::open(&db.uri, &db.name).await.unwrap();
         (vec![Arc::new(a), Arc::new(b)], db)

@@ -1,13 +1,10 @@
 //! The browser console over real HTTP: sessions, CSRF, security headers,
 //! forms and user management. Clients keep cookies like a browser and do
 //! not follow redirects, so every 303 and Set-Cookie can be checked.
-#![allow(clippy::unwrap_used, clippy::expect_used)] // a failed unwrap fails the test with its message
 
-mod common;
-
+use crate::common::browser::{Browser, Page, assert_no_inline_code, assert_security_headers};
+use crate::common::*;
 use chrono::Duration;
-use common::browser::{Browser, Page, assert_no_inline_code, assert_security_headers};
-use common::*;
 use idm::clock::Clock;
 use reqwest::StatusCode;
 use serde_json::json;

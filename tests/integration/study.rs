@@ -1,14 +1,11 @@
 //! The study side over real HTTP: subjects, links, link JWTs, `/establish`
 //! and audits (SPEC sections 4-6).
-#![allow(clippy::unwrap_used, clippy::expect_used)] // a failed unwrap fails the test with its message
-
-mod common;
 
 use std::collections::{HashMap, HashSet};
 use std::time::Instant;
 
+use crate::common::*;
 use chrono::Duration;
-use common::*;
 use idm::clock::{OsRandom, random_hex};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use reqwest::{Response, StatusCode};

@@ -1,6 +1,5 @@
 //! The `idm` binary as an operator uses it: defaults, configuration layers,
 //! user commands, exit codes, and durability across SIGKILL.
-#![allow(clippy::unwrap_used, clippy::expect_used)] // a failed unwrap fails the test with its message
 
 use std::io::Write;
 use std::path::Path;

@@ -1,17 +1,14 @@
 //! Password recovery over real sockets: the server on port 0, a real SMTP
-//! server on loopback (tests/common/smtp.rs), real SQLite files.
-#![allow(clippy::unwrap_used, clippy::expect_used)] // a failed unwrap fails the test with its message
-
-mod common;
+//! server on loopback (tests/integration/common/smtp.rs), real SQLite files.
 
 use std::io::Write;
 use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
+use crate::common::browser::{Browser, Page};
+use crate::common::smtp::{ReceivedMail, TestSmtp};
+use crate::common::*;
 use chrono::Duration as ChronoDuration;
-use common::browser::{Browser, Page};
-use common::smtp::{ReceivedMail, TestSmtp};
-use common::*;
 use idm::Config;
 use idm::clock::{OsRandom, random_hex};
 use idm::config::{MailTransportKind, SmtpTls};

@@ -1,15 +1,12 @@
 //! MongoDB-specific behaviour over real HTTP: several instances on one
 //! database, a database that goes away, and the import from the old
-//! service. Needs `IDM_TEST_MONGODB_URI` (see tests/common/mongo.rs).
-#![allow(clippy::unwrap_used, clippy::expect_used)] // a failed unwrap fails the test with its message
-
-mod common;
+//! service. Needs `IDM_TEST_MONGODB_URI` (see tests/integration/common/mongo.rs).
 
 use std::process::Command;
 
+use crate::common::mongo::{OwnServer, TestDatabase, unique_database_name};
+use crate::common::*;
 use chrono::{TimeZone, Utc};
-use common::mongo::{OwnServer, TestDatabase, unique_database_name};
-use common::*;
 use idm::Config;
 use idm::store::mongo::MongoStore;
 use idm::store::{AuditStore, LinkStore, SubjectStore, UserStore};

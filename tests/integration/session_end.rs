@@ -2,13 +2,10 @@
 //! absolute timeout, sign-out in another tab, an unknown cookie) leads to
 //! the login page, which says so, and back to the page the visitor was on;
 //! a cross-site request is still refused, whatever its session.
-#![allow(clippy::unwrap_used, clippy::expect_used)] // a failed unwrap fails the test with its message
 
-mod common;
-
+use crate::common::browser::{Browser, Page};
+use crate::common::*;
 use chrono::Duration;
-use common::browser::{Browser, Page};
-use common::*;
 use idm::service::Context;
 use reqwest::StatusCode;
 
