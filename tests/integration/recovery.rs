@@ -2,6 +2,7 @@
 //! server on loopback (tests/integration/common/smtp.rs), real SQLite files.
 
 use std::io::Write;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
@@ -16,6 +17,10 @@ use reqwest::StatusCode;
 use reqwest::header::{REFERRER_POLICY, SET_COOKIE};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
+use tracing_subscriber::Layer as _;
+use tracing_subscriber::filter::{EnvFilter, FilterExt as _, dynamic_filter_fn};
+use tracing_subscriber::layer::SubscriberExt as _;
+use tracing_subscriber::util::SubscriberInitExt as _;
 
 const ALICE: &str = "alice@example.org";
 const OLD_PASSWORD: &str = "old password of alice";
@@ -25,16 +30,52 @@ const ADMIN_EMAIL: &str = "it-admin@idm.test";
 
 // ------------------------------------------------------------ harness
 
-/// Every log line of this test binary, from every test, at TRACE level.
+/// How many tests are capturing logs right now.
+static CAPTURING: AtomicUsize = AtomicUsize::new(0);
+
+/// Log lines at TRACE level while it lives, from every test running
+/// meanwhile. The subscriber is global to the test binary, which every area
+/// shares, so it records only while a test holds a capture.
+struct LogCapture {
+    /// Where this capture's lines begin in the shared buffer.
+    from: usize,
+}
+
+impl LogCapture {
+    fn start() -> Self {
+        let logs = captured_logs().lock().unwrap();
+        CAPTURING.fetch_add(1, Ordering::SeqCst);
+        Self { from: logs.len() }
+    }
+
+    /// The lines logged since the capture started.
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&captured_logs().lock().unwrap()[self.from..]).into_owned()
+    }
+}
+
+impl Drop for LogCapture {
+    fn drop(&mut self) {
+        CAPTURING.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// The lines captured so far; installs the binary's one subscriber.
 fn captured_logs() -> &'static Mutex<Vec<u8>> {
     static LOGS: OnceLock<&'static Mutex<Vec<u8>>> = OnceLock::new();
     LOGS.get_or_init(|| {
         let logs: &'static Mutex<Vec<u8>> = Box::leak(Box::new(Mutex::new(Vec::new())));
-        tracing_subscriber::fmt()
-            // The test client's own logs are not the server's.
-            .with_env_filter("trace,reqwest=off,cookie_store=off")
-            .with_writer(move || LogWriter(logs))
-            .with_ansi(false)
+        // The test client's own logs are not the server's.
+        let server_logs = EnvFilter::new("trace,reqwest=off,cookie_store=off");
+        // Asked at every event, not once per call site: the answer changes.
+        let while_capturing = dynamic_filter_fn(|_, _| CAPTURING.load(Ordering::SeqCst) > 0);
+        tracing_subscriber::registry()
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .with_writer(move || LogWriter(logs))
+                    .with_ansi(false)
+                    .with_filter(server_logs.and(while_capturing)),
+            )
             .try_init()
             .expect("the only subscriber of this test binary");
         logs
@@ -54,13 +95,8 @@ impl Write for LogWriter {
     }
 }
 
-fn logs_text() -> String {
-    String::from_utf8_lossy(&captured_logs().lock().unwrap()).into_owned()
-}
-
 /// The app mailing through a fresh test SMTP server, with alice created.
 async fn smtp_app(adjust: impl FnOnce(&mut Config)) -> (TestApp, TestSmtp) {
-    captured_logs();
     let smtp = TestSmtp::start().await;
     let dir = tempfile::tempdir().unwrap();
     let mut config = test_config(&dir);
@@ -953,6 +989,7 @@ async fn the_host_header_does_not_change_the_link() {
 
 #[tokio::test]
 async fn the_reset_key_never_reaches_the_logs_and_the_store_keeps_only_its_hash() {
+    let logs = LogCapture::start();
     let (app, smtp) = smtp_app(|_| {}).await;
     app.iforgot(ALICE).await;
     let key = smtp.wait_for(1).await[0].reset_key();
@@ -988,7 +1025,7 @@ async fn the_reset_key_never_reaches_the_logs_and_the_store_keeps_only_its_hash(
     app.submit_reset(&key, NEW_PASSWORD, NEW_PASSWORD).await;
     app.settle().await;
 
-    let logs = logs_text();
+    let logs = logs.text();
     assert!(
         logs.contains("/reset"),
         "the capture sees this test's requests"
@@ -1025,6 +1062,7 @@ async fn with_smtp_down_the_user_sees_the_same_page_and_status_shows_the_problem
         listener.local_addr().unwrap().port()
     };
     let smtp_password = "smtp-password-that-must-not-leak";
+    let logs = LogCapture::start();
     let (app, _unused) = smtp_app(|c| {
         c.smtp_port = Some(closed_port);
         c.smtp_username = Some("mailer-account".into());
@@ -1037,7 +1075,7 @@ async fn with_smtp_down_the_user_sees_the_same_page_and_status_shows_the_problem
     assert_eq!(known, unknown);
     app.settle().await;
 
-    assert!(logs_text().contains("mail delivery failed"));
+    assert!(logs.text().contains("mail delivery failed"));
     let r = app.get("/status", None).await;
     assert_eq!(r.status(), StatusCode::OK);
     let status: Value = r.json().await.unwrap();
