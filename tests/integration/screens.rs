@@ -3,9 +3,6 @@
 //! invitations, CSRF refusals and security headers. Clients keep cookies
 //! like a browser and do not follow redirects.
 
-use std::collections::HashMap;
-use std::time::Instant;
-
 use crate::common::browser::{Browser, Page, assert_no_inline_code, assert_security_headers};
 use crate::common::*;
 use chrono::Duration;
@@ -1508,78 +1505,4 @@ async fn printable_invitation_shows_the_token_and_changes_nothing() {
         page.body.contains("App linked (phone-1)</td>"),
         "the app's entry names no staff member"
     );
-}
-
-// ------------------------------------------------------------ speed
-
-/// Prints how long the list and search screens take with 100,000
-/// subjects. Run with
-/// `cargo test --release --test screens -- --ignored --nocapture hundred_thousand`.
-#[tokio::test]
-#[ignore = "benchmark: seeds 100,000 subjects; run explicitly"]
-async fn hundred_thousand_subjects_screens_benchmark() {
-    // Seeding commits 100,000 times; keep the file in memory where there is
-    // a tmpfs, since what is measured is reading, not fsync.
-    let dir = tempfile::tempdir_in("/dev/shm").unwrap_or_else(|_| tempfile::tempdir().unwrap());
-    let config = test_config(&dir);
-    let app = spawn_app_with(dir, config).await;
-    app.create_user(STAFF, STAFF_PASSWORD, false).await;
-    let browser = Browser::new(&app).on_page("/subjects");
-    browser.sign_in(STAFF, STAFF_PASSWORD).await;
-    seed_subjects(&app, 100_000).await;
-
-    let cases: [(&str, &str, Option<&str>); 9] = [
-        ("start page (recent 10)", "/home", None),
-        ("list page (recent first)", "/subjects", None),
-        (
-            "list fragment, page 2000",
-            "/subjects?sort=changed&dir=desc&page=2000",
-            Some("subjects-list"),
-        ),
-        (
-            "sorted by name, desc",
-            "/subjects?sort=name&dir=desc",
-            Some("subjects-list"),
-        ),
-        (
-            "status=enrolled",
-            "/subjects?status=enrolled",
-            Some("subjects-list"),
-        ),
-        (
-            "search name 'müller'",
-            "/subjects?q=m%C3%BCller",
-            Some("subjects-list"),
-        ),
-        (
-            "search name 'person 4242'",
-            "/subjects?q=person%204242",
-            Some("subjects-list"),
-        ),
-        (
-            "search sssid prefix",
-            "/subjects?q=S09999",
-            Some("subjects-list"),
-        ),
-        ("subject page", "/subjects/S054321", None),
-    ];
-    let mut figures: HashMap<&str, std::time::Duration> = HashMap::new();
-    for (label, path, target) in &cases {
-        let rounds = 20;
-        let started = Instant::now();
-        for _ in 0..rounds {
-            let page = match target {
-                Some(target) => browser.get_htmx(path, target).await,
-                None => browser.get(path).await,
-            };
-            assert_eq!(page.status, StatusCode::OK, "{path}");
-        }
-        figures.insert(label, started.elapsed() / rounds);
-    }
-    for (label, _, _) in &cases {
-        println!(
-            "{label:>28}: {:>8.2} ms per request",
-            figures[label].as_secs_f64() * 1000.0
-        );
-    }
 }

@@ -1,8 +1,7 @@
 //! The study side over real HTTP: subjects, links, link JWTs, `/establish`
 //! and audits (SPEC sections 4-6).
 
-use std::collections::{HashMap, HashSet};
-use std::time::Instant;
+use std::collections::HashSet;
 
 use crate::common::*;
 use chrono::Duration;
@@ -1660,64 +1659,6 @@ async fn link_ids_are_exactly_128_bits_drawn_from_the_random_source() {
     // And they work over HTTP like any link.
     let some = ids.iter().next().unwrap();
     data(app.get(&format!("/link/{some}"), Some(&token)).await).await;
-}
-
-// ---------------------------------------------------------------- speed
-
-/// Prints how long listing, searching and fetching take with 100,000
-/// subjects. Run with
-/// `cargo test --release --test study -- --ignored --nocapture hundred_thousand`.
-#[tokio::test]
-#[ignore = "benchmark: seeds 100,000 subjects; run explicitly"]
-async fn hundred_thousand_subjects_benchmark() {
-    // Seeding commits 100,000 times; keep the file in memory where there is
-    // a tmpfs, since what is measured is reading, not fsync.
-    let dir = tempfile::tempdir_in("/dev/shm").unwrap_or_else(|_| tempfile::tempdir().unwrap());
-    let config = test_config(&dir);
-    let app = spawn_app_with(dir, config).await;
-    let token = app.admin_token().await;
-    seed_subjects(&app, 100_000).await;
-
-    let mut figures: HashMap<&str, std::time::Duration> = HashMap::new();
-    let cases = [
-        ("first page by sssid", "/subject?perpage=50".to_owned()),
-        (
-            "page 1000 by name desc",
-            "/subject?offset=50000&perpage=50&ordercol=name&orderdir=DESC".to_owned(),
-        ),
-        (
-            "last page by created",
-            "/subject?offset=99950&perpage=50&ordercol=created".to_owned(),
-        ),
-        (
-            "status=consented by bday",
-            "/subject?status=consented&ordercol=bday".to_owned(),
-        ),
-        (
-            "name search 'müller'",
-            "/subject?search=m%C3%BCller".to_owned(),
-        ),
-        ("sssid prefix search", "/subject?search=S09999".to_owned()),
-        ("fetch one by sssid", "/subject/S054321".to_owned()),
-    ];
-    for (label, path) in &cases {
-        let rounds = 20;
-        let started = Instant::now();
-        for _ in 0..rounds {
-            let r = app.get(path, Some(&token)).await;
-            assert_eq!(r.status(), StatusCode::OK, "{path}");
-            r.bytes().await.unwrap();
-        }
-        figures.insert(label, started.elapsed() / rounds);
-    }
-    for (label, _) in &cases {
-        println!(
-            "{label:>28}: {:>8.2} ms per request",
-            figures[label].as_secs_f64() * 1000.0
-        );
-    }
-    let (_, total) = app.list_subjects(&token, "search=m%C3%BCller").await;
-    assert_eq!(total, 25_000);
 }
 
 /// The derived enrolment date is stored and audited at a precision both

@@ -1,4 +1,5 @@
-//! Helpers for `scripts/bench.sh`, one binary so the benchmark links once:
+//! Benchmark helpers, one binary so the benchmark links once. For
+//! `scripts/bench.sh`:
 //!
 //! - `seed`: fills the configured store (`IDM_*` settings, SQLite or
 //!   MongoDB) with consented subjects, one issued link each, through the
@@ -11,6 +12,10 @@
 //!   configured parameters on all cores: the login limit.
 //!
 //! Each prints one JSON line on stdout for the script to collect.
+//!
+//! And on their own (`cargo bench --bench idm_bench -- <command>`), the
+//! subject list at scale (`scale.rs`): `subject-api`, `subject-screens`
+//! and `subject-queries` print a table of timings.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a helper script: a failed unwrap stops it with its message
 
 use std::io::Write as _;
@@ -35,11 +40,15 @@ use idm::service::link_tokens::{LINK_ALGORITHM, LinkClaims, LinkTokens};
 use idm::store::{LinkRecord, SubjectRecord};
 use serde_json::json;
 
+mod scale;
+
 #[derive(Parser)]
-#[command(about = "Benchmark helpers; run scripts/bench.sh rather than this directly")]
+#[command(
+    about = "Benchmark helpers for scripts/bench.sh, and the subject list at scale (see BENCHMARKS.md)"
+)]
 struct Cli {
-    /// Passed by `cargo bench`; ignored.
-    #[arg(long, hide = true)]
+    /// Passed by `cargo bench`, after the command's own arguments; ignored.
+    #[arg(long, hide = true, global = true)]
     bench: bool,
     #[command(subcommand)]
     command: Option<Command>,
@@ -70,6 +79,19 @@ enum Command {
     Argon2 {
         #[arg(long, default_value_t = 10)]
         seconds: u64,
+    },
+    /// Times the subject API (`GET /subject`) with 100,000 subjects in SQLite.
+    SubjectApi,
+    /// Times the study screens (`/subjects`) with 100,000 subjects in SQLite.
+    SubjectScreens,
+    /// Times the store's subject queries with many subjects.
+    SubjectQueries {
+        #[arg(long, default_value_t = 100_000)]
+        subjects: usize,
+        /// A MongoDB server to run on (in a fresh database, dropped
+        /// afterwards); without it, a fresh SQLite file.
+        #[arg(long)]
+        mongodb_url: Option<String>,
     },
 }
 
@@ -120,7 +142,9 @@ async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         None => {
-            eprintln!("nothing to do: the benchmark runs through scripts/bench.sh");
+            eprintln!(
+                "nothing to do: the benchmark runs through scripts/bench.sh; see BENCHMARKS.md for the others"
+            );
             Ok(())
         }
         Some(Command::Seed {
@@ -130,6 +154,12 @@ async fn main() -> anyhow::Result<()> {
         }) => seed(subjects, links_per_subject, &link_tokens).await,
         Some(Command::BaselineServer { port, body }) => baseline_server(port, &body).await,
         Some(Command::Argon2 { seconds }) => argon2_rate(Duration::from_secs(seconds)),
+        Some(Command::SubjectApi) => scale::subject_api().await,
+        Some(Command::SubjectScreens) => scale::subject_screens().await,
+        Some(Command::SubjectQueries {
+            subjects,
+            mongodb_url,
+        }) => scale::subject_queries(subjects, mongodb_url).await,
     }
 }
 
