@@ -5,7 +5,7 @@
 #      store conformance suite on SQLite and MongoDB;
 #   3. the same Rust tests with the clock shifted 400 days ahead (Debian's
 #      faketime), so no test can depend on the calendar date;
-#   4. the API test suite again with MongoDB as the store;
+#   4. the integration tests again with MongoDB as the store;
 #   5. schemathesis against a live server, checked against /openapi.json;
 #   6. the browser end-to-end tests in headless Chromium.
 # Installs what the tests need: cargo-machete (crates.io), faketime (apt), the NX-27017 MongoDB wire-protocol server and
@@ -49,10 +49,13 @@ if ! command -v faketime >/dev/null 2>&1; then
     $sudo_cmd apt-get install -y -qq faketime
 fi
 FAKETIME_DONT_FAKE_MONOTONIC=1 faketime -f '+400d' \
-    cargo test --locked --no-fail-fast --lib --bins --tests
+    cargo test --locked --no-fail-fast --lib --bins --test integration
 
-step "the API test suite on MongoDB"
-IDM_TEST_BACKEND=mongodb cargo test --locked --no-fail-fast --tests
+step "the integration tests on MongoDB"
+# Every test that starts the app gets a MongoDB database instead of a SQLite
+# file (tests/integration/common/mongo.rs); the unit tests do not depend on
+# the store, so they are not run again.
+IDM_TEST_BACKEND=mongodb cargo test --locked --no-fail-fast --test integration
 
 step "schemathesis: the live API against its OpenAPI description"
 scripts/schemathesis.sh

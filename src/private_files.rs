@@ -99,7 +99,7 @@ mod tests {
     }
 
     /// The explicit modes hold whatever the umask; the tests of the binary
-    /// (tests/cli.rs) check the umask layer.
+    /// (tests/integration/cli/private_files.rs) check the umask layer.
     #[test]
     fn created_folders_and_files_are_private() {
         let root = tempfile::tempdir().unwrap();

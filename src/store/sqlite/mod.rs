@@ -48,7 +48,7 @@ fn migration_steps() -> Vec<M<'static>> {
 
 /// Applied to every new connection. In WAL mode `synchronous=NORMAL`
 /// writes each commit to the WAL before it is acknowledged, so a crash of
-/// the process loses nothing (tests/perf.rs kills it to check), and syncs
+/// the process loses nothing (tests/integration/perf.rs kills it to check), and syncs
 /// only at checkpoints. `FULL` would add an fsync to every commit: about
 /// 1.3 ms on the benchmark machine's disk, with one writer at a time that
 /// caps writes below 800 commits per second (BENCHMARKS.md). The price: a

@@ -1,0 +1,19 @@
+//! MongoDB-specific behaviour over real HTTP: several instances on one
+//! database, a database that goes away, and the import from the old
+//! service. Needs `IDM_TEST_MONGODB_URI` (see tests/integration/common/mongo.rs).
+
+mod database;
+mod import;
+mod instances;
+
+use crate::common::*;
+use idm::Config;
+
+/// A test configuration on the given MongoDB database.
+fn mongo_config(dir: &tempfile::TempDir, uri: &str, database: &str) -> Config {
+    Config {
+        database_url: uri.to_owned(),
+        database_name: database.to_owned(),
+        ..test_config(dir)
+    }
+}
