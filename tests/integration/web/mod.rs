@@ -3,6 +3,7 @@
 //! not follow redirects, so every 303 and Set-Cookie can be checked.
 
 mod csrf;
+mod field_errors;
 mod forms;
 mod headers;
 mod sessions;

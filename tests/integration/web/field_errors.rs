@@ -3,12 +3,8 @@
 //! JSON API names the fields in its error envelope. (The reset form and
 //! the step date are checked in the recovery and screen tests.)
 
-#![allow(clippy::unwrap_used, clippy::expect_used)] // a failed unwrap fails the test with its message
-
-mod common;
-
-use common::browser::{Browser, Page};
-use common::*;
+use crate::common::browser::{Browser, Page};
+use crate::common::*;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
