@@ -11,7 +11,8 @@ use mongodb::Client;
 use mongodb::bson::{Bson, Document, doc};
 use mongodb::options::ClientOptions;
 
-use super::{CONNECT_TIMEOUT, SERVER_SELECTION_TIMEOUT};
+use super::connect::CONNECT_TIMEOUT;
+use crate::config::DatabaseTimeouts;
 use crate::domain::Username;
 use crate::store::{LinkRecord, SubjectRecord};
 
@@ -69,7 +70,7 @@ pub async fn read(
         .context("invalid MongoDB URL in --from")?;
     options
         .server_selection_timeout
-        .get_or_insert(SERVER_SELECTION_TIMEOUT);
+        .get_or_insert(DatabaseTimeouts::default().server_selection);
     options.connect_timeout.get_or_insert(CONNECT_TIMEOUT);
     let client = Client::with_options(options).context("cannot create the MongoDB client")?;
     let mut cursor = client
