@@ -33,8 +33,8 @@ use mongodb::{Client, Collection, Database, IndexModel};
 
 use super::{Store, StoreError, StoreResult};
 use crate::config::DatabaseTimeouts;
-pub(crate) use errors::classify;
 use errors::is_missing_collection;
+pub(crate) use errors::{classify, retry_idempotent};
 use indexes::EnsureIndex as _;
 pub use users::Stall;
 
@@ -57,6 +57,9 @@ const TTL_GRACE: Duration = Duration::from_secs(24 * 3600);
 
 pub struct MongoStore {
     db: Database,
+    /// `maxTimeMS` of queries that scan (searches, counts): the server
+    /// stops them when the service has stopped waiting (`Bounded`).
+    scan_limit: Duration,
     /// Test hook, see [`MongoStore::stall_admin_removals`].
     admin_removal_stall: std::sync::Mutex<Option<users::Stall>>,
 }
@@ -85,6 +88,7 @@ impl MongoStore {
         let client = Client::with_options(options).context("cannot create the MongoDB client")?;
         let store = Self {
             db: client.database(database),
+            scan_limit: timeouts.operation,
             admin_removal_stall: std::sync::Mutex::new(None),
         };
         store
@@ -374,10 +378,16 @@ pub(crate) fn put_opt(doc: &mut Document, key: &str, value: Option<impl Into<Bso
     }
 }
 
-/// Escapes user text so a `$regex` matches it literally.
+/// Escapes user text so a `$regex` matches it literally. Control
+/// characters are written as `\xHH`: the server refuses a pattern holding
+/// a NUL byte (and would answer a search for one with an error).
 pub(crate) fn regex_literal(text: &str) -> String {
     let mut out = String::with_capacity(text.len() + 8);
     for c in text.chars() {
+        if c.is_ascii_control() {
+            out.push_str(&format!("\\x{:02x}", u32::from(c)));
+            continue;
+        }
         if c.is_ascii_punctuation() || c == ' ' {
             out.push('\\');
         }
@@ -420,6 +430,11 @@ mod tests {
         assert_eq!(regex_literal("a.b*c"), "a\\.b\\*c");
         assert_eq!(regex_literal("(x)|[y]^$"), "\\(x\\)\\|\\[y\\]\\^\\$");
         assert_eq!(regex_literal("Müller"), "Müller");
+    }
+
+    #[test]
+    fn regex_literal_never_holds_a_nul_byte() {
+        assert_eq!(regex_literal("a\0b\n"), "a\\x00b\\x0a");
     }
 
     #[test]
