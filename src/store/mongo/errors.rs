@@ -127,6 +127,23 @@ fn unavailable_code(err: &Error) -> Option<(i32, &'static str)> {
         .copied()
 }
 
+/// Runs an idempotent multi-document write (a `delete_many` or
+/// `update_many`) once more when a failover interrupted it: the driver
+/// retries only single-document writes by itself.
+pub(crate) async fn retry_idempotent<T, F, Fut>(mut write: F) -> Result<T, StoreError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, Error>>,
+{
+    match write().await.map_err(classify) {
+        Err(StoreError::Unavailable(why)) => {
+            tracing::info!(error = %why, "retrying an idempotent write once");
+            write().await.map_err(classify)
+        }
+        done => done,
+    }
+}
+
 pub(crate) fn is_missing_collection(err: &Error) -> bool {
     matches!(err.kind.as_ref(), ErrorKind::Command(c) if c.code == NAMESPACE_NOT_FOUND)
 }

@@ -13,7 +13,7 @@
 //! overtaking each other; a holder that stalls past it cannot break the
 //! rule, only retry.
 
-use std::future::Future;
+use std::future::{Future, IntoFuture as _};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration as StdDuration;
@@ -24,7 +24,7 @@ use mongodb::bson::{Bson, Document, doc};
 
 use super::{
     DocExt, MongoStore, classify, collect, insert_unique, is_duplicate, put_opt, regex_literal,
-    to_bson_time,
+    retry_idempotent, to_bson_time,
 };
 use crate::clock::{OsRandom, random_hex};
 use crate::store::{
@@ -98,14 +98,17 @@ impl MongoStore {
     /// Bumps the revision of every admin but `id` and returns how many
     /// there are: the fence of an admin removal (module documentation).
     async fn fence_other_admins(&self, id: &str) -> StoreResult<u64> {
-        let touched = self
-            .users()
-            .update_many(
-                doc! { "admin": true, "_id": { "$ne": id } },
-                doc! { "$inc": { "rev": 1_i64 } },
-            )
-            .await
-            .map_err(classify)?;
+        // Bumping twice after an interrupted first try does no harm.
+        let users = self.users();
+        let touched = retry_idempotent(|| {
+            users
+                .update_many(
+                    doc! { "admin": true, "_id": { "$ne": id } },
+                    doc! { "$inc": { "rev": 1_i64 } },
+                )
+                .into_future()
+        })
+        .await?;
         if touched.matched_count > 0 {
             let stall = self.admin_removal_stall.lock().ok().and_then(|s| s.clone());
             if let Some(stall) = stall {
@@ -375,11 +378,13 @@ impl UserStore for MongoStore {
         let total = self
             .users()
             .count_documents(filter.clone())
+            .max_time(self.scan_limit)
             .await
             .map_err(classify)?;
         let cursor = self
             .users()
             .find(filter)
+            .max_time(self.scan_limit)
             .sort(doc! { "username": 1 })
             .skip(query.offset)
             .limit(i64::try_from(query.limit).unwrap_or(i64::MAX))
