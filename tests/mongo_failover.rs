@@ -249,9 +249,11 @@ async fn timed(
 /// Asks `/readyz` until it says 200 (the database is back), for at most
 /// `within`.
 async fn wait_until_ready(app: &TestApp, within: Duration) {
-    let deadline = Instant::now() + within;
+    let started = Instant::now();
+    let deadline = started + within;
     loop {
         if app.get("/readyz", None).await.status() == StatusCode::OK {
+            eprintln!("ready again after {:?}", started.elapsed());
             return;
         }
         assert!(Instant::now() < deadline, "/readyz did not recover");
@@ -263,6 +265,7 @@ async fn wait_until_ready(app: &TestApp, within: Duration) {
 /// within the bound.
 async fn expect_unavailable(app: &TestApp, admin: &str, bound: Duration) {
     let (status, took) = timed(app.get("/readyz", None)).await;
+    eprintln!("/readyz answered {status} after {took:?}");
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "/readyz");
     assert!(took < Duration::from_secs(5), "/readyz took {took:?}");
     let requests = [
@@ -297,6 +300,7 @@ async fn expect_unavailable(app: &TestApp, admin: &str, bound: Duration) {
         assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE, "{what}");
     }
     let (status, took) = timed(app.get(&format!("/user/{ADMIN}"), Some(admin))).await;
+    eprintln!("GET /user answered {status} after {took:?}");
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
     assert!(took < bound, "an API call took {took:?}");
 }
