@@ -15,7 +15,8 @@
 //! server, see tests/common/mongo.rs).
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a failed unwrap fails the test with its message
 
-#[allow(dead_code)]
+// Each binary uses part of the harness (which, for now, also allows this itself).
+#[allow(dead_code, clippy::duplicated_attributes)]
 mod common;
 
 use std::sync::Arc;

@@ -8,7 +8,8 @@
 //! faults) is in tests/mongo_replica_set.rs.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a failed unwrap fails the test with its message
 
-#[allow(dead_code)]
+// Each binary uses part of the harness (which, for now, also allows this itself).
+#[allow(dead_code, clippy::duplicated_attributes)]
 mod common;
 
 use std::net::SocketAddr;
