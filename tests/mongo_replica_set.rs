@@ -12,7 +12,6 @@
 //! the primary down, so they take turns.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a failed unwrap fails the test with its message
 
-// Each binary uses part of the harness (which, for now, also allows this itself).
 #[allow(dead_code, clippy::duplicated_attributes)]
 mod common;
 
