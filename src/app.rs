@@ -134,7 +134,7 @@ pub async fn build_state(
     random: Arc<dyn RandomSource>,
 ) -> anyhow::Result<AppState> {
     let secrets = config.resolve_secrets()?;
-    let store = store::open(&config.store_location()?).await?;
+    let store = store::open(&config.store_location()?, &config.database_timeouts()).await?;
     let deps = Deps {
         store,
         clock,

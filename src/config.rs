@@ -8,9 +8,13 @@ use anyhow::bail;
 use secrecy::SecretString;
 use serde::Deserialize;
 
+mod database;
 mod load;
 mod secrets;
 
+pub use database::{
+    DEFAULT_MONGO_DATABASE, DatabaseTimeouts, StoreLocation, check_read_preference, mongo_database,
+};
 pub use secrets::{Secrets, random_secret, secret_weakness};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
@@ -49,8 +53,19 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// Empty: SQLite in the data folder; `sqlite://PATH`; `mongodb://...`.
     pub database_url: String,
-    /// MongoDB database name.
+    /// MongoDB database name; empty: the one the URL names, else `idm`.
     pub database_name: String,
+    /// The longest one database call may take (retries and the wait for a
+    /// new MongoDB primary included) before the request answers 503.
+    pub database_timeout_secs: u64,
+    /// How long `/readyz` waits for the database before answering 503.
+    pub readyz_timeout_secs: u64,
+    /// MongoDB: how long an operation waits for a usable primary (longer
+    /// than an election). The URL's `serverSelectionTimeoutMS` wins.
+    pub mongodb_server_selection_timeout_secs: u64,
+    /// MongoDB: how long the server waits for a majority to acknowledge a
+    /// write (`wtimeout`). The URL's `wtimeoutMS` wins.
+    pub mongodb_write_timeout_secs: u64,
     /// Base URL used in links, mails and as default link `iss`/`aud`.
     pub public_url: String,
     /// Allows weak secrets and plain-http secure cookies; never in production.
@@ -173,7 +188,11 @@ impl Default for Config {
             port: 9096,
             data_dir: PathBuf::from("./data"),
             database_url: String::new(),
-            database_name: "idm".into(),
+            database_name: String::new(),
+            database_timeout_secs: 20,
+            readyz_timeout_secs: 2,
+            mongodb_server_selection_timeout_secs: 15,
+            mongodb_write_timeout_secs: 10,
             public_url: "http://127.0.0.1:9096".into(),
             dev_mode: false,
             hsts_max_age_secs: 365 * 24 * 3600,
@@ -226,20 +245,13 @@ impl Default for Config {
     }
 }
 
-/// Where the data lives, decided from `database_url`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum StoreLocation {
-    Sqlite(PathBuf),
-    Mongo { url: String, database: String },
-}
-
 impl Config {
     pub fn validate(&self) -> anyhow::Result<()> {
         let url = self.public_url.trim_end_matches('/');
         if !(url.starts_with("http://") || url.starts_with("https://")) {
             bail!("public_url must start with http:// or https://, got {url:?}");
         }
-        self.store_location()?;
+        self.validate_database()?;
         if self.password_min_chars == 0 {
             bail!("password_min_chars must be at least 1");
         }
@@ -326,28 +338,6 @@ impl Config {
             ""
         };
         Some(format!("max-age={}{subdomains}", self.hsts_max_age_secs))
-    }
-
-    pub fn store_location(&self) -> anyhow::Result<StoreLocation> {
-        let url = self.database_url.trim();
-        if url.is_empty() {
-            return Ok(StoreLocation::Sqlite(self.data_dir.join("idm.sqlite3")));
-        }
-        if let Some(path) = url.strip_prefix("sqlite://") {
-            if path.is_empty() {
-                bail!(
-                    "database_url sqlite:// needs a file path, e.g. sqlite:///var/lib/idm/idm.sqlite3"
-                );
-            }
-            return Ok(StoreLocation::Sqlite(PathBuf::from(path)));
-        }
-        if url.starts_with("mongodb://") || url.starts_with("mongodb+srv://") {
-            return Ok(StoreLocation::Mongo {
-                url: url.to_owned(),
-                database: self.database_name.clone(),
-            });
-        }
-        bail!("database_url must be empty, sqlite://PATH, mongodb://... or mongodb+srv://...")
     }
 }
 

@@ -174,7 +174,7 @@ async fn seed(
 ) -> anyhow::Result<()> {
     let config = Config::load(None)?;
     let secrets = config.resolve_secrets()?;
-    let store = idm::store::open(&config.store_location()?).await?;
+    let store = idm::store::open(&config.store_location()?, &config.database_timeouts()).await?;
     let signer = Arc::new(LinkTokens::new(&secrets.link_secret)?);
     let lifetime = chrono::Duration::seconds(config.link_lifetime_secs as i64);
     let (issuer, audience) = (config.link_issuer(), config.link_audience());

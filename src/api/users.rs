@@ -121,7 +121,7 @@ pub struct ListParams {
     offset: Option<u64>,
     /// Users per page (1-500; 0 is read as 1, more as 500).
     perpage: Option<u64>,
-    /// Part of a username.
+    /// Part of a username (no control characters).
     search: Option<String>,
 }
 
@@ -132,7 +132,7 @@ pub struct ListParams {
     responses(
         (status = 200, description = "A page of users, by username", body = Data<Vec<UserView>>,
             headers(("X-Total-Count" = u64, description = "Users matching, over all pages"))),
-        (status = 400, description = "A parameter is not a whole number", body = ErrorEnvelope),
+        (status = 400, description = "A paging parameter is not a whole number, or the search holds a control character", body = ErrorEnvelope),
         (status = 403, description = "Only admins list users", body = ErrorEnvelope),
     )
 )]

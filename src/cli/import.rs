@@ -39,7 +39,7 @@ pub async fn run(config: &Config, from: &str, db: &str, collection: &str, force:
         data.audits.len(),
         data.skipped.len()
     );
-    let store = match store::open(&location).await {
+    let store = match store::open(&location, &config.database_timeouts()).await {
         Ok(store) => store,
         Err(e) => {
             eprintln!("error: {e:#}");

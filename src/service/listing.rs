@@ -74,6 +74,15 @@ impl Paging {
 }
 
 /// Query-string text that says something (blank means "not sent").
+/// Search text as given. Nothing stored holds a control character (every
+/// stored text passes `check_plain_text`), so a search for one is refused
+/// rather than handed to a store: SQLite's `LIKE` stops at a NUL byte and
+/// would match everything, MongoDB refuses a pattern holding one.
+pub fn search_text(text: Option<&str>) -> Result<Option<String>> {
+    text.map(|text| crate::domain::check_plain_text("search", text).map(|()| text.to_owned()))
+        .transpose()
+}
+
 fn given(text: Option<&str>) -> Option<&str> {
     text.filter(|s| !s.trim().is_empty())
 }
@@ -259,7 +268,7 @@ impl SubjectListQuery {
         Ok(Self {
             // Searched as typed (sssids are case-sensitive); the store folds
             // case for the name.
-            search: given(text.search).map(str::to_owned),
+            search: search_text(given(text.search))?,
             status,
             order_by,
             direction,
@@ -295,6 +304,19 @@ mod tests {
             }
         }
         SubjectListQuery::parse(text)
+    }
+
+    #[test]
+    fn a_search_for_a_control_character_is_refused() {
+        let err = message(parse(&[("search", "a\0b")]));
+        assert!(
+            err.contains("search must not contain control characters"),
+            "{err}"
+        );
+        assert_eq!(
+            search_text(Some("Müller")).unwrap().as_deref(),
+            Some("Müller")
+        );
     }
 
     fn message(result: Result<SubjectListQuery>) -> String {

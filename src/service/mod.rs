@@ -199,7 +199,11 @@ impl Services {
                 audits,
                 metrics.clone(),
             ),
-            health: health::HealthService::new(deps.clone(), mailer.clone()),
+            health: health::HealthService::new(
+                deps.clone(),
+                mailer.clone(),
+                config.database_timeouts().readiness,
+            ),
             mailer,
             metrics,
             recovery,

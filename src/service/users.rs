@@ -10,7 +10,7 @@ use crate::clock::random_hex;
 use crate::domain::{Password, PasswordPolicy, Username};
 use crate::error::{Error, Result};
 use crate::service::audits::{AuditTarget, Auditor};
-use crate::service::listing::UserListQuery;
+use crate::service::listing::{UserListQuery, search_text};
 use crate::service::passwords::PasswordHasher;
 use crate::service::{Context, Deps};
 use crate::store::{Page, StoreError, UserQuery, UserRecord, UserUpdate, UserWriteOutcome};
@@ -216,12 +216,12 @@ impl UserService {
 
     pub async fn list(&self, ctx: &Context, query: UserListQuery) -> Result<Page<UserView>> {
         ctx.require_admin()?;
+        let search = search_text(query.search.as_deref())?;
         let page = self
             .deps
             .store
             .list_users(&UserQuery {
-                search: query
-                    .search
+                search: search
                     .map(|s| s.trim().to_lowercase())
                     .filter(|s| !s.is_empty()),
                 offset: query.paging.offset,

@@ -8,8 +8,9 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
 
-use crate::config::StoreLocation;
+use crate::config::{DatabaseTimeouts, StoreLocation};
 
+pub mod bounded;
 pub mod links;
 pub mod mongo;
 pub mod reset_tokens;
@@ -244,12 +245,17 @@ pub trait Store:
     fn backend(&self) -> &'static str;
 }
 
-/// Opens (and migrates) the store the configuration names.
-pub async fn open(location: &StoreLocation) -> anyhow::Result<Arc<dyn Store>> {
-    match location {
-        StoreLocation::Sqlite(path) => Ok(Arc::new(sqlite::SqliteStore::open(path).await?)),
+/// Opens (and migrates) the store the configuration names, every call
+/// bounded by `timeouts.operation`.
+pub async fn open(
+    location: &StoreLocation,
+    timeouts: &DatabaseTimeouts,
+) -> anyhow::Result<Arc<dyn Store>> {
+    let store: Arc<dyn Store> = match location {
+        StoreLocation::Sqlite(path) => Arc::new(sqlite::SqliteStore::open(path).await?),
         StoreLocation::Mongo { url, database } => {
-            Ok(Arc::new(mongo::MongoStore::open(url, database).await?))
+            Arc::new(mongo::MongoStore::open_with(url, database, timeouts).await?)
         }
-    }
+    };
+    Ok(Arc::new(bounded::Bounded::new(store, timeouts.operation)))
 }

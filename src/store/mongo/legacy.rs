@@ -8,10 +8,11 @@ use anyhow::Context as _;
 use base64::Engine as _;
 use chrono::{DateTime, Datelike, NaiveDate, NaiveDateTime, TimeZone, Utc};
 use mongodb::Client;
-use mongodb::bson::{Bson, Document, doc};
+use mongodb::bson::{Bson, Document, RawDocument, RawDocumentBuf, doc};
 use mongodb::options::ClientOptions;
 
-use super::{CONNECT_TIMEOUT, SERVER_SELECTION_TIMEOUT};
+use super::connect::CONNECT_TIMEOUT;
+use crate::config::DatabaseTimeouts;
 use crate::domain::Username;
 use crate::store::{LinkRecord, SubjectRecord};
 
@@ -56,8 +57,11 @@ pub struct LegacyData {
     pub skipped: Vec<String>,
 }
 
-/// Reads the whole old collection. `now` stands in for timestamps old
-/// documents lack.
+/// Reads the old collection as a stream: each document is decoded and
+/// parsed as it arrives (a batch at a time), so only the parsed records are
+/// kept, never the old documents. A document the driver cannot decode
+/// (e.g. text that is not UTF-8) is reported in `skipped` and the rest is
+/// read on. `now` stands in for timestamps old documents lack.
 pub async fn read(
     url: &str,
     database: &str,
@@ -69,51 +73,76 @@ pub async fn read(
         .context("invalid MongoDB URL in --from")?;
     options
         .server_selection_timeout
-        .get_or_insert(SERVER_SELECTION_TIMEOUT);
+        .get_or_insert(DatabaseTimeouts::default().server_selection);
     options.connect_timeout.get_or_insert(CONNECT_TIMEOUT);
     let client = Client::with_options(options).context("cannot create the MongoDB client")?;
     let mut cursor = client
         .database(database)
-        .collection::<Document>(collection)
+        .collection::<RawDocumentBuf>(collection)
         .find(doc! {})
         // Oldest first (ObjectIds start with their creation time), so "the
         // first one wins" for duplicates means the original.
         .sort(doc! { "_id": 1 })
         .await
         .with_context(|| format!("cannot read {database}.{collection}"))?;
-    let mut documents = Vec::new();
+    let mut data = LegacyData::default();
+    let mut position = 0_u64;
     while cursor
         .advance()
         .await
         .with_context(|| format!("cannot read {database}.{collection}"))?
     {
-        documents.push(
-            cursor
-                .deserialize_current()
-                .context("unreadable document in the old collection")?,
-        );
+        position += 1;
+        data.add_raw(cursor.current(), position, now);
     }
-    Ok(parse_documents(&documents, now))
+    Ok(data)
 }
 
 /// Sorts the old documents by `type` and parses each.
 pub fn parse_documents(documents: &[Document], now: DateTime<Utc>) -> LegacyData {
     let mut data = LegacyData::default();
     for d in documents {
+        data.add(d, now);
+    }
+    data
+}
+
+impl LegacyData {
+    /// Decodes and adds the `position`th document of the old collection,
+    /// or notes why it was skipped.
+    pub fn add_raw(&mut self, raw: &RawDocument, position: u64, now: DateTime<Utc>) {
+        match Document::try_from(raw) {
+            Ok(d) => self.add(&d, now),
+            Err(e) => {
+                // The id, when at least that can be read, to find it by.
+                let id = raw
+                    .get("_id")
+                    .ok()
+                    .flatten()
+                    .and_then(|v| Bson::try_from(v).ok())
+                    .map_or_else(|| "?".to_owned(), |v| id_text(&v));
+                self.skipped.push(format!(
+                    "document #{position} ({id}): cannot be decoded: {e}"
+                ));
+            }
+        }
+    }
+
+    /// Parses one old document by its `type`, or notes why it was skipped.
+    pub fn add(&mut self, d: &Document, now: DateTime<Utc>) {
         let id = d.get("_id").map_or_else(|| "?".to_owned(), id_text);
         let kind = d.get_str("type").unwrap_or("");
         let result = match kind {
-            "user" => parse_user(d, &id).map(|u| data.users.push(u)),
-            "subject" => parse_subject(d, &id, now).map(|s| data.subjects.push(s)),
-            "link" => parse_link(d, &id, now).map(|l| data.links.push(l)),
-            "audit" => parse_audit(d).map(|a| data.audits.push(a)),
+            "user" => parse_user(d, &id).map(|u| self.users.push(u)),
+            "subject" => parse_subject(d, &id, now).map(|s| self.subjects.push(s)),
+            "link" => parse_link(d, &id, now).map(|l| self.links.push(l)),
+            "audit" => parse_audit(d).map(|a| self.audits.push(a)),
             other => Err(format!("unknown type {other:?}")),
         };
         if let Err(why) = result {
-            data.skipped.push(format!("{kind} {id}: {why}"));
+            self.skipped.push(format!("{kind} {id}: {why}"));
         }
     }
-    data
 }
 
 /// An old `_id` as text: ObjectIds as 24 hex digits.
@@ -340,6 +369,36 @@ mod tests {
 
     fn now() -> DateTime<Utc> {
         Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap()
+    }
+
+    /// A document whose `name` is not UTF-8 (the old service stored what
+    /// it was sent), between two good ones.
+    fn raw_with_bad_text(id: i32) -> RawDocumentBuf {
+        let mut good = RawDocumentBuf::new();
+        good.append("_id", id);
+        good.append("type", "subject");
+        good.append("name", "XY");
+        let mut bytes = good.into_bytes();
+        let at = bytes.windows(2).position(|w| w == b"XY").unwrap();
+        bytes[at] = 0xff;
+        RawDocumentBuf::from_bytes(bytes).unwrap()
+    }
+
+    #[test]
+    fn an_undecodable_document_is_reported_and_the_rest_read() {
+        let user = doc! { "_id": 1, "type": "user", "username": "a@example.org", "password": "$2b$04$abcdefghijklmnopqrstuu5r5P9Xq7oW2TA3m8a3T1cbCkEoT8yW6" };
+        let audit = doc! { "_id": 3, "type": "audit", "document": "s", "datetime": "2020-01-01", "action": "x" };
+        let mut data = LegacyData::default();
+        data.add_raw(&RawDocumentBuf::from_document(&user).unwrap(), 1, now());
+        data.add_raw(&raw_with_bad_text(2), 2, now());
+        data.add_raw(&RawDocumentBuf::from_document(&audit).unwrap(), 3, now());
+        assert_eq!((data.users.len(), data.audits.len()), (1, 1));
+        assert_eq!(data.skipped.len(), 1, "{:?}", data.skipped);
+        assert!(
+            data.skipped[0].starts_with("document #2 (2): cannot be decoded"),
+            "{:?}",
+            data.skipped
+        );
     }
 
     #[test]

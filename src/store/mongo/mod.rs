@@ -10,8 +10,10 @@
 //!   first admin carries;
 //! - one winning establish / subject update: conditional updates on a
 //!   `version` field;
-//! - last-admin protection: demotions and deletions of admins take a short
-//!   lease in the `locks` collection, so they run one at a time;
+//! - last-admin protection: removing an admin bumps the revision of every
+//!   other admin before its own conditional write, so two removals that
+//!   each counted the other cannot both succeed (see `users`); a short
+//!   lease in the `locks` collection makes them take turns;
 //! - reset tokens: one document per user, replaced atomically.
 //!
 //! Optional fields are omitted rather than stored as null, and filters use
@@ -26,13 +28,20 @@ use anyhow::Context as _;
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use mongodb::bson::{self, Bson, Document, doc};
-use mongodb::error::{ErrorKind, WriteFailure};
-use mongodb::options::{Acknowledgment, ClientOptions, IndexOptions, WriteConcern};
+use mongodb::options::IndexOptions;
 use mongodb::{Client, Collection, Database, IndexModel};
 
 use super::{Store, StoreError, StoreResult};
+use crate::config::DatabaseTimeouts;
+use errors::is_missing_collection;
+pub(crate) use errors::{classify, retry_idempotent};
+use indexes::EnsureIndex as _;
+pub use users::Stall;
 
 mod audits;
+mod connect;
+mod errors;
+mod indexes;
 pub mod legacy;
 mod links;
 mod reset_tokens;
@@ -41,47 +50,35 @@ mod subjects;
 mod throttle;
 mod users;
 
-/// How long to wait for a reachable server before an operation fails; keeps
-/// `/readyz` and API errors quick when the database is down. A
-/// `serverSelectionTimeoutMS` in the URL wins.
-const SERVER_SELECTION_TIMEOUT: Duration = Duration::from_secs(3);
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
-
 /// Expired sessions, reset tokens and throttle windows are already ignored by
 /// every read; the TTL monitor only removes them this long after expiry, so
 /// that clock skew between the database and the instances never matters.
 const TTL_GRACE: Duration = Duration::from_secs(24 * 3600);
 
-/// The MongoDB error code of a unique index violation.
-const DUPLICATE_KEY: i32 = 11000;
-/// The MongoDB error code for a collection that does not exist.
-const NAMESPACE_NOT_FOUND: i32 = 26;
-
 pub struct MongoStore {
     db: Database,
+    /// `maxTimeMS` of queries that scan (searches, counts): the server
+    /// stops them when the service has stopped waiting (`Bounded`).
+    scan_limit: Duration,
+    /// Test hook, see [`MongoStore::stall_admin_removals`].
+    admin_removal_stall: std::sync::Mutex<Option<users::Stall>>,
 }
 
 impl MongoStore {
+    /// [`MongoStore::open_with`] the default time bounds.
+    pub async fn open(url: &str, database: &str) -> anyhow::Result<Self> {
+        Self::open_with(url, database, &DatabaseTimeouts::default()).await
+    }
+
     /// Connects, checks that the server answers, brings documents of
     /// older versions up to date and creates the indexes (all idempotent,
     /// so every instance does it at start).
-    pub async fn open(url: &str, database: &str) -> anyhow::Result<Self> {
-        let mut options = ClientOptions::parse(url)
-            .await
-            .context("invalid MongoDB URL")?;
-        options
-            .server_selection_timeout
-            .get_or_insert(SERVER_SELECTION_TIMEOUT);
-        options.connect_timeout.get_or_insert(CONNECT_TIMEOUT);
-        options.app_name.get_or_insert_with(|| "c3pro-idm".into());
-        // An acknowledged write survives a crash and a failover (SPEC 9: no
-        // data is lost). `w`/`journal` in the URL win.
-        options.write_concern.get_or_insert_with(|| {
-            WriteConcern::builder()
-                .w(Acknowledgment::Majority)
-                .journal(true)
-                .build()
-        });
+    pub async fn open_with(
+        url: &str,
+        database: &str,
+        timeouts: &DatabaseTimeouts,
+    ) -> anyhow::Result<Self> {
+        let options = connect::client_options(url, timeouts).await?;
         let hosts = options
             .hosts
             .iter()
@@ -91,6 +88,8 @@ impl MongoStore {
         let client = Client::with_options(options).context("cannot create the MongoDB client")?;
         let store = Self {
             db: client.database(database),
+            scan_limit: timeouts.operation,
+            admin_removal_stall: std::sync::Mutex::new(None),
         };
         store
             .ping()
@@ -142,17 +141,7 @@ impl MongoStore {
     /// `(name_lower, sssid)`; they now carry `name_sort` instead.
     async fn upgrade_documents(&self) -> StoreResult<()> {
         let subjects = self.subjects();
-        let mut indexes = Vec::new();
-        match subjects.list_indexes().await {
-            Ok(mut cursor) => {
-                while cursor.advance().await.map_err(classify)? {
-                    indexes.push(cursor.deserialize_current().map_err(classify)?);
-                }
-            }
-            // A new database: no collection, nothing to upgrade.
-            Err(e) if is_missing_collection(&e) => {}
-            Err(e) => return Err(classify(e)),
-        }
+        let indexes = collect_indexes(&subjects).await.map_err(classify)?;
         // Found by its fields: some wire-compatible servers name indexes
         // their own way.
         let old_name_order = |keys: &Document| keys.keys().eq(["name_lower", "sssid"]);
@@ -196,11 +185,11 @@ impl MongoStore {
         };
         let users = self.users();
         users
-            .create_index(unique(doc! { "username": 1 }, "username_unique"))
+            .ensure_index(unique(doc! { "username": 1 }, "username_unique"))
             .await
             .map_err(classify)?;
         users
-            .create_index(
+            .ensure_index(
                 IndexModel::builder()
                     .keys(doc! { users::FIRST_ADMIN_FIELD: 1 })
                     .options(
@@ -215,36 +204,36 @@ impl MongoStore {
             .await
             .map_err(classify)?;
         users
-            .create_index(plain(doc! { "admin": 1 }, "admins"))
+            .ensure_index(plain(doc! { "admin": 1 }, "admins"))
             .await
             .map_err(classify)?;
         let audits = self.audits();
         audits
-            .create_index(plain(
+            .ensure_index(plain(
                 doc! { "subject": 1, "datetime": 1, "seq": 1 },
                 "by_subject",
             ))
             .await
             .map_err(classify)?;
         audits
-            .create_index(plain(
+            .ensure_index(plain(
                 doc! { "user": 1, "datetime": 1, "seq": 1 },
                 "by_user",
             ))
             .await
             .map_err(classify)?;
         self.throttle()
-            .create_index(ttl("resets_at", "expire_windows"))
+            .ensure_index(ttl("resets_at", "expire_windows"))
             .await
             .map_err(classify)?;
         let subjects = self.subjects();
         subjects
-            .create_index(unique(doc! { "sssid": 1 }, "sssid_unique"))
+            .ensure_index(unique(doc! { "sssid": 1 }, "sssid_unique"))
             .await
             .map_err(classify)?;
         for column in subjects::SORTABLE_FIELDS {
             subjects
-                .create_index(plain(
+                .ensure_index(plain(
                     doc! { *column: 1, "sssid": 1 },
                     &format!("by_{column}"),
                 ))
@@ -252,7 +241,7 @@ impl MongoStore {
                 .map_err(classify)?;
         }
         self.links()
-            .create_index(plain(
+            .ensure_index(plain(
                 doc! { "sssid": 1, "created": 1, "seq": 1 },
                 "by_subject",
             ))
@@ -260,15 +249,15 @@ impl MongoStore {
             .map_err(classify)?;
         let reset_tokens = self.reset_tokens();
         reset_tokens
-            .create_index(unique(doc! { "token_hash": 1 }, "token_hash_unique"))
+            .ensure_index(unique(doc! { "token_hash": 1 }, "token_hash_unique"))
             .await
             .map_err(classify)?;
         reset_tokens
-            .create_index(ttl("expires", "expire_tokens"))
+            .ensure_index(ttl("expires", "expire_tokens"))
             .await
             .map_err(classify)?;
         self.sessions()
-            .create_index(ttl("expires", "expire_sessions"))
+            .ensure_index(ttl("expires", "expire_sessions"))
             .await
             .map_err(classify)?;
         Ok(())
@@ -288,53 +277,6 @@ impl Store for MongoStore {
     fn backend(&self) -> &'static str {
         "mongodb"
     }
-}
-
-/// Maps driver errors onto the store's error kinds: unique-index violations
-/// become `Duplicate`, anything that says the server cannot be used right
-/// now becomes `Unavailable`, the rest `Other`. Never panics.
-pub(crate) fn classify(err: mongodb::error::Error) -> StoreError {
-    match err.kind.as_ref() {
-        // The server's message names the duplicated value; callers name
-        // what was duplicated in words a client may see.
-        ErrorKind::Write(WriteFailure::WriteError(e)) if e.code == DUPLICATE_KEY => {
-            StoreError::Duplicate("record".into())
-        }
-        ErrorKind::Command(e) if e.code == DUPLICATE_KEY => StoreError::Duplicate("record".into()),
-        ErrorKind::InsertMany(e)
-            if e
-                .write_errors
-                .iter()
-                .flatten()
-                .any(|w| w.code == DUPLICATE_KEY) =>
-        {
-            StoreError::Duplicate("record".into())
-        }
-        ErrorKind::ServerSelection { .. } => {
-            StoreError::Unavailable("mongodb: no reachable server (server selection timed out)".into())
-        }
-        ErrorKind::Io(e) => StoreError::Unavailable(format!("mongodb: network error: {e}")),
-        ErrorKind::ConnectionPoolCleared { .. } => {
-            StoreError::Unavailable("mongodb: connection to the server was lost".into())
-        }
-        ErrorKind::DnsResolve { message, .. } => {
-            StoreError::Unavailable(format!("mongodb: cannot resolve the server name: {message}"))
-        }
-        ErrorKind::Authentication { .. } => StoreError::Unavailable(
-            "mongodb: authentication failed; check the user, password and authSource in database_url"
-                .into(),
-        ),
-        _ if err.contains_label("RetryableWriteError")
-            || err.contains_label("TransientTransactionError") =>
-        {
-            StoreError::Unavailable(format!("mongodb: transient error: {err}"))
-        }
-        _ => StoreError::Other(anyhow::Error::new(err).context("mongodb")),
-    }
-}
-
-fn is_missing_collection(err: &mongodb::error::Error) -> bool {
-    matches!(err.kind.as_ref(), ErrorKind::Command(c) if c.code == NAMESPACE_NOT_FOUND)
 }
 
 /// Whether an error is a unique-index violation.
@@ -436,16 +378,38 @@ pub(crate) fn put_opt(doc: &mut Document, key: &str, value: Option<impl Into<Bso
     }
 }
 
-/// Escapes user text so a `$regex` matches it literally.
+/// Escapes user text so a `$regex` matches it literally. Control
+/// characters are written as `\xHH`: the server refuses a pattern holding
+/// a NUL byte (and would answer a search for one with an error).
 pub(crate) fn regex_literal(text: &str) -> String {
     let mut out = String::with_capacity(text.len() + 8);
     for c in text.chars() {
+        if c.is_ascii_control() {
+            out.push_str(&format!("\\x{:02x}", u32::from(c)));
+            continue;
+        }
         if c.is_ascii_punctuation() || c == ' ' {
             out.push('\\');
         }
         out.push(c);
     }
     out
+}
+
+/// The indexes of a collection; none for a collection that does not exist.
+pub(crate) async fn collect_indexes(
+    collection: &Collection<Document>,
+) -> Result<Vec<IndexModel>, mongodb::error::Error> {
+    let mut cursor = match collection.list_indexes().await {
+        Ok(cursor) => cursor,
+        Err(e) if is_missing_collection(&e) => return Ok(Vec::new()),
+        Err(e) => return Err(e),
+    };
+    let mut indexes = Vec::new();
+    while cursor.advance().await? {
+        indexes.push(cursor.deserialize_current()?);
+    }
+    Ok(indexes)
 }
 
 /// Collects a cursor of documents.
@@ -466,6 +430,11 @@ mod tests {
         assert_eq!(regex_literal("a.b*c"), "a\\.b\\*c");
         assert_eq!(regex_literal("(x)|[y]^$"), "\\(x\\)\\|\\[y\\]\\^\\$");
         assert_eq!(regex_literal("Müller"), "Müller");
+    }
+
+    #[test]
+    fn regex_literal_never_holds_a_nul_byte() {
+        assert_eq!(regex_literal("a\0b\n"), "a\\x00b\\x0a");
     }
 
     #[test]

@@ -55,9 +55,11 @@ impl ResetTokenStore for MongoStore {
             .transpose()
     }
 
+    /// One document per user: `delete_one`, which (unlike `delete_many`)
+    /// the driver retries once when a failover interrupts it.
     async fn delete_reset_tokens_for_user(&self, user_id: &str) -> StoreResult<()> {
         self.reset_tokens()
-            .delete_many(doc! { "_id": user_id })
+            .delete_one(doc! { "_id": user_id })
             .await
             .map_err(classify)?;
         Ok(())

@@ -1,8 +1,10 @@
+use std::future::IntoFuture as _;
+
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use mongodb::bson::{Document, doc};
 
-use super::{DocExt, MongoStore, classify, insert_unique, to_bson_time};
+use super::{DocExt, MongoStore, classify, insert_unique, retry_idempotent, to_bson_time};
 use crate::store::{SessionRecord, SessionRecordStore, StoreResult};
 
 fn session_doc(s: &SessionRecord) -> Document {
@@ -57,11 +59,10 @@ impl SessionRecordStore for MongoStore {
     }
 
     async fn delete_expired_sessions(&self, now: DateTime<Utc>) -> StoreResult<u64> {
-        Ok(self
-            .sessions()
-            .delete_many(doc! { "expires": { "$lte": to_bson_time(now) } })
-            .await
-            .map_err(classify)?
-            .deleted_count)
+        let expired = doc! { "expires": { "$lte": to_bson_time(now) } };
+        let sessions = self.sessions();
+        let result =
+            retry_idempotent(|| sessions.delete_many(expired.clone()).into_future()).await?;
+        Ok(result.deleted_count)
     }
 }

@@ -1,9 +1,11 @@
+use std::future::IntoFuture as _;
+
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
 use mongodb::bson::{Document, doc};
 use mongodb::options::ReturnDocument;
 
-use super::{DocExt, MongoStore, classify, is_duplicate, to_bson_time};
+use super::{DocExt, MongoStore, classify, is_duplicate, retry_idempotent, to_bson_time};
 use crate::store::{
     StoreError, StoreResult, ThrottleStore, ThrottleTake, ThrottleWindow, prefix_end,
 };
@@ -186,11 +188,10 @@ impl ThrottleStore for MongoStore {
 
     /// The TTL index removes old windows too, a day late (see `TTL_GRACE`).
     async fn purge_throttle_windows(&self, now: DateTime<Utc>) -> StoreResult<u64> {
-        let result = self
-            .throttle()
-            .delete_many(doc! { "resets_at": { "$lte": to_bson_time(now) } })
-            .await
-            .map_err(classify)?;
+        let expired = doc! { "resets_at": { "$lte": to_bson_time(now) } };
+        let throttle = self.throttle();
+        let result =
+            retry_idempotent(|| throttle.delete_many(expired.clone()).into_future()).await?;
         Ok(result.deleted_count)
     }
 
@@ -207,11 +208,9 @@ impl ThrottleStore for MongoStore {
         if let Some(end) = prefix_end(prefix) {
             range.insert("$lt", end);
         }
-        let result = self
-            .throttle()
-            .delete_many(doc! { "_id": range })
-            .await
-            .map_err(classify)?;
+        let keys = doc! { "_id": range };
+        let throttle = self.throttle();
+        let result = retry_idempotent(|| throttle.delete_many(keys.clone()).into_future()).await?;
         Ok(result.deleted_count)
     }
 }

@@ -1,8 +1,21 @@
 //! Staff accounts. Each document carries a private revision counter (`rev`)
 //! so that read-modify-write updates are conditional and never lose a
-//! concurrent change; demoting or deleting an admin also holds the
-//! `admins` lease so two such changes cannot both leave zero admins.
+//! concurrent change.
+//!
+//! The last-admin rule without transactions: removing an admin (demotion or
+//! deletion) reads the admin at revision r, then bumps the revision of
+//! every *other* admin (at least one must exist, else it is the last), then
+//! writes only if the admin is still at r. Two removals that each counted
+//! the other cannot both finish: whichever bumped second changed the
+//! revision the other's final write is conditional on. So the final write
+//! itself is the fence; nothing depends on timing or clocks. The `admins`
+//! lease only makes removals take turns, so that they do not keep
+//! overtaking each other; a holder that stalls past it cannot break the
+//! rule, only retry.
 
+use std::future::{Future, IntoFuture as _};
+use std::pin::Pin;
+use std::sync::Arc;
 use std::time::Duration as StdDuration;
 
 use async_trait::async_trait;
@@ -11,7 +24,7 @@ use mongodb::bson::{Bson, Document, doc};
 
 use super::{
     DocExt, MongoStore, classify, collect, insert_unique, is_duplicate, put_opt, regex_literal,
-    to_bson_time,
+    retry_idempotent, to_bson_time,
 };
 use crate::clock::{OsRandom, random_hex};
 use crate::store::{
@@ -23,7 +36,8 @@ use crate::store::{
 pub(super) const FIRST_ADMIN_FIELD: &str = "first_admin";
 
 /// How long a holder may keep the admins lease before others may take it
-/// (a crashed instance must not block admin changes for longer).
+/// (a crashed instance must not block admin changes for longer; a stalled
+/// one is fenced, see the module documentation).
 const LEASE: chrono::Duration = chrono::Duration::seconds(15);
 /// How long to wait for the lease before giving up with `Unavailable`.
 const LEASE_WAIT: StdDuration = StdDuration::from_secs(10);
@@ -68,6 +82,11 @@ fn revision(d: &Document) -> i64 {
     d.req_i64("rev").unwrap_or(0)
 }
 
+/// What a test awaits inside an admin removal, after the other admins were
+/// counted and before the final write, to reproduce an instance that
+/// stalls there (see [`MongoStore::stall_admin_removals`]).
+pub type Stall = Arc<dyn Fn() -> Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync>;
+
 impl MongoStore {
     async fn user_doc_by_username(&self, username: &str) -> StoreResult<Option<Document>> {
         self.users()
@@ -76,11 +95,36 @@ impl MongoStore {
             .map_err(classify)
     }
 
-    async fn other_admins(&self, username: &str) -> StoreResult<u64> {
-        self.users()
-            .count_documents(doc! { "admin": true, "username": { "$ne": username } })
-            .await
-            .map_err(classify)
+    /// Bumps the revision of every admin but `id` and returns how many
+    /// there are: the fence of an admin removal (module documentation).
+    async fn fence_other_admins(&self, id: &str) -> StoreResult<u64> {
+        // Bumping twice after an interrupted first try does no harm.
+        let users = self.users();
+        let touched = retry_idempotent(|| {
+            users
+                .update_many(
+                    doc! { "admin": true, "_id": { "$ne": id } },
+                    doc! { "$inc": { "rev": 1_i64 } },
+                )
+                .into_future()
+        })
+        .await?;
+        if touched.matched_count > 0 {
+            let stall = self.admin_removal_stall.lock().ok().and_then(|s| s.clone());
+            if let Some(stall) = stall {
+                stall().await;
+            }
+        }
+        Ok(touched.matched_count)
+    }
+
+    /// For tests: `stall` is awaited by every admin removal between
+    /// counting the other admins and its final write.
+    #[doc(hidden)]
+    pub fn stall_admin_removals(&self, stall: Stall) {
+        if let Ok(mut slot) = self.admin_removal_stall.lock() {
+            *slot = Some(stall);
+        }
     }
 
     /// Writes `new` over the document if it is still at revision `rev`.
@@ -167,7 +211,7 @@ impl MongoStore {
             if !holding_lease {
                 return Ok(Attempt::NeedsLease);
             }
-            if self.other_admins(username).await? == 0 {
+            if self.fence_other_admins(&user.id).await? == 0 {
                 return Ok(Attempt::Finished(UserWriteOutcome::LastAdmin));
             }
         }
@@ -202,7 +246,7 @@ impl MongoStore {
             if !holding_lease {
                 return Ok(Attempt::NeedsLease);
             }
-            if self.other_admins(username).await? == 0 {
+            if self.fence_other_admins(&user.id).await? == 0 {
                 return Ok(Attempt::Finished(UserWriteOutcome::LastAdmin));
             }
         }
@@ -334,11 +378,13 @@ impl UserStore for MongoStore {
         let total = self
             .users()
             .count_documents(filter.clone())
+            .max_time(self.scan_limit)
             .await
             .map_err(classify)?;
         let cursor = self
             .users()
             .find(filter)
+            .max_time(self.scan_limit)
             .sort(doc! { "username": 1 })
             .skip(query.offset)
             .limit(i64::try_from(query.limit).unwrap_or(i64::MAX))

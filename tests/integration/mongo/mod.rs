@@ -2,9 +2,12 @@
 //! database, a database that goes away, and the import from the old
 //! service. Needs `IDM_TEST_MONGODB_URI` (see tests/integration/common/mongo.rs).
 
+mod admin_fence;
 mod database;
+mod failover;
 mod import;
 mod instances;
+mod replica_set;
 
 use crate::common::*;
 use idm::Config;
