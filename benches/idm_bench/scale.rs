@@ -322,7 +322,7 @@ pub async fn subject_queries(count: usize, mongodb_url: Option<String>) -> anyho
         },
         None => StoreLocation::Sqlite(dir.path().join("idm.sqlite3")),
     };
-    let store = idm::store::open(&location).await?;
+    let store = idm::store::open(&location, &Default::default()).await?;
     let measured = measure_subject_queries(store, count).await;
     if let Some(url) = &mongodb_url {
         mongodb::Client::with_uri_str(url)
