@@ -9,6 +9,7 @@ pub mod error;
 pub mod extract;
 // `/` is routed with the pages (browsers are sent on); it answers here
 // for every other client.
+pub mod csv;
 pub(crate) mod health;
 mod links;
 pub mod metrics;
@@ -35,6 +36,7 @@ pub fn router() -> Router<AppState> {
         .route("/subject", get(subjects::list).post(subjects::create))
         .route("/subject/{sssid}", get(subjects::get).put(subjects::update))
         .route("/subject/{sssid}/audits", get(subjects::audits))
+        .route("/audit", get(csv::study_audits))
         .route(
             "/subject/{sssid}/links",
             get(subjects::links).post(subjects::create_link),

@@ -18,7 +18,7 @@ use utoipa::openapi::{OpenApi as OpenApiDoc, Ref, RefOr, ResponseBuilder, conten
 use utoipa::{Modify, OpenApi, ToSchema};
 
 use crate::api::error::ErrorEnvelope;
-use crate::api::{health, links, metrics, recovery, subjects, users};
+use crate::api::{csv, health, links, metrics, recovery, subjects, users};
 use crate::store::AuditRecord;
 
 /// The staff-token security scheme: `Authorization: JWT <token>` or
@@ -160,6 +160,7 @@ pub struct PatientIdentifier {
         subjects::audits,
         subjects::links,
         subjects::create_link,
+        csv::study_audits,
         links::get,
         links::update,
         links::jwt,

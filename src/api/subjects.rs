@@ -9,6 +9,7 @@ use serde::de::IgnoredAny;
 use serde::{Deserialize, Deserializer};
 use utoipa::{IntoParams, ToSchema};
 
+use crate::api::csv::{csv_response, download_name, wants_csv};
 use crate::api::error::ErrorEnvelope;
 use crate::api::extract::{ApiJson, Staff};
 use crate::api::openapi::{AuditEntry, Data};
@@ -129,6 +130,10 @@ pub struct ListQuery {
     /// letter case).
     #[param(value_type = Option<String>, pattern = "^\\s*([Nn][Oo][Tt]-[Ii][Nn][Vv][Ii][Tt][Ee][Dd]|[Ii][Nn][Vv][Ii][Tt][Ee][Dd]|[Cc][Oo][Nn][Ss][Ee][Nn][Tt][Ee][Dd]|[Ee][Nn][Rr][Oo][Ll][Ll][Ee][Dd]|[Ww][Ii][Tt][Hh][Dd][Rr][Aa][Ww][Nn])?\\s*$")]
     status: Option<String>,
+    /// `json` (the default) or `csv` (also chosen by `Accept: text/csv`).
+    /// As CSV, without `offset` and `perpage` the whole list is sent.
+    #[param(value_type = Option<String>, pattern = "^\\s*([Jj][Ss][Oo][Nn]|[Cc][Ss][Vv])?\\s*$")]
+    format: Option<String>,
 }
 
 #[utoipa::path(
@@ -136,32 +141,42 @@ pub struct ListQuery {
     security(("staff_token" = [])),
     params(ListQuery),
     responses(
-        (status = 200, description = "A page of subjects", body = Data<Vec<SubjectView>>,
-            headers(("X-Total-Count" = u64, description = "Subjects matching, over all pages"))),
+        (status = 200, description = "A page of subjects; as CSV (`format=csv`), the columns sssid, name, bday, email, date_invited, date_consented, date_enrolled, date_withdrawn",
+            headers(("X-Total-Count" = u64, description = "Subjects matching, over all pages (JSON only)")),
+            content(
+                (Data<Vec<SubjectView>> = "application/json"),
+                (String = "text/csv"),
+            )),
         (status = 400, description = "A parameter has a bad value; the message names it", body = ErrorEnvelope),
     )
 )]
 pub async fn list(
     State(state): State<AppState>,
     Staff(ctx): Staff,
+    headers: HeaderMap,
     query: std::result::Result<Query<ListQuery>, QueryRejection>,
 ) -> Result<Response> {
     let Query(q) = query.map_err(|e| Error::BadRequest(e.body_text()))?;
-    let page = state
-        .services
-        .subjects
-        .list(
-            &ctx,
-            SubjectListQuery::parse(SubjectListText {
-                offset: q.offset.as_deref(),
-                perpage: q.perpage.as_deref(),
-                ordercol: q.ordercol.as_deref(),
-                orderdir: q.orderdir.as_deref(),
-                search: q.search.as_deref(),
-                status: q.status.as_deref(),
-            })?,
-        )
-        .await?;
+    let csv = wants_csv(q.format.as_deref(), &headers)?;
+    let query = SubjectListQuery::parse(SubjectListText {
+        offset: q.offset.as_deref(),
+        perpage: q.perpage.as_deref(),
+        ordercol: q.ordercol.as_deref(),
+        orderdir: q.orderdir.as_deref(),
+        search: q.search.as_deref(),
+        status: q.status.as_deref(),
+    })?;
+    if csv {
+        let blank = |text: &Option<String>| text.as_deref().is_none_or(|t| t.trim().is_empty());
+        let whole_list = blank(&q.offset) && blank(&q.perpage);
+        let chunks = state
+            .services
+            .csv
+            .export_subjects(&ctx, query, whole_list)
+            .await?;
+        return Ok(csv_response(chunks, "subjects.csv"));
+    }
+    let page = state.services.subjects.list(&ctx, query).await?;
     let mut headers = HeaderMap::new();
     headers.insert("x-total-count", HeaderValue::from(page.total));
     Ok((headers, Json(Data { data: page.items })).into_response())
@@ -215,9 +230,16 @@ pub async fn update(
 #[utoipa::path(
     get, path = "/subject/{sssid}/audits", tag = "subjects", operation_id = "getSubjectAudits", summary = "Audit trail of a subject and its links",
     security(("staff_token" = [])),
-    params(("sssid" = String, Path, description = "The study subject id")),
+    params(
+        ("sssid" = String, Path, description = "The study subject id"),
+        ("format" = Option<String>, Query, description = "`json` (the default) or `csv` (also chosen by `Accept: text/csv`)", pattern = "^\\s*([Jj][Ss][Oo][Nn]|[Cc][Ss][Vv])?\\s*$"),
+    ),
     responses(
-        (status = 200, description = "The audit trail of the subject and its links (`[Link] ` entries), oldest first", body = Data<Vec<AuditEntry>>),
+        (status = 200, description = "The audit trail of the subject and its links (`[Link] ` entries), oldest first; as CSV the columns datetime, actor, action, subject, link, user, request_id, client_ip",
+            content(
+                (Data<Vec<AuditEntry>> = "application/json"),
+                (String = "text/csv"),
+            )),
         (status = 404, description = "No such subject", body = ErrorEnvelope),
     )
 )]
@@ -225,11 +247,32 @@ pub async fn audits(
     State(state): State<AppState>,
     Staff(ctx): Staff,
     Path(sssid): Path<String>,
-) -> Result<Json<Data<Vec<AuditEntry>>>> {
+    headers: HeaderMap,
+    query: std::result::Result<Query<FormatQuery>, QueryRejection>,
+) -> Result<Response> {
+    let Query(q) = query.map_err(|e| Error::BadRequest(e.body_text()))?;
+    if wants_csv(q.format.as_deref(), &headers)? {
+        let chunks = state
+            .services
+            .csv
+            .export_subject_audits(&ctx, &sssid)
+            .await?;
+        return Ok(csv_response(chunks, &download_name("audit-trail-", &sssid)));
+    }
     let entries = state.services.subjects.audits(&ctx, &sssid).await?;
     Ok(Json(Data {
-        data: entries.into_iter().map(AuditEntry::from).collect(),
-    }))
+        data: entries
+            .into_iter()
+            .map(AuditEntry::from)
+            .collect::<Vec<_>>(),
+    })
+    .into_response())
+}
+
+/// `?format=`, for answers that come as JSON or CSV.
+#[derive(Deserialize)]
+pub struct FormatQuery {
+    format: Option<String>,
 }
 
 #[utoipa::path(

@@ -17,6 +17,7 @@ use crate::store::Store;
 pub mod audits;
 pub mod auth;
 pub mod background;
+pub mod csv;
 pub mod health;
 pub mod housekeeping;
 pub mod import;
@@ -137,6 +138,8 @@ pub struct Services {
     pub background: background::Background,
     pub subjects: subjects::SubjectService,
     pub links: links::LinkService,
+    /// CSV exports and the bulk import of subjects.
+    pub csv: csv::CsvService,
 }
 
 impl Services {
@@ -178,6 +181,7 @@ impl Services {
             login_throttle.clone(),
         );
         let subjects = subjects::SubjectService::new(deps.clone(), audits.clone());
+        let csv = csv::CsvService::new(deps.clone(), subjects.clone(), audits.clone());
         let links = links::LinkService::new(
             deps.clone(),
             subjects.clone(),
@@ -211,6 +215,7 @@ impl Services {
             deps,
             subjects,
             links,
+            csv,
         })
     }
 }

@@ -73,6 +73,7 @@ bounded!(UserStore {
 
 bounded!(AuditStore {
     fn append_audit(&self, entry: &AuditRecord) -> ();
+    fn audits_between(&self, range: &AuditRange) -> AuditPage;
     fn audits_for_subject(&self, sssid: &str) -> Vec<AuditRecord>;
     fn audits_for_user(&self, username: &str) -> Vec<AuditRecord>;
 });
@@ -168,6 +169,7 @@ mod tests {
     });
     silent!(AuditStore {
         fn append_audit(&self, entry: &AuditRecord) -> ();
+        fn audits_between(&self, range: &AuditRange) -> AuditPage;
         fn audits_for_subject(&self, sssid: &str) -> Vec<AuditRecord>;
         fn audits_for_user(&self, username: &str) -> Vec<AuditRecord>;
     });

@@ -135,9 +135,37 @@ pub struct AuditRecord {
     pub user: Option<String>,
 }
 
+/// Which entries of the whole trail to read, a page at a time: those with
+/// `from <= datetime < to`, at most `limit` of them, after the page that
+/// ended at `after`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditRange {
+    pub from: DateTime<Utc>,
+    pub to: DateTime<Utc>,
+    pub after: Option<AuditCursor>,
+    pub limit: u64,
+}
+
+/// Where a page of [`AuditStore::audits_between`] ended, in the store's
+/// own terms; only meaningful to the store that answered it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditCursor(pub String);
+
+/// A page of the whole trail; `next` is where the following page starts,
+/// `None` once there is nothing more.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuditPage {
+    pub entries: Vec<AuditRecord>,
+    pub next: Option<AuditCursor>,
+}
+
 #[async_trait]
 pub trait AuditStore: Send + Sync {
     async fn append_audit(&self, entry: &AuditRecord) -> StoreResult<()>;
+    /// Every entry (subject, link and account) in `range`, oldest first
+    /// (entries of one instant in the order they were written), one page at
+    /// a time, so a whole study's trail can be read without holding it.
+    async fn audits_between(&self, range: &AuditRange) -> StoreResult<AuditPage>;
     /// Entries about a subject and its links, oldest first.
     async fn audits_for_subject(&self, sssid: &str) -> StoreResult<Vec<AuditRecord>>;
     /// Entries about a staff account, oldest first.

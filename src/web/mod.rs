@@ -89,10 +89,16 @@ pub fn router(state: &AppState, root_for_clients: root::OtherClients) -> Router<
             "/subjects",
             page(get(subjects::list).post(subjects::create)),
         )
+        .route("/subjects.csv", page(get(subjects::export_list)))
+        .route("/audit.csv", page(get(subjects::export_study_audits)))
         .route("/subjects/new", page(get(subjects::new_form)))
         .route(
             "/subjects/{sssid}",
             page(get(subjects::show).post(subjects::update)),
+        )
+        .route(
+            "/subjects/{sssid}/activity.csv",
+            page(get(subjects::export_activity)),
         )
         .route(
             "/subjects/{sssid}/record",

@@ -7,6 +7,7 @@ mod common;
 
 mod accounts;
 mod cli;
+mod data;
 mod mongo;
 mod openapi;
 mod operations;

@@ -32,6 +32,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/subject/{sssid}"),
     ("put", "/subject/{sssid}"),
     ("get", "/subject/{sssid}/audits"),
+    ("get", "/audit"),
     ("get", "/subject/{sssid}/links"),
     ("post", "/subject/{sssid}/links"),
     ("get", "/link/{id}"),

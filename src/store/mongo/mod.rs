@@ -222,6 +222,10 @@ impl MongoStore {
             ))
             .await
             .map_err(classify)?;
+        audits
+            .ensure_index(plain(doc! { "datetime": 1, "seq": 1 }, "by_time"))
+            .await
+            .map_err(classify)?;
         self.throttle()
             .ensure_index(ttl("resets_at", "expire_windows"))
             .await

@@ -3,7 +3,7 @@ use rusqlite::{self, Row, params};
 
 use super::cached::CachedStatements;
 use super::{SqliteStore, classify, parse_ts, ts};
-use crate::store::{AuditRecord, AuditStore, StoreResult};
+use crate::store::{AuditCursor, AuditPage, AuditRange, AuditRecord, AuditStore, StoreResult};
 
 const AUDIT_COLUMNS: &str = "datetime, action, actor, request_id, subject, link, user, client_ip";
 
@@ -59,6 +59,50 @@ impl AuditStore for SqliteStore {
             )
             .map_err(classify)?;
             Ok(())
+        })
+        .await
+    }
+
+    async fn audits_between(&self, range: &AuditRange) -> StoreResult<AuditPage> {
+        let range = range.clone();
+        self.read(move |c| {
+            // The cursor is the last entry's time and row id: the next page
+            // starts after it in the index's order.
+            let (after_time, after_id) = match &range.after {
+                Some(AuditCursor(text)) => match text.split_once('/') {
+                    Some((time, id)) => (time.to_owned(), id.parse::<i64>().unwrap_or(i64::MAX)),
+                    None => (String::new(), i64::MAX),
+                },
+                None => (String::new(), 0),
+            };
+            let limit = i64::try_from(range.limit).unwrap_or(i64::MAX);
+            let mut stmt = c.prepare_cached(&format!(
+                "SELECT {AUDIT_COLUMNS}, id FROM audits
+                 WHERE datetime >= ?1 AND datetime < ?2 AND (datetime, id) > (?3, ?4)
+                 ORDER BY datetime, id LIMIT ?5"
+            ))?;
+            let mut last = None;
+            let entries = stmt
+                .query_map(
+                    params![ts(range.from), ts(range.to), after_time, after_id, limit],
+                    |row| {
+                        let entry = audit_from_row(row)?;
+                        let id: i64 = row.get(8)?;
+                        Ok((entry, id))
+                    },
+                )?
+                .map(|row| {
+                    row.map(|(entry, id)| {
+                        last = Some(format!("{}/{id}", ts(entry.datetime)));
+                        entry
+                    })
+                })
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            let full = entries.len() as u64 == range.limit;
+            Ok(AuditPage {
+                entries,
+                next: last.filter(|_| full).map(AuditCursor),
+            })
         })
         .await
     }

@@ -43,6 +43,7 @@ fn migration_steps() -> Vec<M<'static>> {
             include_str!("migrations/007_subject_name_sort.sql"),
             subjects::backfill_name_sort_keys,
         ),
+        M::up(include_str!("migrations/008_audits_by_time.sql")),
     ]
 }
 

@@ -3,6 +3,7 @@
 use chrono::{DateTime, Utc};
 use maud::{Markup, html};
 
+use super::export::activity_download;
 use super::{day, moment};
 use crate::store::AuditRecord;
 
@@ -100,10 +101,13 @@ pub(super) fn activity_sentence(action: &str) -> Markup {
     }
 }
 
-pub(super) fn activity_card(activity: &[AuditRecord]) -> Markup {
+pub(super) fn activity_card(sssid: &str, activity: &[AuditRecord]) -> Markup {
     html! {
         section.card aria-labelledby="activity-heading" {
-            h2 #activity-heading { "Activity" }
+            div.toolbar {
+                h2 #activity-heading { "Activity" }
+                (activity_download(sssid))
+            }
             div.table-wrap {
                 table #activity {
                     thead { tr { th scope="col" { "When" } th scope="col" { "What happened" } } }

@@ -171,7 +171,7 @@ pub(super) fn panel(
             (journey(visitor, &details.subject, pending))
             (edit_form(visitor, &details.subject, form, errors))
             (links_card(&details.links, now))
-            (activity_card(&details.activity))
+            (activity_card(&details.subject.sssid, &details.activity))
         }
     }
 }

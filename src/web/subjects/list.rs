@@ -6,6 +6,7 @@ use axum::response::{IntoResponse, Response};
 use maud::{Markup, html};
 use serde::Deserialize;
 
+use super::export::study_audit_card;
 use super::{
     LIST_LOADING, PER_PAGE, RECENT_ON_HOME, birth_date, day, moment, qr_button, record_url,
     standing_badge, subject_url,
@@ -115,6 +116,13 @@ impl ListView {
             "/subjects?{}",
             serde_urlencoded::to_string(&pairs).unwrap_or_default()
         )
+    }
+
+    /// The CSV download of this list: its search, filter and order, every
+    /// page.
+    pub(super) fn export_url(&self) -> String {
+        let url = self.url_with(self.sort(), self.direction(), 1);
+        url.replacen("/subjects?", "/subjects.csv?", 1)
     }
 
     pub(super) fn url(&self, page: u64) -> String {
@@ -290,6 +298,12 @@ pub(super) fn list_fragment(
             nav.pager aria-label="Pages" {
                 span.muted { (subjects.total) " subject" @if subjects.total != 1 { "s" } " · page " (page_no) " of " (pages) }
                 span.actions {
+                    @if subjects.total > 0 {
+                        a.button.small.secondary #subjects-download href=(view.export_url()) download
+                            aria-label=(format!("Download the {} subject{} of this list as CSV", subjects.total, if subjects.total == 1 { "" } else { "s" })) {
+                            "Download CSV"
+                        }
+                    }
                     @for (label, target, rel) in [("First", 1, "first"), ("Previous", page_no.saturating_sub(1), "prev"), ("Next", page_no + 1, "next"), ("Last", pages, "last")] {
                         @if target >= 1 && target <= pages && target != page_no {
                             a.button.small.secondary href=(view.url(target)) hx-get=(view.url(target))
@@ -352,6 +366,7 @@ pub(super) fn subjects_page(
                 }
                 (list_fragment(visitor, view, subjects))
             }
+            (study_audit_card())
             div #qr-overlay {}
         },
     )

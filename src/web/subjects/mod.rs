@@ -7,6 +7,7 @@
 
 mod activity;
 mod detail;
+mod export;
 mod form;
 mod list;
 mod new;
@@ -14,6 +15,7 @@ mod revoke;
 mod steps;
 
 pub use detail::{show, update};
+pub use export::{export_activity, export_list, export_study_audits};
 pub use list::{ListView, list, recent, subjects_table};
 pub use new::{create, new_form};
 pub use revoke::{confirm_revoke, revoke_link};

@@ -105,6 +105,14 @@ macro_rules! core_conformance {
             }
 
             #[tokio::test]
+            async fn audits_between_pages_through_a_time_range() {
+                checks::audit_ranges::audits_between_pages_through_a_time_range(
+                    &*$open().await.store,
+                )
+                .await;
+            }
+
+            #[tokio::test]
             async fn throttle_windows() {
                 checks::throttle::throttle_windows(&*$open().await.store).await;
             }

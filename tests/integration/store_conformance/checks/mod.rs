@@ -1,6 +1,7 @@
 //! The checks, written once against the store traits; the runners in
 //! `store_conformance` call each on every store.
 
+pub(super) mod audit_ranges;
 pub(super) mod audits;
 pub(super) mod links;
 pub(super) mod reset_tokens;

@@ -1,0 +1,208 @@
+//! The subject list as CSV: the filter, search and order of `GET /subject`,
+//! read from the subject service a page at a time.
+
+use std::borrow::Cow;
+
+use chrono::{DateTime, Utc};
+use futures_util::stream;
+
+use super::{CsvChunks, CsvService, ExportAudit, csv_rows, header};
+use crate::domain::format_timestamp;
+use crate::error::Result;
+use crate::service::Context;
+use crate::service::audits::AuditTarget;
+use crate::service::listing::{MAX_PER_PAGE, Paging, SubjectListQuery};
+use crate::service::subjects::SubjectView;
+
+/// The columns of the export, which the import reads back: every field a
+/// client may set. (`created` and `changed` belong to the server; a
+/// subject imported from the file is created anew.)
+pub const SUBJECT_COLUMNS: [&str; 8] = [
+    "sssid",
+    "name",
+    "bday",
+    "email",
+    "date_invited",
+    "date_consented",
+    "date_enrolled",
+    "date_withdrawn",
+];
+
+fn timestamp(at: Option<DateTime<Utc>>) -> Cow<'static, str> {
+    at.map_or(Cow::Borrowed(""), |at| Cow::Owned(format_timestamp(at)))
+}
+
+/// One subject's cells, in the order of [`SUBJECT_COLUMNS`].
+fn subject_cells(s: &SubjectView) -> [Cow<'_, str>; 8] {
+    [
+        Cow::Borrowed(s.sssid.as_str()),
+        Cow::Borrowed(s.name.as_str()),
+        Cow::Owned(s.bday.format("%Y-%m-%d").to_string()),
+        Cow::Borrowed(s.email.as_deref().unwrap_or("")),
+        timestamp(s.date_invited),
+        timestamp(s.date_consented),
+        timestamp(s.date_enrolled),
+        timestamp(s.date_withdrawn),
+    ]
+}
+
+/// What an export of the list holds, in words for its audit entry.
+fn describe(query: &SubjectListQuery, whole_list: bool) -> String {
+    let mut parts = Vec::new();
+    if let Some(search) = &query.search {
+        parts.push(format!(
+            "search {}",
+            serde_json::Value::from(search.as_str())
+        ));
+    }
+    if let Some(status) = query.status {
+        parts.push(format!("status {}", status.as_str()));
+    }
+    parts.push(format!(
+        "by {} {}",
+        query.order_by.as_str(),
+        query.direction.as_str()
+    ));
+    if !whole_list {
+        parts.push(format!(
+            "offset {}, perpage {}",
+            query.paging.offset, query.paging.perpage
+        ));
+    }
+    format!("export subjects as CSV ({})", parts.join(", "))
+}
+
+/// Where the stream of an export stands.
+struct Export {
+    service: CsvService,
+    ctx: Context,
+    query: SubjectListQuery,
+    header_sent: bool,
+    /// The page read but not sent yet.
+    pending: Option<Vec<SubjectView>>,
+    /// The offset of the next page to read, if there is one.
+    next: Option<u64>,
+    audit: Option<ExportAudit>,
+}
+
+impl Export {
+    /// The next piece of CSV text, or `None` at the end (once the export
+    /// is audited).
+    async fn step(&mut self) -> Option<Result<Vec<u8>>> {
+        if !self.header_sent {
+            self.header_sent = true;
+            return Some(header(&SUBJECT_COLUMNS));
+        }
+        loop {
+            if let Some(items) = self.pending.take() {
+                if let Some(audit) = self.audit.as_mut() {
+                    audit.rows += items.len() as u64;
+                }
+                return Some(csv_rows(items.iter().map(subject_cells)));
+            }
+            let offset = self.next.take()?;
+            if let Err(e) = self.read(offset).await {
+                // Audited as stopped early, now: the stream ends here.
+                self.audit.take();
+                return Some(Err(e));
+            }
+        }
+    }
+
+    /// Reads the page at `offset` into `pending`.
+    async fn read(&mut self, offset: u64) -> Result<()> {
+        let query = SubjectListQuery {
+            paging: Paging::new(offset, MAX_PER_PAGE),
+            ..self.query.clone()
+        };
+        let page = self.service.subjects.list(&self.ctx, query).await?.items;
+        let full = page.len() as u64 == MAX_PER_PAGE;
+        self.next = full.then_some(offset + MAX_PER_PAGE);
+        self.pending = Some(page);
+        Ok(())
+    }
+}
+
+impl CsvService {
+    /// The subjects `query` selects, in its order, as CSV: with
+    /// `whole_list` every page of the list (the query's paging is
+    /// ignored), else the one page the query names. A query the list
+    /// refuses (a bad parameter, no access) fails here, before anything is
+    /// sent.
+    pub async fn export_subjects(
+        &self,
+        ctx: &Context,
+        query: SubjectListQuery,
+        whole_list: bool,
+    ) -> Result<CsvChunks> {
+        let what = describe(&query, whole_list);
+        let first = if whole_list {
+            Paging::new(0, MAX_PER_PAGE)
+        } else {
+            query.paging
+        };
+        let page = self
+            .subjects
+            .list(
+                ctx,
+                SubjectListQuery {
+                    paging: first,
+                    ..query.clone()
+                },
+            )
+            .await?
+            .items;
+        let next = (whole_list && page.len() as u64 == MAX_PER_PAGE).then_some(MAX_PER_PAGE);
+        let export = Export {
+            service: self.clone(),
+            ctx: ctx.clone(),
+            query,
+            header_sent: false,
+            pending: Some(page),
+            next,
+            audit: Some(ExportAudit::new(
+                self.audits.clone(),
+                ctx,
+                AuditTarget::default(),
+                what,
+            )),
+        };
+        Ok(Box::pin(stream::unfold(export, |mut export| async move {
+            match export.step().await {
+                Some(chunk) => Some((chunk, export)),
+                None => {
+                    if let Some(audit) = export.audit.take() {
+                        audit.finish().await;
+                    }
+                    None
+                }
+            }
+        })))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::service::listing::SortDirection;
+    use crate::store::{SubjectColumn, SubjectStatus};
+
+    #[test]
+    fn the_audit_text_names_the_filter() {
+        let query = SubjectListQuery {
+            search: Some("Ö \"x\"".into()),
+            status: Some(SubjectStatus::Enrolled),
+            order_by: SubjectColumn::Name,
+            direction: SortDirection::Descending,
+            paging: Paging::new(50, 25),
+        };
+        assert_eq!(
+            describe(&query, true),
+            "export subjects as CSV (search \"Ö \\\"x\\\"\", status enrolled, by name desc)"
+        );
+        assert_eq!(
+            describe(&SubjectListQuery::default(), false),
+            "export subjects as CSV (by sssid asc, offset 0, perpage 50)"
+        );
+    }
+}
