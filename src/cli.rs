@@ -1,5 +1,5 @@
-//! The `idm` command line: `serve` (default), user management, `check`,
-//! `backup`, `import` and `secret`.
+//! The `idm` command line: `serve` (default), user management, `subjects
+//! import`, `check`, `backup`, `import` and `secret`.
 
 use std::io::{IsTerminal, Read};
 use std::path::PathBuf;
@@ -19,6 +19,7 @@ use crate::service::users::{NewUser, UserChanges};
 use crate::store::sqlite::SqliteStore;
 
 mod import;
+mod subjects;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -48,6 +49,9 @@ pub enum Command {
     /// Manage staff accounts.
     #[command(subcommand)]
     User(UserCommand),
+    /// Study subjects in bulk.
+    #[command(subcommand)]
+    Subjects(subjects::SubjectCommand),
     /// Validate configuration, database and mail, then exit.
     Check,
     /// Import users, subjects, links and audits from the old service's
@@ -155,6 +159,16 @@ pub async fn run(cli: Cli) -> ExitCode {
         } => import::run(&config, &from, &db, &collection, force).await,
         Command::Backup { destination } => backup(config, destination).await,
         Command::Secret => unreachable!("handled before the configuration is read"),
+        Command::Subjects(cmd) => {
+            let state = match build_state(config, Arc::new(SystemClock), Arc::new(OsRandom)).await {
+                Ok(s) => s,
+                Err(e) => {
+                    eprintln!("error: {e:#}");
+                    return ExitCode::from(EXIT_CONFIG);
+                }
+            };
+            subjects::run(&state, cmd).await
+        }
         Command::User(cmd) => {
             let state = match build_state(config, Arc::new(SystemClock), Arc::new(OsRandom)).await {
                 Ok(s) => s,

@@ -1,6 +1,7 @@
 //! The JSON API of SPEC sections 1-6.
 
 use axum::Router;
+use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 
 use crate::app::AppState;
@@ -35,6 +36,15 @@ pub fn router() -> Router<AppState> {
         .route("/user/{username}/reset", post(recovery::send_reset))
         .route("/subject", get(subjects::list).post(subjects::create))
         .route("/subject/{sssid}", get(subjects::get).put(subjects::update))
+        // The subject whose sssid is `import` stays readable and writable
+        // at its own path.
+        .route(
+            "/subject/import",
+            post(csv::import)
+                .get(subjects::get_import)
+                .put(subjects::update_import)
+                .layer(DefaultBodyLimit::max(csv::MAX_IMPORT_BYTES)),
+        )
         .route("/subject/{sssid}/audits", get(subjects::audits))
         .route("/audit", get(csv::study_audits))
         .route(

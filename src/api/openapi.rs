@@ -161,6 +161,7 @@ pub struct PatientIdentifier {
         subjects::links,
         subjects::create_link,
         csv::study_audits,
+        csv::import,
         links::get,
         links::update,
         links::jwt,

@@ -200,6 +200,21 @@ pub async fn get(
     Ok(Json(Data { data: subject }))
 }
 
+/// `GET /subject/import`: the subject whose sssid is `import` (the path
+/// is also the import's).
+pub async fn get_import(state: State<AppState>, staff: Staff) -> Result<Json<Data<SubjectView>>> {
+    get(state, staff, Path("import".to_owned())).await
+}
+
+/// `PUT /subject/import`, as [`get_import`].
+pub async fn update_import(
+    state: State<AppState>,
+    staff: Staff,
+    body: ApiJson<SubjectBody>,
+) -> Result<StatusCode> {
+    update(state, staff, Path("import".to_owned()), body).await
+}
+
 /// A partial update. Each `date_*` can be set once; sending the same value
 /// again changes nothing.
 #[utoipa::path(

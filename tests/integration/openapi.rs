@@ -33,6 +33,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("put", "/subject/{sssid}"),
     ("get", "/subject/{sssid}/audits"),
     ("get", "/audit"),
+    ("post", "/subject/import"),
     ("get", "/subject/{sssid}/links"),
     ("post", "/subject/{sssid}/links"),
     ("get", "/link/{id}"),

@@ -21,9 +21,11 @@ use crate::service::subjects::SubjectService;
 use crate::service::{Context, Deps};
 
 pub mod audits;
+pub mod import;
 pub mod subjects;
 
 pub use audits::{AUDIT_COLUMNS, AuditExportRange};
+pub use import::{CheckedRow, ImportCheck, ImportMode, ImportReport, ImportRowError};
 pub use subjects::SUBJECT_COLUMNS;
 
 /// An export's body: CSV text, a page at a time. An error ends the stream

@@ -147,6 +147,19 @@ impl JourneyDate {
     }
 }
 
+/// A subject that passed every rule of creation, not written yet.
+#[derive(Debug, Clone)]
+pub struct NewSubject {
+    record: SubjectRecord,
+    dates: Vec<(JourneyDate, DateTime<Utc>)>,
+}
+
+impl NewSubject {
+    pub fn sssid(&self) -> &str {
+        &self.record.sssid
+    }
+}
+
 /// Validated fields of one request.
 struct ParsedFields {
     name: Option<String>,
@@ -240,8 +253,16 @@ impl SubjectService {
 
     pub async fn create(&self, ctx: &Context, fields: SubjectFields) -> Result<SubjectView> {
         require_study_access(ctx)?;
+        let subject = self.check_new(&fields)?;
+        self.insert_new(ctx, subject).await
+    }
+
+    /// The subject `fields` would create, with every rule of
+    /// [`SubjectService::create`] checked except that the sssid is free;
+    /// nothing is read or written.
+    pub fn check_new(&self, fields: &SubjectFields) -> Result<NewSubject> {
         let sssid = fields.sssid.as_deref().map(Sssid::parse);
-        let parsed = ParsedFields::parse(&fields, &["sssid", "name", "bday"]);
+        let parsed = ParsedFields::parse(fields, &["sssid", "name", "bday"]);
         let (sssid, parsed) = match (sssid, parsed) {
             (Some(Ok(sssid)), Ok(parsed)) => (sssid, parsed),
             (Some(Err(invalid)), parsed) => return Err(invalid.with(parsed)),
@@ -259,6 +280,19 @@ impl SubjectService {
         for (date, at) in &parsed.dates {
             *date.slot(&mut record) = Some(*at);
         }
+        Ok(NewSubject {
+            record,
+            dates: parsed.dates,
+        })
+    }
+
+    /// Writes a subject [`SubjectService::check_new`] accepted, with its
+    /// `create` audit (and one for the dates it came with).
+    pub async fn insert_new(&self, ctx: &Context, subject: NewSubject) -> Result<SubjectView> {
+        require_study_access(ctx)?;
+        let NewSubject { mut record, dates } = subject;
+        let now = self.deps.clock.now();
+        (record.created, record.changed) = (now, now);
         match self.deps.store.insert_subject(&record).await {
             Err(StoreError::Duplicate(_)) => {
                 return Err(Error::Conflict("this SSSID is already taken".into()));
@@ -267,12 +301,8 @@ impl SubjectService {
         }
         let target = || subject_target(&record.sssid);
         self.audits.record(ctx, target(), "create").await;
-        if !parsed.dates.is_empty() {
-            let texts: Vec<_> = parsed
-                .dates
-                .iter()
-                .map(|(d, at)| d.audit_text(*at))
-                .collect();
+        if !dates.is_empty() {
+            let texts: Vec<_> = dates.iter().map(|(d, at)| d.audit_text(*at)).collect();
             self.audits.record(ctx, target(), texts.join("; ")).await;
         }
         Ok(record.into())

@@ -4,6 +4,7 @@
 mod lifecycle;
 mod private_files;
 mod settings;
+mod subjects_import;
 mod users;
 
 use std::io::Write;

@@ -4,6 +4,7 @@
 
 mod audit_export;
 mod export;
+mod import;
 
 use crate::common::*;
 use reqwest::StatusCode;
