@@ -17,11 +17,8 @@ use crate::api::openapi::Data;
 use crate::app::AppState;
 use crate::error::{Error, Result};
 pub use crate::http::download::{csv_response, download_name};
+pub use crate::service::csv::MAX_IMPORT_BYTES;
 use crate::service::csv::{AuditExportRange, ImportMode, ImportReport};
-
-/// The largest file `POST /subject/import` takes: 100,000 subjects with
-/// long names and every date fit.
-pub const MAX_IMPORT_BYTES: usize = 32 * 1024 * 1024;
 
 /// Whether the client asked for CSV: `format=csv` (or `json`), else an
 /// `Accept` header that names `text/csv` and not JSON.

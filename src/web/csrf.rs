@@ -31,7 +31,7 @@
 //! script) gets at most the same redirect, which changes nothing.
 
 use axum::body::{Body, to_bytes};
-use axum::extract::{Request, State};
+use axum::extract::{FromRequest, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -48,6 +48,7 @@ use crate::app::{AppState, MAX_BODY_BYTES};
 use crate::clock::random_hex;
 use crate::config::Config;
 use crate::error::Error;
+use crate::service::csv::MAX_IMPORT_BYTES;
 use crate::web::error::error_page;
 use crate::web::layout::page;
 use crate::web::session::{CSRF_KEY, holds_sign_in, sign_in_required};
@@ -71,6 +72,9 @@ const FORM_KEY_LABEL: &[u8] = b"idm console: signed-out form tokens v1";
 /// double-submit token, and without a signed-in session to lose, a stale
 /// token there is refused like any other.
 const SIGNED_OUT_FORMS: [&str; 4] = ["/login", "/init", "/iforgot", "/reset"];
+
+/// Forms that upload a file, and may be larger than other forms.
+const UPLOAD_FORMS: [&str; 1] = [crate::web::subjects::IMPORT_PATH];
 
 /// What a refused form is told: nothing about headers or tokens, only
 /// what to do.
@@ -190,7 +194,12 @@ async fn check_post(
     if let Err(why) = check_origin(&parts.headers, state.config.public_url()) {
         return refuse(why, htmx);
     }
-    let Ok(bytes) = to_bytes(body, MAX_BODY_BYTES).await else {
+    let limit = if UPLOAD_FORMS.contains(&parts.uri.path()) {
+        MAX_IMPORT_BYTES
+    } else {
+        MAX_BODY_BYTES
+    };
+    let Ok(bytes) = to_bytes(body, limit).await else {
         return error_page(
             &Error::PayloadTooLarge("The form is too large to be sent.".into()),
             None,
@@ -207,6 +216,10 @@ async fn check_post(
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned)
         .or_else(|| form_token(&parts.headers, &bytes));
+    let sent = match sent {
+        Some(sent) => Some(sent),
+        None => multipart_token(&parts.headers, &bytes).await,
+    };
     let matches = |expected: &str| {
         sent.as_deref()
             .is_some_and(|sent| bool::from(expected.as_bytes().ct_eq(sent.as_bytes())))
@@ -253,6 +266,37 @@ fn refusal(title: &str) -> Markup {
             p { a.button.secondary href="/login" { "Go to sign in" } }
         }
     }
+}
+
+/// The token in a `multipart/form-data` body (a file upload form), which
+/// the form sends before the file.
+async fn multipart_token(headers: &HeaderMap, body: &axum::body::Bytes) -> Option<String> {
+    let is_multipart = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("multipart/form-data"));
+    if !is_multipart {
+        return None;
+    }
+    // The token comes first: the start of the body is enough, and keeps
+    // the parser within the limit of an ordinary form.
+    let start = body.slice(..body.len().min(MAX_BODY_BYTES));
+    let mut request = axum::http::Request::new(Body::from(start));
+    request.headers_mut().extend(
+        headers
+            .iter()
+            .filter(|(name, _)| *name == header::CONTENT_TYPE)
+            .map(|(name, value)| (name.clone(), value.clone())),
+    );
+    let mut multipart = axum::extract::Multipart::from_request(request, &())
+        .await
+        .ok()?;
+    while let Ok(Some(field)) = multipart.next_field().await {
+        if field.name() == Some(CSRF_FIELD) {
+            return field.text().await.ok();
+        }
+    }
+    None
 }
 
 /// The token in an url-encoded form body.

@@ -2,6 +2,7 @@
 //! JSON API.
 
 use axum::Router;
+use axum::extract::DefaultBodyLimit;
 use axum::middleware;
 use axum::routing::{MethodRouter, get, post};
 use tower_sessions::cookie::SameSite;
@@ -92,6 +93,11 @@ pub fn router(state: &AppState, root_for_clients: root::OtherClients) -> Router<
         .route("/subjects.csv", page(get(subjects::export_list)))
         .route("/audit.csv", page(get(subjects::export_study_audits)))
         .route("/subjects/new", page(get(subjects::new_form)))
+        .route(
+            subjects::IMPORT_PATH,
+            page(get(subjects::import_form).post(subjects::import_upload))
+                .layer(DefaultBodyLimit::max(crate::service::csv::MAX_IMPORT_BYTES)),
+        )
         .route(
             "/subjects/{sssid}",
             page(get(subjects::show).post(subjects::update)),

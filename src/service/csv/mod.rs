@@ -28,6 +28,10 @@ pub use audits::{AUDIT_COLUMNS, AuditExportRange};
 pub use import::{CheckedRow, ImportCheck, ImportMode, ImportReport, ImportRowError};
 pub use subjects::SUBJECT_COLUMNS;
 
+/// The largest file an import takes (32 MiB): 100,000 subjects with long
+/// names and every date fit.
+pub const MAX_IMPORT_BYTES: usize = 32 * 1024 * 1024;
+
 /// An export's body: CSV text, a page at a time. An error ends the stream
 /// (the download is cut short; the response status was already sent).
 pub type CsvChunks = Pin<Box<dyn Stream<Item = Result<Vec<u8>>> + Send>>;

@@ -89,14 +89,18 @@ pub(super) fn study_audit_card() -> Markup {
     html! {
         section.card aria-labelledby="audit-export-heading" {
             h2 #audit-export-heading { "Study audit trail" }
-            form.audit-export method="get" action="/audit.csv" {
-                label for="audit-from" { "From" }
-                input #audit-from type="date" name="from";
-                label for="audit-to" { "To" }
-                input #audit-to type="date" name="to";
-                button.secondary type="submit" { "Download CSV" }
+            form.form-row method="get" action="/audit.csv" aria-describedby="audit-export-hint" {
+                div.field {
+                    label for="audit-from" { "From" }
+                    input #audit-from type="date" name="from";
+                }
+                div.field {
+                    label for="audit-to" { "To" }
+                    input #audit-to type="date" name="to";
+                }
+                div.field.shrink { button.secondary type="submit" { "Download CSV" } }
             }
-            p.muted.small-text { "Every entry of the days chosen, the first and last included; leave a day empty for the start or the end of the trail." }
+            p.muted.small-text #audit-export-hint { "Every entry of the days chosen, the first and last included; leave a day empty for the start or the end of the trail." }
         }
     }
 }

@@ -329,7 +329,10 @@ pub(super) fn subjects_page(
         html! {
             div.title-row {
                 h1 { "Subjects" }
-                a.button href="/subjects/new" { "New subject" }
+                div.actions {
+                    a.button.secondary href=(super::IMPORT_PATH) { "Import CSV" }
+                    a.button href="/subjects/new" { "New subject" }
+                }
             }
             section.card aria-labelledby="list-heading" {
                 div.toolbar {

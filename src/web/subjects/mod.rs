@@ -9,6 +9,7 @@ mod activity;
 mod detail;
 mod export;
 mod form;
+mod import;
 mod list;
 mod new;
 mod revoke;
@@ -16,6 +17,7 @@ mod steps;
 
 pub use detail::{show, update};
 pub use export::{export_activity, export_list, export_study_audits};
+pub use import::{IMPORT_PATH, import_form, import_upload};
 pub use list::{ListView, list, recent, subjects_table};
 pub use new::{create, new_form};
 pub use revoke::{confirm_revoke, revoke_link};
@@ -47,12 +49,15 @@ const PATH_SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'_')
     .remove(b'~');
 
-/// `/subjects/<sssid>`. The sssid `new` is written `%6Eew`: the router sees
-/// the raw path, so it reaches the subject and not the new-subject form,
-/// and the path extractor decodes it back to `new`.
+/// `/subjects/<sssid>`. The sssids `new` and `import` are written `%6Eew`
+/// and `%69mport`: the router sees the raw path, so they reach the subject
+/// and not the new-subject or import form, and the path extractor decodes
+/// them back.
 pub fn subject_url(sssid: &str) -> String {
-    if sssid == "new" {
-        return "/subjects/%6Eew".to_owned();
+    match sssid {
+        "new" => return "/subjects/%6Eew".to_owned(),
+        "import" => return "/subjects/%69mport".to_owned(),
+        _ => {}
     }
     format!("/subjects/{}", utf8_percent_encode(sssid, PATH_SEGMENT))
 }

@@ -3,6 +3,7 @@
 //! for both.
 
 mod audit_export;
+mod console_import;
 mod export;
 mod import;
 
