@@ -16,7 +16,7 @@ use serde_json::json;
 
 use super::mongo_config;
 
-fn binary(text: &str) -> Bson {
+pub(super) fn binary(text: &str) -> Bson {
     Bson::Binary(Binary {
         subtype: BinarySubtype::Generic,
         bytes: text.as_bytes().to_vec(),
@@ -39,13 +39,13 @@ fn old_jwt(jti: &str, iat: i64, exp: i64) -> String {
     )
 }
 
-struct OldData {
-    link_id: String,
-    user_id: ObjectId,
+pub(super) struct OldData {
+    pub(super) link_id: String,
+    pub(super) user_id: ObjectId,
 }
 
 /// Writes the old single-collection layout into `collection`.
-async fn write_old_layout(collection: &mongodb::Collection<Document>) -> OldData {
+pub(super) async fn write_old_layout(collection: &mongodb::Collection<Document>) -> OldData {
     let (staff, admin, s1, s2, link) = (
         ObjectId::new(),
         ObjectId::new(),
@@ -85,7 +85,12 @@ async fn write_old_layout(collection: &mongodb::Collection<Document>) -> OldData
 }
 
 /// Runs `idm import` as an operator would, into the MongoDB `target`.
-fn run_import(uri: &str, target: &str, old_db: &str, force: bool) -> (i32, String, String) {
+pub(super) fn run_import(
+    uri: &str,
+    target: &str,
+    old_db: &str,
+    force: bool,
+) -> (i32, String, String) {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_idm"));
     cmd.env_clear()
         .env("IDM_DATABASE_URL", uri)
@@ -153,7 +158,7 @@ async fn import_from_the_old_layout_is_complete_upgrades_bcrypt_and_is_idempoten
         "{stdout}"
     );
     assert!(
-        stdout.contains("audits: 4 imported, 0 unchanged"),
+        stdout.contains("audits: 5 imported, 0 unchanged"),
         "{stdout}"
     );
     assert!(
@@ -238,6 +243,8 @@ async fn import_from_the_old_layout_is_complete_upgrades_bcrypt_and_is_idempoten
                 Some("boss@example.org")
             ),
             (Some(fixture.link_id.as_str()), "link to patient-42", None),
+            // Derived from the established link, as the service derives it.
+            (None, "enrolled: 2020-01-05T00:00:00Z", None),
         ]
     );
 
@@ -301,7 +308,7 @@ async fn import_from_the_old_layout_is_complete_upgrades_bcrypt_and_is_idempoten
         "{stdout}"
     );
     assert!(
-        stdout.contains("audits: 0 imported, 4 unchanged"),
+        stdout.contains("audits: 0 imported, 5 unchanged"),
         "{stdout}"
     );
     assert_eq!(snapshot(store.database()).await, before);

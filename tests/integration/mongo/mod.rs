@@ -7,6 +7,7 @@ mod database;
 mod failover;
 mod import;
 mod instances;
+mod legacy_complete;
 mod replica_set;
 
 use crate::common::*;

@@ -14,17 +14,28 @@
 //!   the old data overwrites (users get the old password and admin flag,
 //!   and their tokens are revoked).
 //! - Audits are appended once: entries equal to ones already stored (same
-//!   time, action, actor, subject and link) are not added again.
+//!   time, action, actor, subject and link) are not added again. Entries
+//!   about a staff account become entries of that account's trail.
+//! - Nothing the old service knew is lost: a subject without a stored
+//!   `date_enrolled` (or `date_withdrawn`) whose link was established (or
+//!   withdrawn) gets the date its links imply, as SPEC section 4 derives
+//!   it, with the audit entry the service writes for it.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
+
+mod audits;
+mod derive;
+
+use audits::import_audits;
+use derive::with_link_dates;
 
 use chrono::{DateTime, Utc};
 
 use crate::error::{Error, Result};
 use crate::store::mongo::legacy::{LegacyData, LegacyUser};
 use crate::store::{
-    AuditRecord, AuditStore, LinkRecord, LinkStore, SubjectRecord, SubjectStore, UserRecord,
-    UserStore, UserUpdate, UserWriteOutcome,
+    AuditStore, LinkRecord, LinkStore, SubjectRecord, SubjectStore, UserRecord, UserStore,
+    UserUpdate, UserWriteOutcome,
 };
 
 /// What an import writes to: every store once all aggregates are merged
@@ -94,6 +105,9 @@ enum Plan<T> {
     Unchanged,
     /// Differs; carries what is stored now.
     Conflict(T),
+    /// What an earlier import stored, without what this one derives (the
+    /// dates a subject's links imply); carries what is stored now.
+    Complete(T),
 }
 
 /// Imports `data` into `target`. `now` is the time the import runs.
@@ -135,19 +149,26 @@ pub async fn run<S: ImportTarget + ?Sized>(
         user_plans.push((user, plan));
     }
     let mut subject_plans = Vec::new();
+    let mut derived_audits = Vec::new();
     let mut seen = HashSet::new();
     for subject in &data.subjects {
-        let s = &subject.record;
-        if !seen.insert(s.sssid.as_str()) {
+        let old = &subject.record;
+        if !seen.insert(old.sssid.as_str()) {
             report.skipped.push(format!(
                 "subject {} ({}): the same sssid appears earlier",
-                s.sssid, subject.old_id
+                old.sssid, subject.old_id
             ));
             continue;
         }
+        let (derived, audits) = with_link_dates(old, &data.links);
+        derived_audits.extend(audits);
+        let s = &derived;
         let plan = match target.subject(&s.sssid).await? {
             None => Plan::Insert,
             Some(existing) if same_subject(&existing, s) => Plan::Unchanged,
+            // Imported before the dates were derived: completed, no
+            // conflict.
+            Some(existing) if same_subject(&existing, old) => Plan::Complete(existing),
             Some(existing) => {
                 report.conflicts.push(format!(
                     "subject {}: differs from the stored subject",
@@ -156,7 +177,7 @@ pub async fn run<S: ImportTarget + ?Sized>(
                 Plan::Conflict(existing)
             }
         };
-        subject_plans.push((s, plan));
+        subject_plans.push((derived, plan));
     }
     let mut link_plans = Vec::new();
     let mut seen = HashSet::new();
@@ -211,7 +232,9 @@ pub async fn run<S: ImportTarget + ?Sized>(
                 target.insert_user(&new_user(user, now)).await?;
                 report.users.imported += 1;
             }
-            Plan::Conflict(existing) => overwrites.push((user, existing)),
+            Plan::Conflict(existing) | Plan::Complete(existing) => {
+                overwrites.push((user, existing))
+            }
         }
     }
     for (user, existing) in overwrites {
@@ -234,13 +257,14 @@ pub async fn run<S: ImportTarget + ?Sized>(
         }
     }
     for (subject, plan) in subject_plans {
+        let subject = &subject;
         match plan {
             Plan::Unchanged => report.subjects.unchanged += 1,
             Plan::Insert => {
                 target.insert_subject(subject).await?;
                 report.subjects.imported += 1;
             }
-            Plan::Conflict(existing) => {
+            Plan::Conflict(existing) | Plan::Complete(existing) => {
                 let replacement = SubjectRecord {
                     version: existing.version + 1,
                     changed: now,
@@ -263,7 +287,7 @@ pub async fn run<S: ImportTarget + ?Sized>(
                 target.insert_link(link).await?;
                 report.links.imported += 1;
             }
-            Plan::Conflict(existing) => {
+            Plan::Conflict(existing) | Plan::Complete(existing) => {
                 let replacement = LinkRecord {
                     version: existing.version + 1,
                     changed: now,
@@ -276,7 +300,7 @@ pub async fn run<S: ImportTarget + ?Sized>(
             }
         }
     }
-    import_audits(target, &data, &mut report).await?;
+    import_audits(target, &data, derived_audits, &mut report).await?;
     Ok(report)
 }
 
@@ -341,98 +365,4 @@ fn same_link(a: &LinkRecord, b: &LinkRecord) -> bool {
         &b.linked_system,
         b.withdrawn_on,
     )
-}
-
-/// Appends old audits that are not stored yet. Entries are matched as a
-/// multiset, so two identical old entries stay two.
-async fn import_audits<S: ImportTarget + ?Sized>(
-    target: &S,
-    data: &LegacyData,
-    report: &mut ImportReport,
-) -> Result<()> {
-    let subject_of: HashMap<&str, &str> = data
-        .subjects
-        .iter()
-        .map(|s| (s.old_id.as_str(), s.record.sssid.as_str()))
-        .collect();
-    let link_subject: HashMap<&str, &str> = data
-        .links
-        .iter()
-        .map(|l| (l.id.as_str(), l.sssid.as_str()))
-        .collect();
-    let username_of: HashMap<&str, &str> = data
-        .users
-        .iter()
-        .map(|u| (u.id.as_str(), u.username.as_str()))
-        .collect();
-    // Stored entries per subject, counted, loaded once per subject.
-    let mut stored: HashMap<String, HashMap<AuditKey, usize>> = HashMap::new();
-    for audit in &data.audits {
-        let (sssid, link) = if let Some(sssid) = subject_of.get(audit.document.as_str()) {
-            (*sssid, None)
-        } else if let Some(sssid) = link_subject.get(audit.document.as_str()) {
-            (*sssid, Some(audit.document.clone()))
-        } else {
-            report.skipped.push(format!(
-                "audit of {}: refers to no imported subject or link",
-                audit.document
-            ));
-            continue;
-        };
-        let record = AuditRecord {
-            datetime: audit.datetime,
-            action: audit.action.clone(),
-            actor: audit
-                .actor_id
-                .as_deref()
-                .and_then(|id| username_of.get(id))
-                .map(|u| (*u).to_owned()),
-            request_id: None,
-            client_ip: None,
-            subject: Some(sssid.to_owned()),
-            link,
-            user: None,
-        };
-        if !stored.contains_key(sssid) {
-            let mut counts = HashMap::new();
-            for existing in target.audits_for_subject(sssid).await? {
-                *counts.entry(AuditKey::of(&existing)).or_insert(0) += 1;
-            }
-            stored.insert(sssid.to_owned(), counts);
-        }
-        let remaining = stored
-            .get_mut(sssid)
-            .and_then(|c| c.get_mut(&AuditKey::of(&record)));
-        match remaining {
-            Some(n) if *n > 0 => {
-                *n -= 1;
-                report.audits.unchanged += 1;
-            }
-            _ => {
-                target.append_audit(&record).await?;
-                report.audits.imported += 1;
-            }
-        }
-    }
-    Ok(())
-}
-
-/// What makes two audit entries the same entry.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-struct AuditKey {
-    datetime: DateTime<Utc>,
-    action: String,
-    actor: Option<String>,
-    link: Option<String>,
-}
-
-impl AuditKey {
-    fn of(r: &AuditRecord) -> Self {
-        Self {
-            datetime: r.datetime,
-            action: r.action.clone(),
-            actor: r.actor.clone(),
-            link: r.link.clone(),
-        }
-    }
 }
