@@ -13,6 +13,8 @@
 #   BENCH_DURATION     seconds per scenario, default 10
 #   BENCH_CONNECTIONS  connections per scenario, default 16
 #   BENCH_DIR          work folder (data, logs, results), default target/bench
+#   BENCH_CSV_ONLY     1: only the CSV figures (export, import, round trip),
+#                      none of the wrk scenarios
 #   IDM_DATABASE_URL   empty: SQLite (seeded on tmpfs, served from BENCH_DIR
 #                      on disk); mongodb://... : that server, one fresh
 #                      database per data size
@@ -144,6 +146,81 @@ print("  %s: %.0f req/s, p50 %.2f ms, p99 %.2f ms, errors %d, RSS %.1f MB, CPU %
     d["name"], d["rps"], d["p50_us"] / 1000, d["p99_us"] / 1000, d["errors"], d["peak_rss_mb"], d["cpu_pct"]))' >&2
 }
 
+seconds_since() { python3 -c 'import sys, time; print(round(time.time() - float(sys.argv[1]), 3))' "$1"; }
+rss_kib() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
+
+# csv_figures BASE TOKEN DIR: (8) the whole list exported as CSV, its time
+# and how far it raises the server's RSS above what it held before; (9)
+# 10,000 new subjects (the export's first rows under new sssids) checked
+# (dry run) and imported; (10) the export imported into a second server
+# on an empty store and exported again, compared byte for byte.
+csv_figures() {
+  local base=$1 token=$2 dir=$3 auth
+  auth="Authorization: JWT $2"
+  reset_peak_rss "$server_pid"
+  local before started
+  before=$(rss_kib "$server_pid")
+  started=$(date +%s.%N)
+  curl -fs -m 300 -H "$auth" -o "$dir/export.csv" "$base/subject?format=csv"
+  local export_s rows peak
+  export_s=$(seconds_since "$started")
+  peak=$(peak_rss_kib "$server_pid")
+  rows=$(($(wc -l <"$dir/export.csv") - 1))
+  record "{\"kind\":\"csv_export\",\"store\":\"$store\",\"subjects\":$subjects,\"rows\":$rows,\"seconds\":$export_s,\"rss_growth_mb\":$(((peak - before) / 1024))}"
+  echo "  export: $rows rows in $export_s s, RSS +$(((peak - before) / 1024)) MB" >&2
+
+  # New sssids for the first 10,000 rows: the import creates them all.
+  python3 - "$dir/export.csv" "$dir/import.csv" <<'PY'
+import sys
+lines = open(sys.argv[1], newline="").read().split("\r\n")
+out = [lines[0]] + ["IMP-" + line for line in lines[1:10001] if line]
+open(sys.argv[2], "w", newline="").write("\r\n".join(out) + "\r\n")
+PY
+  local dry_s import_s imported
+  started=$(date +%s.%N)
+  curl -fs -m 300 -H "$auth" -H 'Content-Type: text/csv' --data-binary @"$dir/import.csv" \
+    "$base/subject/import?dry_run=true" >"$dir/dry-run.json"
+  dry_s=$(seconds_since "$started")
+  started=$(date +%s.%N)
+  curl -fs -m 600 -H "$auth" -H 'Content-Type: text/csv' --data-binary @"$dir/import.csv" \
+    "$base/subject/import" >"$dir/import.json"
+  import_s=$(seconds_since "$started")
+  imported=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["data"]["imported"])' "$dir/import.json")
+  record "{\"kind\":\"csv_import\",\"store\":\"$store\",\"subjects\":$subjects,\"rows\":10000,\"imported\":$imported,\"dry_run_seconds\":$dry_s,\"seconds\":$import_s}"
+  echo "  import of 10,000 rows: dry run $dry_s s, import $import_s s ($imported imported)" >&2
+
+  # The round trip, on a second server with an empty store.
+  local port2 pid2 base2 token2 data2 round_s identical=false
+  port2=$(free_port)
+  data2=$dir/round-trip
+  mkdir -p "$data2" && chmod 700 "$data2"
+  local db_name=
+  [ "$store" = mongodb ] && db_name=idm_bench_round_trip_${subjects}_$$
+  printf '%s\n' "$admin_password" | env IDM_DATA_DIR="$data2" ${db_name:+IDM_DATABASE_NAME=$db_name} \
+    "$idm_bin" user add "$admin" --admin --password-stdin >/dev/null
+  env IDM_DATA_DIR="$data2" ${db_name:+IDM_DATABASE_NAME=$db_name} IDM_PORT="$port2" \
+    IDM_PUBLIC_URL="http://127.0.0.1:$port2" "$idm_bin" serve >"$dir/round-trip.log" 2>&1 &
+  pid2=$!
+  baseline_pid=$pid2 # stopped with the servers
+  base2=http://127.0.0.1:$port2
+  wait_ready "$base2/" "$(now_ms)" "$pid2" >/dev/null
+  token2=$(curl -fs -H 'Content-Type: application/json' \
+    -d "{\"username\":\"$admin\",\"password\":\"$admin_password\"}" "$base2/auth" |
+    python3 -c 'import json, sys; print(json.load(sys.stdin)["access_token"])')
+  # The first server's list without the 10,000 imported above.
+  curl -fs -m 300 -H "$auth" -o "$dir/export.csv" "$base/subject?format=csv"
+  grep -v '^IMP-' "$dir/export.csv" >"$dir/round-trip-in.csv"
+  started=$(date +%s.%N)
+  curl -fs -m 1800 -H "Authorization: JWT $token2" -H 'Content-Type: text/csv' \
+    --data-binary @"$dir/round-trip-in.csv" "$base2/subject/import" >"$dir/round-trip.json"
+  round_s=$(seconds_since "$started")
+  curl -fs -m 300 -H "Authorization: JWT $token2" -o "$dir/round-trip-out.csv" "$base2/subject?format=csv"
+  cmp -s "$dir/round-trip-in.csv" "$dir/round-trip-out.csv" && identical=true
+  record "{\"kind\":\"csv_round_trip\",\"store\":\"$store\",\"subjects\":$subjects,\"rows\":$(($(wc -l <"$dir/round-trip-in.csv") - 1)),\"import_seconds\":$round_s,\"identical\":$identical}"
+  echo "  round trip: imported in $round_s s into an empty store, byte-identical: $identical" >&2
+  kill "$pid2"; wait "$pid2" 2>/dev/null || true; baseline_pid=
+}
+
 for subjects in $subject_counts; do
   run_dir=$bench_dir/$store-$subjects
   mkdir -p "$run_dir"
@@ -192,6 +269,7 @@ for subjects in $subject_counts; do
     --data-urlencode "password=$admin_password" --data-urlencode "csrf_token=$csrf" "$base/login"
   cookie=$(awk -F'\t' 'NF == 7 {printf "%s%s=%s", sep, $6, $7; sep="; "}' "$jar")
 
+  if [ "${BENCH_CSV_ONLY:-}" != 1 ]; then
   step "$store, $subjects subjects: baseline (a), the same bytes from memory"
   "$bench_bin" baseline-server --port $baseline_port --body "$run_dir/subject.json" &
   baseline_pid=$!
@@ -228,6 +306,10 @@ for subjects in $subject_counts; do
   sleep 1
   run_wrk "2 during 5: reads while logins saturate the hashes" read "$base" "$server_pid" "$connections" "${common[@]}"
   wait "$logins_pid" || true
+  fi
+
+  step "$store, $subjects subjects: CSV export, import, round trip"
+  csv_figures "$base" "$token" "$run_dir"
 
   stop_servers
 done

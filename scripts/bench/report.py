@@ -75,6 +75,20 @@ for subjects in sorted({r["subjects"] for r in rows if "subjects" in r}):
         lines.append(f"Writes: {writes['acknowledged']:,} acknowledged, {writes['stored']:,} "
                      f"stored, {max(lost, 0)} lost.")
 
+    export = one("csv_export", subjects=subjects)
+    imported = one("csv_import", subjects=subjects)
+    round_trip = one("csv_round_trip", subjects=subjects)
+    if export:
+        lines.append(f"CSV export of the whole list ({export['rows']:,} rows): {export['seconds']:.2f} s, "
+                     f"server RSS +{export['rss_growth_mb']} MB.")
+    if imported:
+        lines.append(f"CSV import of {imported['rows']:,} rows: dry run {imported['dry_run_seconds']:.2f} s, "
+                     f"import {imported['seconds']:.2f} s ({imported['imported']:,} imported).")
+    if round_trip:
+        same = "byte-identical" if round_trip["identical"] else "**different**"
+        lines.append(f"CSV round trip ({round_trip['rows']:,} rows exported, imported into an empty store "
+                     f"in {round_trip['import_seconds']:.1f} s, exported again): {same}.")
+
 table = "\n".join(lines) + "\n"
 print(table)
 
