@@ -108,7 +108,7 @@ test("study data in and out of the console", async (t) => {
     assert.equal(onScreen.length, 5);
     await shot("csv-01-filtered-list");
 
-    const link = page.getByRole("link", { name: "Download the 5 subjects of this list as CSV" });
+    const link = page.getByRole("link", { name: "Download CSV of the 5 subjects of this list" });
     const [download] = await Promise.all([page.waitForEvent("download"), link.click()]);
     assert.equal(download.suggestedFilename(), "subjects.csv");
     const text = readFileSync(await download.path(), "utf8");

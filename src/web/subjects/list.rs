@@ -300,7 +300,7 @@ pub(super) fn list_fragment(
                 span.actions {
                     @if subjects.total > 0 {
                         a.button.small.secondary #subjects-download href=(view.export_url()) download
-                            aria-label=(format!("Download the {} subject{} of this list as CSV", subjects.total, if subjects.total == 1 { "" } else { "s" })) {
+                            aria-label=(format!("Download CSV of the {} subject{} of this list", subjects.total, if subjects.total == 1 { "" } else { "s" })) {
                             "Download CSV"
                         }
                     }
