@@ -186,8 +186,8 @@ PY
     "$base/subject/import" >"$dir/import.json"
   import_s=$(seconds_since "$started")
   imported=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["data"]["imported"])' "$dir/import.json")
-  record "{\"kind\":\"csv_import\",\"store\":\"$store\",\"subjects\":$subjects,\"rows\":10000,\"imported\":$imported,\"dry_run_seconds\":$dry_s,\"seconds\":$import_s}"
-  echo "  import of 10,000 rows: dry run $dry_s s, import $import_s s ($imported imported)" >&2
+  record "{\"kind\":\"csv_import\",\"store\":\"$store\",\"subjects\":$subjects,\"rows\":$(($(wc -l <"$dir/import.csv") - 1)),\"imported\":$imported,\"dry_run_seconds\":$dry_s,\"seconds\":$import_s}"
+  echo "  import of $(($(wc -l <"$dir/import.csv") - 1)) rows: dry run $dry_s s, import $import_s s ($imported imported)" >&2
 
   # The round trip, on a second server with an empty store.
   local port2 pid2 base2 token2 data2 round_s identical=false
