@@ -315,7 +315,7 @@ async fn user_command(state: &AppState, cmd: UserCommand) -> Result<(), Error> {
                     &email,
                     UserChanges {
                         admin: Some(admin),
-                        password: None,
+                        ..UserChanges::default()
                     },
                 )
                 .await?;
@@ -335,8 +335,8 @@ async fn user_command(state: &AppState, cmd: UserCommand) -> Result<(), Error> {
                     &ctx,
                     &email,
                     UserChanges {
-                        admin: None,
                         password: Some(password),
+                        ..UserChanges::default()
                     },
                 )
                 .await?;

@@ -9,7 +9,7 @@ use serde::Deserialize;
 
 use crate::app::AppState;
 use crate::error::Error;
-use crate::service::auth::BAD_LOGIN;
+use crate::service::auth::{BAD_LOGIN, FirstStep};
 use crate::web::error::{SignInReason, WebError, too_many_attempts};
 use crate::web::layout::{Chrome, Field, Flash, Section, csrf_field, flash, page};
 use crate::web::session::Visitor;
@@ -181,10 +181,11 @@ pub async fn submit(
     let result = state
         .services
         .auth
-        .verify_credentials(&visitor.ctx, Some(&input.username), Some(input.password))
+        .check_password(&visitor.ctx, Some(&input.username), Some(input.password))
         .await;
     let (status, error, retry_after) = match result {
-        Ok(user) => {
+        Ok(FirstStep::SecondFactor(_)) => (StatusCode::UNAUTHORIZED, BAD_LOGIN.to_owned(), None),
+        Ok(FirstStep::SignedIn(user)) => {
             let target = next.unwrap_or(landing(user.admin)).to_owned();
             visitor.sign_in(&state, user).await?;
             return Ok(if visitor.htmx {

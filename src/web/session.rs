@@ -58,6 +58,11 @@ impl Visitor {
         self.ctx.current_user()
     }
 
+    /// Whether the visitor may change study data (monitors only read).
+    pub fn can_write(&self) -> bool {
+        self.user().is_some_and(|u| u.role.may_write())
+    }
+
     pub fn chrome(&self, section: Section) -> Chrome {
         Chrome {
             user: self.user().cloned(),
@@ -280,5 +285,24 @@ impl FromRequestParts<AppState> for Admin {
             )));
         }
         Ok(Admin(visitor))
+    }
+}
+
+/// A signed-in staff member who may change study data; monitors get the
+/// 403 page.
+pub struct Writer(pub Visitor);
+
+impl FromRequestParts<AppState> for Writer {
+    type Rejection = WebError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let SignedIn(visitor) = SignedIn::from_request_parts(parts, state).await?;
+        if let Err(error) = visitor.ctx.require_write() {
+            return Err(visitor.fail(error));
+        }
+        Ok(Writer(visitor))
     }
 }

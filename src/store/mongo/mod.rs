@@ -32,6 +32,7 @@ use mongodb::{Client, Collection, Database, IndexModel};
 
 use super::{Store, StoreError, StoreResult};
 
+mod accounts;
 mod audits;
 pub mod legacy;
 mod links;
@@ -132,6 +133,9 @@ impl MongoStore {
     }
     fn sessions(&self) -> Collection<Document> {
         self.db.collection("sessions")
+    }
+    fn recovery_codes(&self) -> Collection<Document> {
+        self.db.collection("recovery_codes")
     }
     fn locks(&self) -> Collection<Document> {
         self.db.collection("locks")
@@ -269,6 +273,14 @@ impl MongoStore {
             .map_err(classify)?;
         self.sessions()
             .create_index(ttl("expires", "expire_sessions"))
+            .await
+            .map_err(classify)?;
+        self.sessions()
+            .create_index(plain(doc! { "user_id": 1 }, "by_user"))
+            .await
+            .map_err(classify)?;
+        self.recovery_codes()
+            .create_index(plain(doc! { "user_id": 1 }, "by_user"))
             .await
             .map_err(classify)?;
         Ok(())

@@ -76,7 +76,7 @@ pub async fn set_admin(
 ) -> Result<Response, WebError> {
     let changes = UserChanges {
         admin: Some(input.admin == "true"),
-        password: None,
+        ..UserChanges::default()
     };
     let result = state
         .services
