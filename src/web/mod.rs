@@ -25,6 +25,7 @@ pub mod session;
 pub mod session_store;
 pub mod subjects;
 mod users;
+mod welcome;
 
 /// The session cookie's name.
 pub const SESSION_COOKIE: &str = "idm_session";
@@ -78,6 +79,7 @@ pub fn router(state: &AppState, root_for_clients: root::OtherClients) -> Router<
             "/reset",
             page(get(recovery::reset_show).post(recovery::reset_submit)),
         )
+        .route("/welcome", page(get(welcome::show).post(welcome::submit)))
         .route("/users", page(get(users::list).post(users::create)))
         .route("/users/admin", page(post(users::set_admin)))
         .route("/users/reset", page(post(users::send_reset)))
