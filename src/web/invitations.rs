@@ -25,7 +25,7 @@ use crate::web::subjects::{moment, subject_url};
 /// The QR code of `token` as an `<img>`. Medium error correction survives
 /// a smudged print while keeping a ~300-character JWT at a size phones
 /// read easily.
-fn qr_image(token: &str, alt: &str) -> Result<Markup, Error> {
+pub(crate) fn qr_image(token: &str, alt: &str) -> Result<Markup, Error> {
     let code = QrCode::with_error_correction_level(token.as_bytes(), EcLevel::M)
         .map_err(|e| Error::internal(anyhow::anyhow!("QR code: {e}")))?;
     let svg = code

@@ -10,21 +10,23 @@ use tower_sessions::{Expiry, SessionManagerLayer};
 use crate::app::AppState;
 use crate::service::seconds;
 
+mod account;
 mod assets;
 pub mod csrf;
 pub mod error;
 mod home;
 mod init;
-mod invitations;
+pub(crate) mod invitations;
 pub mod layout;
 mod login;
+mod login_code;
 pub mod messages;
 mod recovery;
 mod root;
 pub mod session;
 pub mod session_store;
 pub mod subjects;
-mod users;
+pub(crate) mod users;
 mod welcome;
 
 /// The session cookie's name.
@@ -67,10 +69,23 @@ pub fn router(state: &AppState, root_for_clients: root::OtherClients) -> Router<
         .route("/init", page(get(init::show).post(init::submit)))
         .route("/login", page(get(login::show).post(login::submit)))
         .route(
+            "/login/code",
+            page(get(login_code::show).post(login_code::submit)),
+        )
+        .route(
             "/logout",
             page(get(login::confirm_logout).post(login::logout)),
         )
         .route("/home", page(get(home::show)))
+        .route("/account", page(get(account::show)))
+        .route("/account/password", page(post(account::change_password)))
+        .route("/account/mfa", page(post(account::start_mfa)))
+        .route("/account/mfa/confirm", page(post(account::confirm_mfa)))
+        .route("/account/mfa/remove", page(post(account::remove_mfa)))
+        .route(
+            "/account/sessions/revoke",
+            page(post(account::revoke_sessions)),
+        )
         .route(
             "/iforgot",
             page(get(recovery::iforgot_show).post(recovery::iforgot_submit)),

@@ -42,7 +42,12 @@ impl AccountService {
                 "two-factor sign-in is already set up; remove it before setting it up again".into(),
             ));
         }
-        self.confirm_password(&account, password).await?;
+        self.confirm_password(&account, password)
+            .await
+            .map_err(|e| match e {
+                Error::Invalid(_) => Error::invalid("password", "the password is not right"),
+                other => other,
+            })?;
         let enrolment = self.keys.enrol(
             self.deps.random.as_ref(),
             &account.user.id,
