@@ -102,6 +102,8 @@ pub fn router(state: &AppState, root_for_clients: root::OtherClients) -> Router<
             "/users/delete",
             page(get(users::confirm_delete).post(users::delete)),
         )
+        .route("/users/{username}", page(get(users::show)))
+        .route("/users/{username}/{action}", page(post(users::act)))
         .route(
             "/subjects",
             page(get(subjects::list).post(subjects::create)),

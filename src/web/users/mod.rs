@@ -23,8 +23,10 @@ use crate::web::session::{Admin, Visitor};
 use crate::web::subjects::moment;
 
 mod actions;
+mod detail;
 
 pub use actions::{confirm_delete, create, delete, send_reset, set_admin};
+pub use detail::{act, show};
 
 const PER_PAGE: u64 = 20;
 
