@@ -186,6 +186,8 @@ async fn otp_on_auth_each_code_once_and_the_same_401_for_every_failure() {
         assert_eq!(entries_with(&trail, action).len(), 1, "{action}: {trail:?}");
     }
     assert!(!entries_with(&trail, "login failed: wrong second-factor code").is_empty());
+    let used = entries_with(&trail, "second factor: recovery code used");
+    assert_eq!(used[0]["actor"], STAFF, "the account that proved itself");
     // An admin removes it; the password alone works again.
     let r = app
         .delete_json(&format!("/user/{STAFF}/mfa"), Some(&admin), &json!({}))

@@ -177,8 +177,13 @@ impl AuthService {
             Some(kind) => {
                 self.throttle.succeeded(admission).await;
                 if kind == CodeKind::Recovery {
+                    // The account proved itself: it is the actor.
+                    let as_user = Context {
+                        actor: Actor::Staff(self.current_user(&account)),
+                        ..ctx.clone()
+                    };
                     self.audits
-                        .record(ctx, target(), "second factor: recovery code used")
+                        .record(&as_user, target(), "second factor: recovery code used")
                         .await;
                 }
                 self.signed_in(ctx, &account, "login").await

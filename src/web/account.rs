@@ -49,7 +49,7 @@ async fn load(
 fn password_card(visitor: &Visitor, errors: &FieldMessages, rules: &str) -> Markup {
     html! {
         section.card aria-labelledby="password-heading" {
-            h2 #password-heading { "Password" }
+            h2 #password-heading { "Change your password" }
             form #password-form method="post" action="/account/password" novalidate {
                 (csrf_field(&visitor.csrf))
                 (form_problems(&errors.others(&["current_password", "password", "password2"])))
