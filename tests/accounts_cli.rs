@@ -1,4 +1,5 @@
 //! `idm user invite|disable|enable|set-role|reset-mfa` at the command line.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a failed unwrap fails the test with its message
 
 use std::path::Path;
 use std::process::{Command, Output};

@@ -1,7 +1,7 @@
 //! The admin's page of one account (`/users/<username>`): its facts,
 //! sessions and audit trail, and each action as a plain form post.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a failed unwrap fails the test with its message
 
-#[allow(dead_code)]
 mod common;
 
 use common::browser::Browser;

@@ -2,8 +2,8 @@
 //! person chooses one through the emailed `/welcome?k=` link. The key
 //! follows the rules of reset links: single use, expires, replaced by a
 //! newer one, stored only as a hash, moved out of the URL into a cookie.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a failed unwrap fails the test with its message
 
-#[allow(dead_code)]
 mod common;
 
 use chrono::Duration;

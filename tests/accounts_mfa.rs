@@ -1,8 +1,8 @@
 //! Two-factor sign-in (TOTP with recovery codes): enrolment through the
 //! API, `otp` on `POST /auth`, the console's second step, admin removal,
 //! `mfa_required`, and what a database dump holds.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a failed unwrap fails the test with its message
 
-#[allow(dead_code)]
 mod common;
 
 use common::browser::Browser;

@@ -2,8 +2,8 @@
 //! disabled) through the JSON API: user JSON, the read-only monitor, and
 //! disabling with the last-active-admin rule. Runs on SQLite, and on
 //! MongoDB with `IDM_TEST_BACKEND=mongodb`.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a failed unwrap fails the test with its message
 
-#[allow(dead_code)]
 mod common;
 
 use common::browser::Browser;

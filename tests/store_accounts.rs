@@ -4,7 +4,6 @@
 //! Also how records written before these fields existed read back.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-#[allow(dead_code)]
 mod common;
 
 use std::any::Any;

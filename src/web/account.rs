@@ -330,7 +330,7 @@ pub async fn start_mfa(
         .start_enrolment(&visitor.ctx, &me, &input.password)
         .await
     {
-        Ok(enrolment) => enrolment_page(&visitor, &enrolment),
+        Ok(enrolment) => Ok(enrolment_page(&visitor, &enrolment)),
         Err(error) => mfa_failed(&state, &visitor, error).await,
     }
 }
@@ -350,9 +350,11 @@ fn confirm_form(visitor: &Visitor, error: Option<&str>) -> Markup {
     }
 }
 
-fn enrolment_page(visitor: &Visitor, enrolment: &EnrolmentView) -> Result<Response, WebError> {
-    let qr = qr_image(&enrolment.otpauth_uri, "QR code for your authenticator app")
-        .map_err(|e| visitor.fail(e))?;
+fn enrolment_page(visitor: &Visitor, enrolment: &EnrolmentView) -> Response {
+    let qr = match qr_image(&enrolment.otpauth_uri, "QR code for your authenticator app") {
+        Ok(qr) => qr,
+        Err(error) => return visitor.fail(error).into_response(),
+    };
     let body = html! {
         h1 { "Set up two-factor sign-in" }
         section.card aria-labelledby="scan-heading" {
@@ -374,13 +376,13 @@ fn enrolment_page(visitor: &Visitor, enrolment: &EnrolmentView) -> Result<Respon
             (confirm_form(visitor, None))
         }
     };
-    Ok(page(
+    page(
         "Set up two-factor sign-in",
         Some(&visitor.chrome(Section::Account)),
         false,
         body,
     )
-    .into_response())
+    .into_response()
 }
 
 #[derive(Deserialize)]
