@@ -131,8 +131,15 @@ async function invitationLink(dataDir, to) {
 
 // ------------------------------------------------------------ steps
 
+// Opens `url` once the current page has loaded: leaving a page while its
+// scripts still load makes Chromium report them as failed requests.
+async function go(page, url) {
+  await page.waitForLoadState("load");
+  await page.goto(url);
+}
+
 async function signIn(page, base, username, password) {
-  await page.goto(`${base}/login`);
+  await go(page, `${base}/login`);
   await page.getByLabel("Email", { exact: true }).fill(username);
   await page.getByLabel("Password", { exact: true }).fill(password);
   await page.getByRole("button", { name: "Sign in" }).click();
@@ -174,7 +181,7 @@ test("the account lifecycle from invitation to disabling", async () => {
   // The mail's link, in a fresh browser, sets the password.
   const link = await invitationLink(dataDir, STAFF);
   const welcome = await freshBrowser("welcome");
-  await welcome.page.goto(link);
+  await go(welcome.page, link);
   assert.equal(welcome.page.url(), `${base}/welcome`, "the key left the address bar");
   await welcome.page.getByText(`Your account ${STAFF} is ready.`).waitFor();
   await welcome.page.getByLabel("Password", { exact: true }).fill(STAFF_PASSWORD);
@@ -235,7 +242,7 @@ test("the account lifecycle from invitation to disabling", async () => {
   await user.page.getByRole("button", { name: "Change password" }).click();
   await user.page.getByText("Your password was changed.").waitFor();
   await shot(user.page, "05-password-changed");
-  await elsewhere.page.goto(`${base}/home`);
+  await go(elsewhere.page, `${base}/home`);
   await elsewhere.page.waitForURL(/\/login/);
 
   // The admin disables the account: its session and token stop at once.
@@ -248,14 +255,14 @@ test("the account lifecycle from invitation to disabling", async () => {
   const { access_token: token } = await tokenAnswer.json();
   const subjects = () => fetch(`${base}/subject`, { headers: { authorization: `JWT ${token}` } });
   assert.equal((await subjects()).status, 200);
-  await admin.page.goto(`${base}/users`);
+  await go(admin.page, `${base}/users`);
   await admin.page.getByRole("link", { name: STAFF, exact: true }).click();
   await admin.page.getByText("second factor added").first().waitFor();
   await admin.page.getByRole("button", { name: "Disable account" }).click();
   await admin.page.getByText(`${STAFF} is disabled`).waitFor();
   await shot(admin.page, "06-user-detail-disabled");
   assert.equal((await subjects()).status, 401);
-  await user.page.goto(`${base}/home`);
+  await go(user.page, `${base}/home`);
   await user.page.waitForURL(/\/login/);
   assertNoProblems("disable");
 });
@@ -279,7 +286,7 @@ test("a monitor reads and changes nothing", async () => {
   await monitor.page.waitForURL(`${base}/home`);
   await monitor.page.getByText("monitor, read only").waitFor();
   for (const path of ["/home", "/subjects", "/subjects/S1"]) {
-    await monitor.page.goto(`${base}${path}`);
+    await go(monitor.page, `${base}${path}`);
     await monitor.page.getByText("Ada Lovelace").first().waitFor();
     // The only form that posts is the sign-out in the header.
     const posting = await monitor.page.locator('main form[method="post"]').count();
@@ -292,7 +299,7 @@ test("a monitor reads and changes nothing", async () => {
   await monitor.page.getByRole("heading", { name: "Activity" }).waitFor();
   await shot(monitor.page, "07-monitor-subject");
   monitor.expectedErrors.add({ path: "/subjects/new", status: 403 });
-  await monitor.page.goto(`${base}/subjects/new`);
+  await go(monitor.page, `${base}/subjects/new`);
   await monitor.page.getByText("monitors may read study data but not change it", { exact: false }).waitFor();
   assertNoProblems("monitor console");
 
@@ -331,7 +338,7 @@ test("with mfa_required = admins an admin reaches only the enrolment first", asy
   await signIn(admin.page, base, ADMIN, ADMIN_PASSWORD);
   await admin.page.waitForURL(`${base}/account`);
   await admin.page.getByText("requires two-factor sign-in").waitFor();
-  await admin.page.goto(`${base}/users`);
+  await go(admin.page, `${base}/users`);
   await admin.page.waitForURL(`${base}/account`);
   await shot(admin.page, "08-required");
   await admin.page.getByLabel("Password", { exact: true }).fill(ADMIN_PASSWORD);
@@ -340,7 +347,7 @@ test("with mfa_required = admins an admin reaches only the enrolment first", asy
   await admin.page.getByLabel("Code from the app", { exact: true }).fill(totp(secret, Math.floor(Date.now() / 30_000)));
   await admin.page.getByRole("button", { name: "Turn on two-factor sign-in" }).click();
   await admin.page.getByText("Two-factor sign-in is on.").first().waitFor();
-  await admin.page.goto(`${base}/users`);
+  await go(admin.page, `${base}/users`);
   await admin.page.getByRole("heading", { name: "User management" }).waitFor();
   assertNoProblems("mfa required");
 });
