@@ -36,6 +36,16 @@ pub enum MailTransportKind {
     None,
 }
 
+/// Which accounts must sign in with a second factor (`mfa_required`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum MfaRequired {
+    #[default]
+    None,
+    Admins,
+    All,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum SmtpTls {
@@ -129,6 +139,11 @@ pub struct Config {
     /// `reset_window_secs` before 429, whether their key is good or not.
     pub reset_submit_ip_limit: u32,
     pub reset_window_secs: u64,
+    /// How long the link of an invitation mail works.
+    pub invite_token_lifetime_secs: u64,
+    /// Accounts that must have a second factor: `none`, `admins` or `all`.
+    /// Until they set one up, such accounts reach only their account page.
+    pub mfa_required: MfaRequired,
     pub admin_email: Option<String>,
     pub mail_transport: MailTransportKind,
     pub mail_from: Option<String>,
@@ -224,6 +239,8 @@ impl Default for Config {
             reset_ip_limit: 20,
             reset_submit_ip_limit: 20,
             reset_window_secs: 3600,
+            invite_token_lifetime_secs: 72 * 3600,
+            mfa_required: MfaRequired::None,
             admin_email: None,
             mail_transport: MailTransportKind::File,
             mail_from: None,
@@ -273,6 +290,10 @@ impl Config {
             ("session_idle_secs", self.session_idle_secs),
             ("session_absolute_secs", self.session_absolute_secs),
             ("reset_window_secs", self.reset_window_secs),
+            (
+                "invite_token_lifetime_secs",
+                self.invite_token_lifetime_secs,
+            ),
         ] {
             if value == 0 {
                 bail!("{name} must be greater than 0");

@@ -5,6 +5,7 @@ use axum::routing::{get, post};
 
 use crate::app::AppState;
 
+mod accounts;
 pub mod error;
 pub mod extract;
 // `/` is routed with the pages (browsers are sent on); it answers here
@@ -32,6 +33,21 @@ pub fn router() -> Router<AppState> {
         .route("/user/{username}", get(users::get).put(users::update))
         .route("/user/{username}/audits", get(users::audits))
         .route("/user/{username}/reset", post(recovery::send_reset))
+        .route(
+            "/user/{username}/invitation",
+            post(accounts::resend_invitation),
+        )
+        .route(
+            "/user/{username}/mfa",
+            post(accounts::start_mfa).delete(accounts::remove_mfa),
+        )
+        .route("/user/{username}/mfa/confirm", post(accounts::confirm_mfa))
+        .route("/user/{username}/sessions", get(accounts::sessions))
+        .route(
+            "/user/{username}/sessions/revoke",
+            post(accounts::revoke_sessions),
+        )
+        .route("/user/{username}/unlock", post(accounts::unlock))
         .route("/subject", get(subjects::list).post(subjects::create))
         .route("/subject/{sssid}", get(subjects::get).put(subjects::update))
         .route("/subject/{sssid}/audits", get(subjects::audits))

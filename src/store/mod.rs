@@ -10,6 +10,7 @@ use chrono::{DateTime, Duration, Utc};
 
 use crate::config::{DatabaseTimeouts, StoreLocation};
 
+pub mod accounts;
 pub mod bounded;
 pub mod links;
 pub mod mongo;
@@ -18,6 +19,7 @@ pub mod sessions;
 pub mod sqlite;
 pub mod subjects;
 
+pub use accounts::{AccountChange, AccountRecord, AccountStore, AccountWriteOutcome, TotpRecord};
 pub use links::{LinkRecord, LinkStore};
 pub use reset_tokens::{ResetTokenRecord, ResetTokenStore};
 pub use sessions::{SessionRecord, SessionRecordStore};
@@ -229,6 +231,7 @@ pub(crate) fn prefix_end(prefix: &str) -> Option<String> {
 #[async_trait]
 pub trait Store:
     UserStore
+    + AccountStore
     + AuditStore
     + ThrottleStore
     + SessionRecordStore

@@ -70,7 +70,14 @@ const FORM_KEY_LABEL: &[u8] = b"idm console: signed-out form tokens v1";
 /// Forms for visitors who are not signed in: they accept the signed
 /// double-submit token, and without a signed-in session to lose, a stale
 /// token there is refused like any other.
-const SIGNED_OUT_FORMS: [&str; 4] = ["/login", "/init", "/iforgot", "/reset"];
+const SIGNED_OUT_FORMS: [&str; 6] = [
+    "/login",
+    "/login/code",
+    "/init",
+    "/iforgot",
+    "/reset",
+    "/welcome",
+];
 
 /// What a refused form is told: nothing about headers or tokens, only
 /// what to do.

@@ -19,13 +19,13 @@ use crate::service::links::LinkView;
 use crate::service::subjects::SubjectView;
 use crate::web::error::WebError;
 use crate::web::layout::{Section, page};
-use crate::web::session::{SignedIn, Visitor};
+use crate::web::session::{Visitor, Writer};
 use crate::web::subjects::{moment, subject_url};
 
 /// The QR code of `token` as an `<img>`. Medium error correction survives
 /// a smudged print while keeping a ~300-character JWT at a size phones
 /// read easily.
-fn qr_image(token: &str, alt: &str) -> Result<Markup, Error> {
+pub(crate) fn qr_image(token: &str, alt: &str) -> Result<Markup, Error> {
     let code = QrCode::with_error_correction_level(token.as_bytes(), EcLevel::M)
         .map_err(|e| Error::internal(anyhow::anyhow!("QR code: {e}")))?;
     let svg = code
@@ -83,7 +83,7 @@ fn refusal(message: &str) -> Markup {
 /// post) and shows it: the overlay for htmx, else the printable page.
 pub async fn show_qr(
     State(state): State<AppState>,
-    SignedIn(visitor): SignedIn,
+    Writer(visitor): Writer,
     Path(sssid): Path<String>,
 ) -> Result<Response, WebError> {
     let services = &state.services;
@@ -154,7 +154,7 @@ fn printable(
 /// here (that is the post's job), and a used or expired one gets 410.
 pub async fn show_invitation(
     State(state): State<AppState>,
-    SignedIn(visitor): SignedIn,
+    Writer(visitor): Writer,
     Path((sssid, link_id)): Path<(String, String)>,
 ) -> Result<Response, WebError> {
     let services = &state.services;

@@ -239,7 +239,7 @@ impl SubjectService {
     }
 
     pub async fn create(&self, ctx: &Context, fields: SubjectFields) -> Result<SubjectView> {
-        require_study_access(ctx)?;
+        ctx.require_write()?;
         let sssid = fields.sssid.as_deref().map(Sssid::parse);
         let parsed = ParsedFields::parse(&fields, &["sssid", "name", "bday"]);
         let (sssid, parsed) = match (sssid, parsed) {
@@ -292,7 +292,7 @@ impl SubjectService {
     /// journey date is set once (the same value again is a no-op). Nothing
     /// is written, and nothing audited, when nothing changes.
     pub async fn update(&self, ctx: &Context, sssid: &str, fields: SubjectFields) -> Result<()> {
-        require_study_access(ctx)?;
+        ctx.require_write()?;
         if fields.sssid.as_deref().is_some_and(|s| s != sssid) {
             return Err(Error::Conflict("SSSID cannot be changed".into()));
         }
@@ -371,7 +371,7 @@ impl SubjectService {
         step: JourneyDate,
         day: Option<StepDay>,
     ) -> Result<DateTime<Utc>> {
-        require_study_access(ctx)?;
+        ctx.require_write()?;
         // Milliseconds, a precision both stores keep exactly (BSON dates are
         // milliseconds), so the audit text names the date as it is stored.
         let now = self.deps.clock.now().trunc_subsecs(3);

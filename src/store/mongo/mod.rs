@@ -38,6 +38,7 @@ pub(crate) use errors::{classify, retry_idempotent};
 use indexes::EnsureIndex as _;
 pub use users::Stall;
 
+mod accounts;
 mod audits;
 mod connect;
 mod errors;
@@ -131,6 +132,9 @@ impl MongoStore {
     }
     fn sessions(&self) -> Collection<Document> {
         self.db.collection("sessions")
+    }
+    fn recovery_codes(&self) -> Collection<Document> {
+        self.db.collection("recovery_codes")
     }
     fn locks(&self) -> Collection<Document> {
         self.db.collection("locks")
@@ -258,6 +262,14 @@ impl MongoStore {
             .map_err(classify)?;
         self.sessions()
             .ensure_index(ttl("expires", "expire_sessions"))
+            .await
+            .map_err(classify)?;
+        self.sessions()
+            .create_index(plain(doc! { "user_id": 1 }, "by_user"))
+            .await
+            .map_err(classify)?;
+        self.recovery_codes()
+            .create_index(plain(doc! { "user_id": 1 }, "by_user"))
             .await
             .map_err(classify)?;
         Ok(())

@@ -15,6 +15,7 @@ use self::pool::{Pool, PoolError};
 use super::{Store, StoreError, StoreResult};
 use crate::private_files;
 
+mod accounts;
 mod audits;
 mod cached;
 mod checkpoint;
@@ -31,7 +32,7 @@ fn migrations() -> Migrations<'static> {
     Migrations::new(migration_steps())
 }
 
-fn migration_steps() -> Vec<M<'static>> {
+pub(crate) fn migration_steps() -> Vec<M<'static>> {
     vec![
         M::up(include_str!("migrations/001_users_audits_throttle.sql")),
         M::up(include_str!("migrations/002_subjects_links.sql")),
@@ -43,6 +44,7 @@ fn migration_steps() -> Vec<M<'static>> {
             include_str!("migrations/007_subject_name_sort.sql"),
             subjects::backfill_name_sort_keys,
         ),
+        M::up(include_str!("migrations/008_accounts.sql")),
     ]
 }
 

@@ -21,7 +21,7 @@ use crate::store::AuditRecord;
 use crate::web::error::WebError;
 use crate::web::layout::{Flash, Section, csrf_field, flash, page};
 use crate::web::messages::{FieldMessages, sentence};
-use crate::web::session::{SignedIn, Visitor};
+use crate::web::session::{SignedIn, Visitor, Writer};
 
 // ------------------------------------------------------------ one subject
 
@@ -56,7 +56,10 @@ pub(super) fn journey(
     pending: Option<&Markup>,
 ) -> Markup {
     let withdrawn = subject.date_withdrawn.is_some();
+    // Monitors see the journey without its buttons.
+    let writable = visitor.can_write();
     let row = |label: &str, at: Option<DateTime<Utc>>, action: Option<Markup>| {
+        let action = action.filter(|_| writable);
         html! {
             div.journey-step {
                 dt { (label) }
@@ -72,7 +75,7 @@ pub(super) fn journey(
         section.card aria-labelledby="journey-heading" {
             div.toolbar {
                 h2 #journey-heading { "Study journey" }
-                @if subject.journey().can_invite() { (qr_button(visitor, subject, false)) }
+                @if writable && subject.journey().can_invite() { (qr_button(visitor, subject, false)) }
             }
             dl.journey {
                 div.journey-step { dt { "Status" } dd { (standing_badge(subject)) } }
@@ -98,6 +101,9 @@ pub(super) fn edit_form(
     errors: &FieldMessages,
 ) -> Markup {
     let action = subject_url(&subject.sssid);
+    if !visitor.can_write() {
+        return read_only_details(subject);
+    }
     html! {
         section.card aria-labelledby="edit-heading" {
             h2 #edit-heading { "Details" }
@@ -107,6 +113,22 @@ pub(super) fn edit_form(
                 p { "SSSID " strong { (subject.sssid) } span.muted { " · created " (moment(subject.created)) } }
                 div.form-row { (person_fields(form, errors, "edit-subject")) }
                 button type="submit" { "Save changes" }
+            }
+        }
+    }
+}
+
+/// The subject's details for a monitor: read, not edited.
+fn read_only_details(subject: &SubjectView) -> Markup {
+    html! {
+        section.card aria-labelledby="edit-heading" {
+            h2 #edit-heading { "Details" }
+            dl.details {
+                div { dt { "SSSID" } dd { (subject.sssid) } }
+                div { dt { "Name" } dd { (subject.name) } }
+                div { dt { "Date of birth" } dd { (birth_date(subject.bday)) } }
+                div { dt { "Email" } dd { (subject.email.as_deref().unwrap_or("—")) } }
+                div { dt { "Created" } dd { (moment(subject.created)) } }
             }
         }
     }
@@ -127,7 +149,7 @@ pub(super) fn link_state(link: &LinkView, now: DateTime<Utc>) -> Markup {
     }
 }
 
-pub(super) fn links_card(links: &[LinkView], now: DateTime<Utc>) -> Markup {
+pub(super) fn links_card(links: &[LinkView], now: DateTime<Utc>, writable: bool) -> Markup {
     html! {
         section.card aria-labelledby="links-heading" {
             h2 #links-heading { "Invitation links" }
@@ -143,7 +165,7 @@ pub(super) fn links_card(links: &[LinkView], now: DateTime<Utc>) -> Markup {
                                     td data-label="Created" { (moment(link.created)) }
                                     td data-label="State" { (link_state(link, now)) }
                                     td data-label="Link id" { code.small-text { (link.id) } }
-                                    td { (revoke_link_button(link)) }
+                                    td { @if writable { (revoke_link_button(link)) } }
                                 }
                             }
                         }
@@ -170,7 +192,7 @@ pub(super) fn panel(
             (flash(message))
             (journey(visitor, &details.subject, pending))
             (edit_form(visitor, &details.subject, form, errors))
-            (links_card(&details.links, now))
+            (links_card(&details.links, now, visitor.can_write()))
             (activity_card(&details.activity))
         }
     }
@@ -312,7 +334,7 @@ pub async fn show(
 
 pub async fn update(
     State(state): State<AppState>,
-    SignedIn(visitor): SignedIn,
+    Writer(visitor): Writer,
     Path(sssid): Path<String>,
     Form(form): Form<SubjectForm>,
 ) -> Result<Response, WebError> {

@@ -180,7 +180,7 @@ pub(super) fn subject_row(visitor: &Visitor, subject: &SubjectView, invited: boo
             td.date data-label="Consented" {
                 @if let Some(at) = subject.date_consented {
                     (day(at))
-                } @else if subject.date_withdrawn.is_none() {
+                } @else if subject.date_withdrawn.is_none() && visitor.can_write() {
                     a.button.small.secondary href=(record_url(&subject.sssid, "consented"))
                         aria-label=(format!("Record consent of {}", subject.sssid)) { "Record consent…" }
                 } @else {
@@ -193,7 +193,7 @@ pub(super) fn subject_row(visitor: &Visitor, subject: &SubjectView, invited: boo
             td.date data-label="Last update" { (moment(subject.changed)) }
             td.actions-cell {
                 div.actions {
-                    @if subject.journey().can_invite() { (qr_button(visitor, subject, true)) }
+                    @if visitor.can_write() && subject.journey().can_invite() { (qr_button(visitor, subject, true)) }
                     a.button.small.secondary href=(url)
                         aria-label=(format!("Details of {}", subject.sssid)) { "Details" }
                 }
@@ -315,7 +315,7 @@ pub(super) fn subjects_page(
         html! {
             div.title-row {
                 h1 { "Subjects" }
-                a.button href="/subjects/new" { "New subject" }
+                @if visitor.can_write() { a.button href="/subjects/new" { "New subject" } }
             }
             section.card aria-labelledby="list-heading" {
                 div.toolbar {

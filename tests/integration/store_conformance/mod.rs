@@ -6,6 +6,7 @@
 //! Timestamps are whole milliseconds near the real time: that is the
 //! precision every store keeps, and MongoDB's TTL monitor leaves them alone.
 
+mod accounts;
 mod checks;
 mod mongodb_two_clients;
 
