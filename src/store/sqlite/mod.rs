@@ -22,6 +22,7 @@ mod links;
 mod pool;
 mod reset_tokens;
 mod sessions;
+pub mod subject_list;
 mod subjects;
 mod throttle;
 mod users;
@@ -43,6 +44,7 @@ fn migration_steps() -> Vec<M<'static>> {
             include_str!("migrations/007_subject_name_sort.sql"),
             subjects::backfill_name_sort_keys,
         ),
+        M::up(include_str!("migrations/008_subject_list_at_scale.sql")),
     ]
 }
 
