@@ -175,10 +175,11 @@ pub fn list_queries(query: &SubjectQuery) -> ListQueries {
         "sssid" => doc! { "sssid": direction },
         column => doc! { column: direction, "sssid": direction },
     };
-    let walk_index = match (column, &search, query.status) {
-        ("sssid", None, Some(_)) => "by_status".to_owned(),
-        ("sssid", _, _) => "sssid_unique".to_owned(),
-        (column, _, _) => format!("by_{column}"),
+    let walk_index = match (column, query.status) {
+        // The status index holds the sssid order of each status.
+        ("sssid", Some(_)) => "by_status".to_owned(),
+        ("sssid", None) => "sssid_unique".to_owned(),
+        (column, _) => format!("by_{column}"),
     };
     let walk_reads_only_matches = search.is_none() && (query.status.is_none() || column == "sssid");
     ListQueries {

@@ -150,11 +150,11 @@ pub fn list_statements(query: &SubjectQuery, count_limit: u64) -> ListStatements
         "sssid" => format!("subjects.sssid {direction}"),
         column => format!("subjects.{column} {direction}, subjects.sssid {direction}"),
     };
-    let walk_index = match (index, &search, &status) {
+    let walk_index = match (index, &status) {
         // The status index holds the sssid order of each status.
-        (None, None, Some(_)) => "INDEXED BY subjects_by_status".to_owned(),
-        (None, _, _) => "NOT INDEXED".to_owned(),
-        (Some(index), _, _) => format!("INDEXED BY {index}"),
+        (None, Some(_)) => "INDEXED BY subjects_by_status".to_owned(),
+        (None, None) => "NOT INDEXED".to_owned(),
+        (Some(index), _) => format!("INDEXED BY {index}"),
     };
     let matches = match (&search, &status) {
         (Some(search), status) => Some(search_matches(search, status.as_deref(), &mut params)),
