@@ -26,8 +26,16 @@ const FILTERS: &[(&str, Option<&str>, Option<SubjectStatus>)] = &[
     ("bday prefix", Some("1980-03"), None),
     ("status", None, Some(SubjectStatus::Enrolled)),
     ("no status yet", None, Some(SubjectStatus::NotInvited)),
-    ("search and status", Some("meier"), Some(SubjectStatus::Consented)),
-    ("bday prefix and status", Some("1980"), Some(SubjectStatus::NotInvited)),
+    (
+        "search and status",
+        Some("meier"),
+        Some(SubjectStatus::Consented),
+    ),
+    (
+        "bday prefix and status",
+        Some("1980"),
+        Some(SubjectStatus::NotInvited),
+    ),
 ];
 
 /// Every query of the matrix, with a label for messages.
@@ -153,7 +161,11 @@ async fn every_sqlite_list_statement_reads_through_an_index() {
                         plan.contains(&format!("INDEX {index}")),
                         "the walk does not follow {index}: {context}"
                     ),
-                    None => assert_eq!(plan.trim_start_matches(['`', '-']), "SCAN subjects", "{context}"),
+                    None => assert_eq!(
+                        plan.trim_start_matches(['`', '-']),
+                        "SCAN subjects",
+                        "{context}"
+                    ),
                 }
             }
         }
@@ -270,9 +282,15 @@ fn every_mongodb_list_query_has_an_index_for_each_clause_and_its_sort() {
         );
         // Ties by sssid in the sort's direction, as on SQLite.
         let directions: Vec<_> = q.sort.values().map(|v| v.as_i32().unwrap()).collect();
-        assert_eq!(q.sort.keys().last().map(String::as_str), Some("sssid"), "{context}");
+        assert_eq!(
+            q.sort.keys().last().map(String::as_str),
+            Some("sssid"),
+            "{context}"
+        );
         assert!(
-            directions.iter().all(|d| *d == if query.descending { -1 } else { 1 }),
+            directions
+                .iter()
+                .all(|d| *d == if query.descending { -1 } else { 1 }),
             "{context}"
         );
         // The collect reads the sort key and the sssid only.
