@@ -245,7 +245,7 @@ async fn lists_follow_the_literal_rules(store: &dyn SubjectStore) {
                 (None, Some(SubjectStatus::Enrolled)),
                 (Some("me"), Some(SubjectStatus::Consented)),
             ] {
-                for limit in [1, 7] {
+                for limit in [2, 7] {
                     let q = query(search, status, column, descending, limit);
                     plans.extend(page_through(store, &subjects, &q, 6).await);
                 }

@@ -2,26 +2,31 @@
 //! filter, sort, paging and total of SPEC section 4), so that a list costs
 //! what its page and its matches cost, not what the number of subjects does:
 //!
-//! - Every part of a filter has an index. A search is literal text that
-//!   matches an sssid prefix, a name substring ignoring letter case, or a
-//!   bday prefix: the prefixes are ranges of the sssid and bday indexes;
-//!   names are indexed by their trigrams (of the name lower-cased in Rust,
-//!   padded with [`NAME_PAD`] so that every one- and two-character piece
-//!   starts a trigram too). The index only finds candidates: every match
-//!   is confirmed by the literal rule on the lower-cased name. The status
-//!   filter has its own index, with the sssid for its order.
+//! - A filter is one to three disjoint *parts*, each served by an index
+//!   ([`parts`]). A search is literal text that matches an sssid prefix,
+//!   a name substring ignoring letter case, or a bday prefix; its parts
+//!   are the sssid prefix (a range of the sssid index), the names that
+//!   match outside it (the trigram index: names are indexed by the
+//!   trigrams of the name lower-cased in Rust, padded with [`NAME_PAD`] so
+//!   that every one- and two-character piece starts a trigram; every
+//!   candidate is confirmed by the literal rule), and the birth dates that
+//!   match outside both (a range of the bday index). A status filter is
+//!   its own part (the status index) or narrows the search's parts.
 //! - Every sort has an index: the column, then the sssid as tie breaker,
 //!   in the same direction, so descending walks the index backwards.
-//! - Counts stop: the matches of a filter are counted through its indexes
-//!   only up to `count_limit` ([`DEFAULT_COUNT_LIMIT`]); past that the total
-//!   is a lower bound ([`Total::AtLeast`]). An unfiltered total is the
-//!   store's own count of subjects, which costs nothing to read.
-//! - A page comes from one of two plans ([`page_plan`]): *collect* the
-//!   (counted, so at most `count_limit`) matches' sort keys through the
-//!   filter's indexes and sort them ([`sorted_page`]), or *walk* the sort
-//!   index in order, testing each subject against the filter, until the
-//!   page is full. Rare matches are cheaper to collect, frequent ones to
-//!   walk (the walk stops early exactly because they are frequent).
+//! - Counts stop: each part is counted through its index only up to
+//!   `count_limit` ([`DEFAULT_COUNT_LIMIT`]); past that the total is a
+//!   lower bound ([`Total::AtLeast`]). An unfiltered total is the store's
+//!   own count of subjects, which costs nothing to read.
+//! - Each part pages by the cheaper of two plans ([`page_plan`]): *collect*
+//!   its (counted, so at most `count_limit`) matches' sort keys through its
+//!   index and sort them ([`sorted_page`]), or *walk* the sort index in
+//!   order, testing each subject, until the page is full. Rare matches are
+//!   cheaper to collect, frequent ones to walk (the walk stops early
+//!   exactly because they are frequent; a prefix of the sort column is a
+//!   range of the sort index, where every subject walked matches). With
+//!   several parts, each gives its first `offset + limit` and they are
+//!   merged ([`merged_page`]).
 
 use super::SubjectRecord;
 
@@ -142,6 +147,72 @@ pub fn name_trigrams(folded_name: &str) -> Vec<String> {
     trigrams
 }
 
+/// One part of a filter; the parts of a filter are disjoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Part {
+    /// No filter: every subject.
+    All,
+    /// Only a status: its subjects.
+    Status,
+    /// Sssids that start with the search text.
+    SssidPrefix,
+    /// Names that hold the search text, sssids that do not start with it.
+    Name,
+    /// Birth dates that start with the search text, in neither part above.
+    BdayPrefix,
+}
+
+/// The parts of a filter (each narrowed to the status, if any, when there
+/// is a search).
+pub fn parts(search: Option<&SearchText>, status: bool) -> Vec<Part> {
+    match search {
+        None if status => vec![Part::Status],
+        None => vec![Part::All],
+        Some(search) if search.may_start_a_bday() => {
+            vec![Part::SssidPrefix, Part::Name, Part::BdayPrefix]
+        }
+        Some(_) => vec![Part::SssidPrefix, Part::Name],
+    }
+}
+
+/// What each part is asked for: with one part, the page itself (and one
+/// more subject, to tell whether there are more); with several, everything
+/// up to the end of the page, for the merge.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Window {
+    pub offset: u64,
+    pub limit: u64,
+}
+
+impl Window {
+    pub fn of(offset: u64, limit: u64, parts: usize) -> Self {
+        match parts {
+            1 => Self {
+                offset,
+                limit: limit.saturating_add(1),
+            },
+            _ => Self {
+                offset: 0,
+                limit: offset.saturating_add(limit).saturating_add(1),
+            },
+        }
+    }
+}
+
+/// The page at `offset` from the parts' windows (each in order, from the
+/// start), and whether any subject follows it.
+pub fn merged_page<K: Ord>(
+    windows: Vec<Vec<(K, String)>>,
+    descending: bool,
+    offset: u64,
+    limit: u64,
+) -> (Vec<String>, bool) {
+    let keys: Vec<_> = windows.into_iter().flatten().collect();
+    let wanted = offset.saturating_add(limit);
+    let more = keys.len() as u64 > wanted;
+    (sorted_page(keys, descending, offset, limit), more)
+}
+
 /// How a page is chosen; see the module documentation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PagePlan {
@@ -180,6 +251,19 @@ pub fn page_plan(matches: Option<u64>, subjects: u64, offset: u64, limit: u64) -
     }
 }
 
+/// The number of matches from the parts' counts (`None`: a part passed
+/// the limit): exact only within the limit, so that whether a total is
+/// exact does not depend on how a search splits into parts; without a
+/// filter, the store's own count, always exact.
+pub fn counted_total(
+    counts: impl IntoIterator<Item = Option<u64>>,
+    count_limit: u64,
+    filtered: bool,
+) -> Option<u64> {
+    let total: Option<u64> = counts.into_iter().sum();
+    total.filter(|total| !filtered || *total <= count_limit)
+}
+
 /// The total to report for a page of `items` at `offset`: the count when
 /// it stayed within the limit (`matches`), else what the page shows. Past
 /// the limit a page asks for one subject more than it shows, and `more`
@@ -202,15 +286,15 @@ pub fn page_total(
     }
 }
 
-/// The sssids of the page at `offset` from the sort keys of all matches,
-/// ordered by key, then sssid, both in the same direction (as the stores'
-/// indexes are; `None`, an unset date, first when ascending).
-pub fn sorted_page<K: Ord>(
+/// The keys from `offset` on (at most `limit`) among the sort keys of all
+/// matches, ordered by key, then sssid, both in the same direction (as the
+/// stores' indexes are; `None`, an unset date, first when ascending).
+pub fn sorted_window<K: Ord>(
     mut keys: Vec<(K, String)>,
     descending: bool,
     offset: u64,
     limit: u64,
-) -> Vec<String> {
+) -> Vec<(K, String)> {
     keys.sort_unstable();
     if descending {
         keys.reverse();
@@ -218,6 +302,18 @@ pub fn sorted_page<K: Ord>(
     keys.into_iter()
         .skip(usize::try_from(offset).unwrap_or(usize::MAX))
         .take(usize::try_from(limit).unwrap_or(usize::MAX))
+        .collect()
+}
+
+/// The sssids of [`sorted_window`].
+pub fn sorted_page<K: Ord>(
+    keys: Vec<(K, String)>,
+    descending: bool,
+    offset: u64,
+    limit: u64,
+) -> Vec<String> {
+    sorted_window(keys, descending, offset, limit)
+        .into_iter()
         .map(|(_, sssid)| sssid)
         .collect()
 }
@@ -312,6 +408,15 @@ mod tests {
     }
 
     #[test]
+    fn totals_are_exact_within_the_limit_or_without_a_filter() {
+        assert_eq!(counted_total([Some(3), Some(4)], 10, true), Some(7));
+        assert_eq!(counted_total([Some(6), Some(7)], 10, true), None);
+        assert_eq!(counted_total([Some(3), None], 10, true), None);
+        assert_eq!(counted_total([Some(60)], 10, false), Some(60));
+        assert_eq!(counted_total([], 10, true), Some(0));
+    }
+
+    #[test]
     fn totals_past_the_limit_follow_the_page() {
         assert_eq!(page_total(Some(7), 10, 0, 5, false), Total::Exact(7));
         // First pages of many matches: more than the limit.
@@ -321,6 +426,50 @@ mod tests {
         // The last page knows.
         assert_eq!(page_total(None, 10, 20, 3, false), Total::Exact(23));
         assert_eq!(page_total(None, 10, 40, 0, false), Total::AtLeast(11));
+    }
+
+    #[test]
+    fn searches_split_into_disjoint_parts() {
+        assert_eq!(parts(None, false), [Part::All]);
+        assert_eq!(parts(None, true), [Part::Status]);
+        assert_eq!(
+            parts(Some(&search("me")), true),
+            [Part::SssidPrefix, Part::Name]
+        );
+        assert_eq!(
+            parts(Some(&search("1980")), false),
+            [Part::SssidPrefix, Part::Name, Part::BdayPrefix]
+        );
+    }
+
+    #[test]
+    fn parts_merge_into_the_page() {
+        assert_eq!(
+            Window::of(20, 5, 1),
+            Window {
+                offset: 20,
+                limit: 6
+            }
+        );
+        assert_eq!(
+            Window::of(20, 5, 2),
+            Window {
+                offset: 0,
+                limit: 26
+            }
+        );
+        let windows = vec![
+            vec![(Some("b"), "S2".to_owned()), (Some("d"), "S4".to_owned())],
+            vec![(Some("a"), "S1".to_owned()), (Some("c"), "S3".to_owned())],
+        ];
+        assert_eq!(
+            merged_page(windows.clone(), false, 1, 2),
+            (vec!["S2".to_owned(), "S3".to_owned()], true)
+        );
+        assert_eq!(
+            merged_page(windows, false, 2, 2),
+            (vec!["S3".to_owned(), "S4".to_owned()], false)
+        );
     }
 
     #[test]

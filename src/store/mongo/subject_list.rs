@@ -1,9 +1,10 @@
 //! Subject lists on MongoDB, by the design of `store::subject_list` (the
-//! same as SQLite's): every clause of a filter and every sort has an index
+//! same as SQLite's): each part of a filter and every sort has an index
 //! ([`subject_indexes`]; `tests/list_plans.rs` checks each query against
-//! them), counts stop one past the count limit, and a page is collected
-//! (sort keys of the counted matches, sorted here) or walked (the sort
-//! index, hinted, with the filter applied to each subject).
+//! them), counts stop one past the count limit, and each part's page is
+//! collected (sort keys of its counted subjects, sorted here) or walked
+//! (the sort index, hinted, with the part's filter applied to each
+//! subject).
 
 use std::collections::HashMap;
 
@@ -13,8 +14,8 @@ use mongodb::{Collection, IndexModel};
 
 use super::{DocExt, classify, collect, regex_literal};
 use crate::store::subject_list::{
-    NameCandidates, PagePlan, SearchText, SubjectPage, name_trigrams, page_plan, page_total,
-    sorted_page,
+    NameCandidates, PagePlan, Part, SearchText, SubjectPage, Window, counted_total, merged_page,
+    name_trigrams, page_plan, page_total, parts as parts_of, sorted_window,
 };
 use crate::store::{
     StoreResult, SubjectColumn, SubjectQuery, SubjectRecord, SubjectStatus, name_sort_key,
@@ -121,54 +122,48 @@ fn field(column: SubjectColumn) -> &'static str {
     }
 }
 
+/// One part of a list query (`store::subject_list::Part`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PartQuery {
+    pub part: Part,
+    /// The part's subjects; `None` lists every subject (the total is then
+    /// the collection's own count).
+    pub filter: Option<PartFilter>,
+    /// The index the walk follows (hinted): the sort's, or the status
+    /// index, which holds the sssid order of each status.
+    pub walk_index: String,
+    /// Whether the walk reads nothing but the part's subjects (a range of
+    /// the walked index), so collecting never pays.
+    pub walk_reads_only_part: bool,
+}
+
+/// Which subjects a part holds.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PartFilter {
+    pub filter: Document,
+    /// The index `filter` bounds, hinted to count and collect (the planner
+    /// could otherwise pick a sort index and read far more).
+    pub index: String,
+}
+
 /// The documents of one list query.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ListQueries {
-    /// What matches; `None` lists every subject (the total is then the
-    /// collection's own count).
-    pub filter: Option<Document>,
+    pub parts: Vec<PartQuery>,
     /// The order: the column, then the sssid, in the same direction.
     pub sort: Document,
-    /// The index the walk follows (the sort's, or the status index, which
-    /// holds the sssid order of each status).
-    pub walk_index: String,
-    /// Whether the walk reads nothing but matches, so collecting never
-    /// pays.
-    pub walk_reads_only_matches: bool,
-    /// The sort key and sssid of a match, for collecting.
+    /// The sort key and sssid of a subject, for collecting.
     pub key_projection: Document,
 }
 
 /// The documents of `query`.
 pub fn list_queries(query: &SubjectQuery) -> ListQueries {
     let search = SearchText::new(query.search.as_deref());
-    let mut filter = Document::new();
-    if let Some(status) = query.status {
-        filter.insert("status", status.as_str());
-    }
-    if let Some(search) = &search {
-        let literal = regex_literal(&search.text);
-        let candidates = match search.name_candidates() {
-            NameCandidates::AllOf(trigrams) => doc! { "$all": trigrams },
-            NameCandidates::Range { from, to } => {
-                doc! { "$elemMatch": { "$gte": from, "$lte": to } }
-            }
-        };
-        let mut parts = vec![
-            doc! { "sssid": { "$regex": format!("^{literal}") } },
-            // Candidates from the trigram index, confirmed by the literal
-            // rule on the name lower-cased in Rust (never the server's
-            // idea of letter case).
-            doc! {
-                "name_trigrams": candidates,
-                "name_folded": { "$regex": regex_literal(&search.folded) },
-            },
-        ];
-        if search.may_start_a_bday() {
-            parts.push(doc! { "bday": { "$regex": format!("^{literal}") } });
-        }
-        filter.insert("$or", parts);
-    }
+    let status = query.status.map(|s| doc! { "status": s.as_str() });
+    let with_status = |mut filter: Document| {
+        filter.extend(status.clone().unwrap_or_default());
+        filter
+    };
     let direction = if query.descending { -1 } else { 1 };
     let column = field(query.order_by);
     let sort = match column {
@@ -176,17 +171,75 @@ pub fn list_queries(query: &SubjectQuery) -> ListQueries {
         column => doc! { column: direction, "sssid": direction },
     };
     let walk_index = match (column, query.status) {
-        // The status index holds the sssid order of each status.
         ("sssid", Some(_)) => "by_status".to_owned(),
         ("sssid", None) => "sssid_unique".to_owned(),
         (column, _) => format!("by_{column}"),
     };
-    let walk_reads_only_matches = search.is_none() && (query.status.is_none() || column == "sssid");
+    // Search text as literal regular expressions: anchored (a prefix, on
+    // the index) and unanchored on the name lower-cased in Rust (never the
+    // server's idea of letter case).
+    let (prefix, in_name) = search.as_ref().map_or_else(Default::default, |s| {
+        (
+            format!("^{}", regex_literal(&s.text)),
+            regex_literal(&s.folded),
+        )
+    });
+    let mut parts = Vec::new();
+    for part in parts_of(search.as_ref(), status.is_some()) {
+        let (filter, filter_index, reads_only_part) = match part {
+            Part::All => (None, None, true),
+            Part::Status => (status.clone(), Some("by_status"), column == "sssid"),
+            Part::SssidPrefix => (
+                Some(with_status(doc! { "sssid": { "$regex": &prefix } })),
+                Some("sssid_unique"),
+                column == "sssid" && status.is_none(),
+            ),
+            Part::Name => {
+                let candidates = match search.as_ref().map(SearchText::name_candidates) {
+                    Some(NameCandidates::AllOf(trigrams)) => doc! { "$all": trigrams },
+                    Some(NameCandidates::Range { from, to }) => {
+                        doc! { "$elemMatch": { "$gte": from, "$lte": to } }
+                    }
+                    None => continue,
+                };
+                let filter = doc! {
+                    // Candidates from the trigram index, confirmed by the
+                    // literal rule.
+                    "name_trigrams": candidates,
+                    "name_folded": { "$regex": &in_name },
+                    "$nor": [{ "sssid": { "$regex": &prefix } }],
+                };
+                (Some(with_status(filter)), Some("by_name_trigrams"), false)
+            }
+            Part::BdayPrefix => {
+                let filter = doc! {
+                    "bday": { "$regex": &prefix },
+                    "$nor": [
+                        { "sssid": { "$regex": &prefix } },
+                        { "name_folded": { "$regex": &in_name } },
+                    ],
+                };
+                (
+                    Some(with_status(filter)),
+                    Some("by_bday"),
+                    column == "bday" && status.is_none(),
+                )
+            }
+        };
+        let filter = filter.zip(filter_index).map(|(filter, index)| PartFilter {
+            filter,
+            index: index.to_owned(),
+        });
+        parts.push(PartQuery {
+            part,
+            filter,
+            walk_index: walk_index.clone(),
+            walk_reads_only_part: reads_only_part,
+        });
+    }
     ListQueries {
-        filter: (!filter.is_empty()).then_some(filter),
+        parts,
         sort,
-        walk_index,
-        walk_reads_only_matches,
         key_projection: doc! { "_id": 0, "sssid": 1, column: 1 },
     }
 }
@@ -198,16 +251,20 @@ enum SortValue {
     Time(i64),
 }
 
+type Keys = Vec<(Option<SortValue>, String)>;
+
 fn sort_key(d: &Document, column: &str) -> StoreResult<(Option<SortValue>, String)> {
-    let value = match d.get(column) {
-        Some(Bson::String(s)) => Some(SortValue::Text(s.clone())),
-        Some(Bson::DateTime(t)) => Some(SortValue::Time(t.timestamp_millis())),
+    let value = match (column, d.get(column)) {
+        // The sssid order's key is the sssid itself.
+        ("sssid", _) => None,
+        (_, Some(Bson::String(s))) => Some(SortValue::Text(s.clone())),
+        (_, Some(Bson::DateTime(t))) => Some(SortValue::Time(t.timestamp_millis())),
         _ => None,
     };
     Ok((value, d.req_str("sssid")?))
 }
 
-/// One page of `query` and its total.
+/// One page of `query` and its total, counting up to `count_limit`.
 pub(super) async fn list(
     subjects: &Collection<Document>,
     query: &SubjectQuery,
@@ -215,79 +272,97 @@ pub(super) async fn list(
     subject_from_doc: fn(&Document) -> StoreResult<SubjectRecord>,
 ) -> StoreResult<SubjectPage> {
     let queries = list_queries(query);
+    let column = field(query.order_by);
     let count_to = count_limit.saturating_add(1);
-    let all = subjects.estimated_document_count();
-    let (subjects_count, matches) = match &queries.filter {
-        None => {
-            let n = all.await.map_err(classify)?;
-            (n, Some(n))
+    let all = subjects
+        .estimated_document_count()
+        .await
+        .map_err(classify)?;
+    // Each part's count (`None`: more than the limit); empty parts go.
+    let mut counted = Vec::new();
+    for part in &queries.parts {
+        let matches = match &part.filter {
+            None => Some(all),
+            Some(PartFilter { filter, index }) => {
+                let n = subjects
+                    .count_documents(filter.clone())
+                    .limit(count_to)
+                    .hint(Hint::Name(index.clone()))
+                    .await
+                    .map_err(classify)?;
+                Some(n).filter(|n| *n <= count_limit)
+            }
+        };
+        if matches != Some(0) {
+            counted.push((part, matches));
         }
-        Some(filter) => {
-            let counted = subjects.count_documents(filter.clone()).limit(count_to);
-            let (n, counted) =
-                tokio::try_join!(all.into_future(), counted.into_future()).map_err(classify)?;
-            (n, Some(counted).filter(|c| *c <= count_limit))
-        }
-    };
-    let filter = queries.filter.clone().unwrap_or_default();
-    let limit = query.limit;
-    let plan = match queries.walk_reads_only_matches {
-        true => PagePlan::Walk,
-        false => page_plan(matches, subjects_count, query.offset, limit),
-    };
-    let (items, more) = match plan {
-        PagePlan::Collect => {
-            let column = field(query.order_by);
-            let cursor = subjects
+    }
+    let filtered = query.search.is_some() || query.status.is_some();
+    let total = counted_total(counted.iter().map(|(_, m)| *m), count_limit, filtered);
+    let window = Window::of(query.offset, query.limit, counted.len());
+    let as_i64 = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+    let mut windows: Vec<Keys> = Vec::new();
+    for (part, matches) in &counted {
+        let plan = match part.walk_reads_only_part {
+            true => PagePlan::Walk,
+            false => page_plan(*matches, all, window.offset, window.limit),
+        };
+        let (filter, index) = match &part.filter {
+            Some(PartFilter { filter, index }) => (filter.clone(), Some(index.clone())),
+            None => (Document::new(), None),
+        };
+        let collecting = plan == PagePlan::Collect && index.is_some();
+        let cursor = match (collecting, index) {
+            (true, Some(index)) => subjects
                 .find(filter)
-                .projection(queries.key_projection.clone())
-                .limit(i64::try_from(count_to).unwrap_or(i64::MAX))
-                .await
-                .map_err(classify)?;
-            let keys = collect(cursor)
-                .await?
-                .iter()
-                .map(|d| sort_key(d, column))
-                .collect::<StoreResult<Vec<_>>>()?;
-            let page = sorted_page(keys, query.descending, query.offset, limit);
-            let cursor = subjects
-                .find(doc! { "_id": { "$in": &page } })
-                .await
-                .map_err(classify)?;
-            let position: HashMap<&str, usize> = page
-                .iter()
-                .enumerate()
-                .map(|(i, s)| (s.as_str(), i))
-                .collect();
-            let mut items = collect(cursor)
-                .await?
-                .iter()
-                .map(subject_from_doc)
-                .collect::<StoreResult<Vec<_>>>()?;
-            items.sort_by_key(|s| position.get(s.sssid.as_str()).copied());
-            (items, false)
-        }
-        PagePlan::Walk => {
-            let cursor = subjects
+                .hint(Hint::Name(index))
+                .limit(as_i64(count_to)),
+            _ => subjects
                 .find(filter)
                 .sort(queries.sort.clone())
-                .hint(Hint::Name(queries.walk_index.clone()))
-                .skip(query.offset)
-                .limit(i64::try_from(limit.saturating_add(1)).unwrap_or(i64::MAX))
-                .await
-                .map_err(classify)?;
-            let mut items = collect(cursor)
-                .await?
-                .iter()
-                .map(subject_from_doc)
-                .collect::<StoreResult<Vec<_>>>()?;
-            let limit = usize::try_from(limit).unwrap_or(usize::MAX);
-            let more = items.len() > limit;
-            items.truncate(limit);
-            (items, more)
+                .hint(Hint::Name(part.walk_index.clone()))
+                .skip(window.offset)
+                .limit(as_i64(window.limit)),
         }
+        .projection(queries.key_projection.clone())
+        .await
+        .map_err(classify)?;
+        let keys = collect(cursor)
+            .await?
+            .iter()
+            .map(|d| sort_key(d, column))
+            .collect::<StoreResult<Keys>>()?;
+        windows.push(match collecting {
+            true => sorted_window(keys, query.descending, window.offset, window.limit),
+            false => keys,
+        });
+    }
+    let (page, more) = match windows.len() {
+        1 => {
+            let mut page: Vec<String> = windows.remove(0).into_iter().map(|(_, s)| s).collect();
+            let limit = usize::try_from(query.limit).unwrap_or(usize::MAX);
+            let more = page.len() > limit;
+            page.truncate(limit);
+            (page, more)
+        }
+        _ => merged_page(windows, query.descending, query.offset, query.limit),
     };
-    let total = page_total(matches, count_limit, query.offset, items.len(), more);
+    let cursor = subjects
+        .find(doc! { "_id": { "$in": &page } })
+        .await
+        .map_err(classify)?;
+    let position: HashMap<&str, usize> = page
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (s.as_str(), i))
+        .collect();
+    let mut items = collect(cursor)
+        .await?
+        .iter()
+        .map(subject_from_doc)
+        .collect::<StoreResult<Vec<_>>>()?;
+    items.sort_by_key(|s| position.get(s.sssid.as_str()).copied());
+    let total = page_total(total, count_limit, query.offset, items.len(), more);
     Ok(SubjectPage { items, total })
 }
 

@@ -1,44 +1,53 @@
 //! Subject lists on SQLite, by the design of `store::subject_list`: each
-//! statement below reads through an index (the plan check in
-//! `tests/list_plans.rs` runs `EXPLAIN QUERY PLAN` on every one), and the
-//! only sort of matches is [`sorted_page`] over keys the collect statement
-//! bounds by the count limit.
+//! part of a filter has its count, collect and walk statement, each reads
+//! through an index (the plan check in `tests/list_plans.rs` runs `EXPLAIN
+//! QUERY PLAN` on every one), and the only sort of matches is
+//! `sorted_page` over keys the collect statement bounds by the count limit.
 
 use std::collections::HashMap;
 
 use rusqlite::types::Value;
-use rusqlite::{Connection, Row, Statement};
+use rusqlite::{Connection, Row};
 
 use super::subjects::subject_from_row;
 use crate::store::subject_list::{
-    NameCandidates, PagePlan, SearchText, SubjectPage, page_plan, page_total, sorted_page,
+    NameCandidates, PagePlan, Part, SearchText, SubjectPage, Window, counted_total, merged_page,
+    page_plan, page_total, parts, sorted_window,
 };
 use crate::store::{SubjectColumn, SubjectQuery, SubjectStatus};
 
-/// The statements of one list query and their named parameters. User text
+/// The statements of one part of a list query. Each selects the sort key
+/// (NULL for the sssid order) and the sssid.
+#[derive(Debug, Clone)]
+pub struct PartStatements {
+    pub part: Part,
+    /// Counts the part's subjects through its index, stopping one past the
+    /// count limit; `None` without a filter (the store keeps the number).
+    pub count: Option<String>,
+    /// Every subject of the part (at most one past the count limit);
+    /// `None` when the walk reads nothing but the part's subjects.
+    pub collect: Option<String>,
+    /// `:limit` subjects from `:offset` on, in order, by walking the sort
+    /// index (or a range of it).
+    pub walk: String,
+}
+
+/// The statements of one list query and their named parameters (besides
+/// the walk's `:limit` and `:offset`, and the fetch's `:page`). User text
 /// only ever travels as a parameter; the SQL depends on the shape of the
 /// query alone, so each shape is prepared once per connection.
 #[derive(Debug, Clone)]
 pub struct ListStatements {
-    /// Counts the matches through the filter's indexes, stopping one past
-    /// the count limit; `None` without a filter (the store keeps the
-    /// number of subjects).
-    pub count: Option<String>,
-    /// The sort key and sssid of every match, at most one past the count
-    /// limit; `None` when the walk reads nothing but matches anyway.
-    pub collect: Option<String>,
-    /// The page's sssids and one more, in order, by walking the sort index.
-    pub walk: String,
+    pub parts: Vec<PartStatements>,
     /// The rows of the sssids in `:page` (a JSON array).
     pub fetch: String,
-    /// Every parameter; a statement binds those it names.
     pub params: Vec<(&'static str, Value)>,
 }
 
 /// The number of subjects, kept by triggers (migration 008).
 pub const SUBJECT_COUNT: &str = "SELECT subjects FROM subject_count";
 
-/// The columns of a [`SubjectRecord`], for `subject_from_row`.
+/// The columns of a `SubjectRecord`, for `subject_from_row`.
 pub(super) const SUBJECT_COLUMNS: &str = "sssid, name, bday, email, date_invited, \
      date_consented, date_enrolled, date_withdrawn, created, changed, version";
 
@@ -81,28 +90,24 @@ fn trigram_phrase(text: &str) -> String {
     format!("\"{}\"", text.replace('"', "\"\""))
 }
 
-const IN_SSSID_RANGE: &str = "(subjects.sssid >= :text AND subjects.sssid < :text_end)";
-const IN_BDAY_RANGE: &str = "(subjects.bday >= :text AND subjects.bday < :text_end)";
+const IN_SSSID_RANGE: &str = "subjects.sssid >= :text AND subjects.sssid < :text_end";
+const IN_BDAY_RANGE: &str = "subjects.bday >= :text AND subjects.bday < :text_end";
+const NAME_HOLDS: &str = "instr(subjects.name_folded, :folded) > 0";
 
-/// The sssids a search matches (with `status`, among those), each part
-/// through its index and each sssid once (a part leaves out what an
-/// earlier part found), as a `UNION ALL` that a `LIMIT` stops early.
-fn search_matches(
+/// The names a search's candidates come from: the trigram index (its
+/// phrase for three characters or more, a range of its terms for fewer),
+/// joined to `subjects`; and the condition that selects them.
+fn name_candidates(
     search: &SearchText,
-    status: Option<&str>,
     params: &mut Vec<(&'static str, Value)>,
-) -> String {
-    params.push((":text", Value::Text(search.text.clone())));
-    params.push((":text_end", Value::Text(search.prefix_end())));
-    params.push((":folded", Value::Text(search.folded.clone())));
-    let and_status = status.map(|s| format!(" AND {s}")).unwrap_or_default();
-    // Candidates from the trigram index, confirmed on the unpadded name.
-    let (names, phrase) = match search.name_candidates() {
+) -> (&'static str, &'static str) {
+    match search.name_candidates() {
         NameCandidates::AllOf(_) => {
             params.push((":phrase", Value::Text(trigram_phrase(&search.folded))));
             (
                 "subject_names_trigrams
-                 CROSS JOIN subject_names ON subject_names.id = subject_names_trigrams.rowid",
+                 CROSS JOIN subject_names ON subject_names.id = subject_names_trigrams.rowid
+                 CROSS JOIN subjects ON subjects.sssid = subject_names.sssid",
                 "subject_names_trigrams MATCH :phrase AND ",
             )
         }
@@ -112,101 +117,130 @@ fn search_matches(
             (
                 "(SELECT DISTINCT doc FROM subject_name_trigram_terms
                   WHERE term >= :gram_from AND term <= :gram_to) AS grams
-                 CROSS JOIN subject_names ON subject_names.id = grams.doc",
+                 CROSS JOIN subject_names ON subject_names.id = grams.doc
+                 CROSS JOIN subjects ON subjects.sssid = subject_names.sssid",
                 "",
             )
         }
-    };
-    let names_status = match status {
-        Some(_) => " CROSS JOIN subjects ON subjects.sssid = subject_names.sssid",
-        None => "",
-    };
-    let mut sql = format!(
-        "SELECT subjects.sssid FROM subjects WHERE {IN_SSSID_RANGE}{and_status}
-         UNION ALL
-         SELECT subject_names.sssid FROM {names}{names_status}
-         WHERE {phrase}instr(subject_names.name_folded, :folded) > 0
-           AND NOT (subject_names.sssid >= :text AND subject_names.sssid < :text_end){and_status}"
-    );
-    if search.may_start_a_bday() {
-        sql.push_str(&format!(
-            "
-         UNION ALL
-         SELECT subjects.sssid FROM subjects WHERE {IN_BDAY_RANGE}
-           AND NOT {IN_SSSID_RANGE} AND instr(subjects.name_folded, :folded) = 0{and_status}"
-        ));
     }
-    sql
 }
 
-/// The statements of `query`, counting exactly up to `count_limit`.
-pub fn list_statements(query: &SubjectQuery, count_limit: u64) -> ListStatements {
+/// The statements of `query`.
+pub fn list_statements(query: &SubjectQuery) -> ListStatements {
     let mut params = Vec::new();
     let search = SearchText::new(query.search.as_deref());
+    if let Some(search) = &search {
+        params.push((":text", Value::Text(search.text.clone())));
+        params.push((":text_end", Value::Text(search.prefix_end())));
+        params.push((":folded", Value::Text(search.folded.clone())));
+    }
     let status = query.status.map(|s| status_condition(s, &mut params));
-    let (column, index) = sort_index(query.order_by);
+    let and_status = status
+        .as_ref()
+        .map(|s| format!(" AND {s}"))
+        .unwrap_or_default();
+    let (column, sort_index) = sort_index(query.order_by);
     let direction = if query.descending { "DESC" } else { "ASC" };
-    let order = match column {
-        "sssid" => format!("subjects.sssid {direction}"),
-        column => format!("subjects.{column} {direction}, subjects.sssid {direction}"),
+    let (key, order) = match column {
+        "sssid" => ("NULL".to_owned(), format!("subjects.sssid {direction}")),
+        column => (
+            format!("subjects.{column}"),
+            format!("subjects.{column} {direction}, subjects.sssid {direction}"),
+        ),
     };
-    let walk_index = match (index, &status) {
-        // The status index holds the sssid order of each status.
+    // The walk follows the sort's index; the status index holds the sssid
+    // order of each status.
+    let walk_index = match (sort_index, &status) {
+        (Some(index), _) => format!("INDEXED BY {index}"),
         (None, Some(_)) => "INDEXED BY subjects_by_status".to_owned(),
         (None, None) => "NOT INDEXED".to_owned(),
-        (Some(index), _) => format!("INDEXED BY {index}"),
     };
-    let matches = match (&search, &status) {
-        (Some(search), status) => Some(search_matches(search, status.as_deref(), &mut params)),
-        (None, Some(status)) => Some(format!(
-            "SELECT subjects.sssid FROM subjects WHERE {status}"
-        )),
-        (None, None) => None,
-    };
-    let mut conditions = Vec::new();
-    if let Some(search) = &search {
-        let bday = if search.may_start_a_bday() {
-            format!(" OR {IN_BDAY_RANGE}")
-        } else {
-            String::new()
+    let walk = |index: &str, condition: &str| {
+        let filter = match condition {
+            "" => String::new(),
+            condition => format!("WHERE {condition}"),
         };
-        conditions.push(format!(
-            "({IN_SSSID_RANGE} OR instr(subjects.name_folded, :folded) > 0{bday})"
-        ));
-    }
-    conditions.extend(status.clone());
-    let filter = match conditions.is_empty() {
-        true => String::new(),
-        false => format!("WHERE {}", conditions.join(" AND ")),
+        format!(
+            "SELECT {key}, subjects.sssid FROM subjects {index} {filter}
+             ORDER BY {order} LIMIT :limit OFFSET :offset"
+        )
     };
-    let walk = format!(
-        "SELECT subjects.sssid FROM subjects {walk_index} {filter}
-         ORDER BY {order} LIMIT :limit OFFSET :offset"
-    );
-    // Without a search the walk of the sssid order reads matches only.
-    let walk_reads_only_matches = search.is_none() && (status.is_none() || column == "sssid");
-    let collect =
-        matches
-            .as_ref()
-            .filter(|_| !walk_reads_only_matches)
-            .map(|matches| match column {
-                "sssid" => format!("SELECT NULL, sssid FROM ({matches} LIMIT :count_to)"),
-                column => format!(
-                "SELECT subjects.{column}, subjects.sssid FROM ({matches} LIMIT :count_to) AS hits
-                 CROSS JOIN subjects ON subjects.sssid = hits.sssid"
-            ),
-            });
-    let count = matches.map(|matches| format!("SELECT count(*) FROM ({matches} LIMIT :count_to)"));
-    params.push((":count_to", Value::Integer(count_to(count_limit))));
-    params.push((":limit", Value::Integer(count_to(query.limit))));
-    params.push((
-        ":offset",
-        Value::Integer(i64::try_from(query.offset).unwrap_or(i64::MAX)),
-    ));
+    let counted = |from: &str, condition: &str| {
+        format!("SELECT count(*) FROM (SELECT 1 FROM {from} WHERE {condition} LIMIT :count_to)")
+    };
+    let collected = |from: &str, condition: &str| {
+        format!("SELECT {key}, subjects.sssid FROM {from} WHERE {condition} LIMIT :count_to")
+    };
+    let mut statements = Vec::new();
+    for part in parts(search.as_ref(), status.is_some()) {
+        let statement = match part {
+            Part::All => PartStatements {
+                part,
+                count: None,
+                collect: None,
+                walk: walk(&walk_index, ""),
+            },
+            Part::Status => {
+                let status = status.as_deref().unwrap_or_default();
+                PartStatements {
+                    part,
+                    count: Some(counted("subjects INDEXED BY subjects_by_status", status)),
+                    // In the sssid order the walk is the status's range.
+                    collect: (column != "sssid")
+                        .then(|| collected("subjects INDEXED BY subjects_by_status", status)),
+                    walk: walk(&walk_index, status),
+                }
+            }
+            Part::SssidPrefix => {
+                let condition = format!("{IN_SSSID_RANGE}{and_status}");
+                let range = column == "sssid" && status.is_none();
+                PartStatements {
+                    part,
+                    count: Some(counted("subjects", &condition)),
+                    collect: (!range).then(|| collected("subjects", &condition)),
+                    walk: match range {
+                        true => walk("", &condition),
+                        false => walk(&walk_index, &condition),
+                    },
+                }
+            }
+            Part::Name => {
+                let Some(search) = &search else { continue };
+                let (names, phrase) = name_candidates(search, &mut params);
+                let condition = format!("{NAME_HOLDS} AND NOT ({IN_SSSID_RANGE}){and_status}");
+                PartStatements {
+                    part,
+                    count: Some(counted(names, &format!("{phrase}{condition}"))),
+                    collect: Some(collected(names, &format!("{phrase}{condition}"))),
+                    walk: walk(&walk_index, &condition),
+                }
+            }
+            Part::BdayPrefix => {
+                let condition = format!(
+                    "{IN_BDAY_RANGE} AND NOT ({IN_SSSID_RANGE}) AND NOT ({NAME_HOLDS}){and_status}"
+                );
+                let by_bday = "subjects INDEXED BY subjects_by_bday";
+                let range = column == "bday" && status.is_none();
+                // Walked in another order, the range is only a test: the
+                // unary `+` keeps SQLite from reading the bday index
+                // instead of the sort's (`NOT INDEXED` does not, for a
+                // `WITHOUT ROWID` table) and sorting what it found.
+                let tested = match column {
+                    "bday" => condition.clone(),
+                    _ => condition.replace("subjects.bday", "+subjects.bday"),
+                };
+                PartStatements {
+                    part,
+                    count: Some(counted(by_bday, &condition)),
+                    collect: (!range).then(|| collected(by_bday, &condition)),
+                    walk: walk(&walk_index, &tested),
+                }
+            }
+        };
+        statements.push(statement);
+    }
     ListStatements {
-        count,
-        collect,
-        walk,
+        parts: statements,
         fetch: format!(
             "SELECT {SUBJECT_COLUMNS} FROM subjects
              WHERE sssid IN (SELECT value FROM json_each(:page))"
@@ -215,9 +249,13 @@ pub fn list_statements(query: &SubjectQuery, count_limit: u64) -> ListStatements
     }
 }
 
-/// One more than `n`: the row that tells whether there are more.
-fn count_to(n: u64) -> i64 {
+/// One more than `n`, for SQL: the row that tells whether there are more.
+fn one_more(n: u64) -> i64 {
     i64::try_from(n.saturating_add(1)).unwrap_or(i64::MAX)
+}
+
+fn sql_integer(n: u64) -> Value {
+    Value::Integer(i64::try_from(n).unwrap_or(i64::MAX))
 }
 
 /// `sql` prepared (cached) with those of `params` it names bound.
@@ -227,17 +265,12 @@ pub fn prepare<'c>(
     params: &[(&'static str, Value)],
 ) -> rusqlite::Result<rusqlite::CachedStatement<'c>> {
     let mut stmt = c.prepare_cached(sql)?;
-    bind(&mut stmt, params)?;
-    Ok(stmt)
-}
-
-fn bind(stmt: &mut Statement<'_>, params: &[(&'static str, Value)]) -> rusqlite::Result<()> {
     for (name, value) in params {
         if let Some(index) = stmt.parameter_index(name)? {
             stmt.raw_bind_parameter(index, value)?;
         }
     }
-    Ok(())
+    Ok(stmt)
 }
 
 fn rows<T>(
@@ -255,52 +288,79 @@ fn rows<T>(
     Ok(out)
 }
 
-/// One page of `query` and its total, in one read snapshot.
+type Keys = Vec<(Option<String>, String)>;
+
+fn key_row(row: &Row<'_>) -> rusqlite::Result<(Option<String>, String)> {
+    Ok((row.get(0)?, row.get(1)?))
+}
+
+/// One page of `query` and its total, counting up to `count_limit`, in one
+/// read snapshot.
 pub(super) fn list(
     c: &Connection,
     query: &SubjectQuery,
     count_limit: u64,
 ) -> rusqlite::Result<SubjectPage> {
     let snapshot = c.unchecked_transaction()?;
-    let mut statements = list_statements(query, count_limit);
+    let mut statements = list_statements(query);
+    statements
+        .params
+        .push((":count_to", Value::Integer(one_more(count_limit))));
     let subjects: i64 = c
         .prepare_cached(SUBJECT_COUNT)?
         .query_row([], |r| r.get(0))?;
     let subjects = u64::try_from(subjects).unwrap_or(0);
-    let matches = match &statements.count {
-        None => Some(subjects),
-        Some(sql) => {
-            let counted: i64 = prepare(c, sql, &statements.params)?
-                .raw_query()
-                .next()?
-                .map_or(Ok(0), |row| row.get(0))?;
-            u64::try_from(counted).ok().filter(|n| *n <= count_limit)
+    // Each part's count (`None`: more than the limit); empty parts go.
+    let mut counted = Vec::new();
+    for part in &statements.parts {
+        let matches = match &part.count {
+            None => Some(subjects),
+            Some(sql) => {
+                let n: i64 = prepare(c, sql, &statements.params)?
+                    .raw_query()
+                    .next()?
+                    .map_or(Ok(0), |row| row.get(0))?;
+                u64::try_from(n).ok().filter(|n| *n <= count_limit)
+            }
+        };
+        if matches != Some(0) {
+            counted.push((part, matches));
         }
-    };
-    let plan = match statements.collect {
-        None => PagePlan::Walk,
-        Some(_) => page_plan(matches, subjects, query.offset, query.limit),
-    };
-    let (page, more) = match (plan, &statements.collect) {
-        (PagePlan::Collect, Some(collect)) => {
-            let keys = rows(c, collect, &statements.params, |row| {
-                Ok((row.get::<_, Option<String>>(0)?, row.get::<_, String>(1)?))
-            })?;
-            let page = sorted_page(keys, query.descending, query.offset, query.limit);
-            (page, false)
-        }
-        _ => {
-            let mut page = rows(c, &statements.walk, &statements.params, |row| row.get(0))?;
+    }
+    let filtered = query.search.is_some() || query.status.is_some();
+    let total = counted_total(counted.iter().map(|(_, m)| *m), count_limit, filtered);
+    let window = Window::of(query.offset, query.limit, counted.len());
+    let mut params = statements.params.clone();
+    params.push((":limit", sql_integer(window.limit)));
+    params.push((":offset", sql_integer(window.offset)));
+    let mut windows: Vec<Keys> = Vec::new();
+    for (part, matches) in &counted {
+        let plan = match part.collect {
+            None => PagePlan::Walk,
+            Some(_) => page_plan(*matches, subjects, window.offset, window.limit),
+        };
+        windows.push(match (plan, &part.collect) {
+            (PagePlan::Collect, Some(collect)) => {
+                let keys = rows(c, collect, &params, key_row)?;
+                sorted_window(keys, query.descending, window.offset, window.limit)
+            }
+            _ => rows(c, &part.walk, &params, key_row)?,
+        });
+    }
+    let (page, more) = match windows.len() {
+        1 => {
+            let mut page: Vec<String> = windows.remove(0).into_iter().map(|(_, s)| s).collect();
             let limit = usize::try_from(query.limit).unwrap_or(usize::MAX);
             let more = page.len() > limit;
             page.truncate(limit);
             (page, more)
         }
+        _ => merged_page(windows, query.descending, query.offset, query.limit),
     };
     let json = serde_json::to_string(&page)
         .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
-    statements.params.push((":page", Value::Text(json)));
-    let mut fetched = rows(c, &statements.fetch, &statements.params, subject_from_row)?;
+    params.push((":page", Value::Text(json)));
+    let mut fetched = rows(c, &statements.fetch, &params, subject_from_row)?;
     // In the page's order.
     let position: HashMap<&str, usize> = page
         .iter()
@@ -309,7 +369,7 @@ pub(super) fn list(
         .collect();
     fetched.sort_by_key(|s| position.get(s.sssid.as_str()).copied());
     snapshot.finish()?;
-    let total = page_total(matches, count_limit, query.offset, fetched.len(), more);
+    let total = page_total(total, count_limit, query.offset, fetched.len(), more);
     Ok(SubjectPage {
         items: fetched,
         total,
