@@ -5,13 +5,14 @@
 //! - A filter is one to three disjoint *parts*, each served by an index
 //!   ([`parts`]). A search is literal text that matches an sssid prefix,
 //!   a name substring ignoring letter case, or a bday prefix; its parts
-//!   are the sssid prefix (a range of the sssid index), the names that
-//!   match outside it (the trigram index: names are indexed by the
-//!   trigrams of the name lower-cased in Rust, padded with [`NAME_PAD`] so
-//!   that every one- and two-character piece starts a trigram; every
-//!   candidate is confirmed by the literal rule), and the birth dates that
-//!   match outside both (a range of the bday index). A status filter is
-//!   its own part (the status index) or narrows the search's parts.
+//!   are the sssid prefix (a range of the sssid index), the birth dates
+//!   that match outside it (a range of the bday index, which holds the
+//!   sssid too), and the names that match outside both (the trigram index:
+//!   names are indexed by the trigrams of the name lower-cased in Rust,
+//!   padded with [`NAME_PAD`] so that every one- and two-character piece
+//!   starts a trigram; every candidate is confirmed by the literal rule).
+//!   A status filter is its own part (the status index) or narrows the
+//!   search's parts.
 //! - Every sort has an index: the column, then the sssid as tie breaker,
 //!   in the same direction, so descending walks the index backwards.
 //! - Counts stop: each part is counted through its index only up to
@@ -156,10 +157,10 @@ pub enum Part {
     Status,
     /// Sssids that start with the search text.
     SssidPrefix,
-    /// Names that hold the search text, sssids that do not start with it.
-    Name,
-    /// Birth dates that start with the search text, in neither part above.
+    /// Birth dates that start with the search text, sssids that do not.
     BdayPrefix,
+    /// Names that hold the search text, in neither part above.
+    Name,
 }
 
 /// The parts of a filter (each narrowed to the status, if any, when there
@@ -169,7 +170,7 @@ pub fn parts(search: Option<&SearchText>, status: bool) -> Vec<Part> {
         None if status => vec![Part::Status],
         None => vec![Part::All],
         Some(search) if search.may_start_a_bday() => {
-            vec![Part::SssidPrefix, Part::Name, Part::BdayPrefix]
+            vec![Part::SssidPrefix, Part::BdayPrefix, Part::Name]
         }
         Some(_) => vec![Part::SssidPrefix, Part::Name],
     }
@@ -438,7 +439,7 @@ mod tests {
         );
         assert_eq!(
             parts(Some(&search("1980")), false),
-            [Part::SssidPrefix, Part::Name, Part::BdayPrefix]
+            [Part::SssidPrefix, Part::BdayPrefix, Part::Name]
         );
     }
 

@@ -202,22 +202,24 @@ pub fn list_queries(query: &SubjectQuery) -> ListQueries {
                     }
                     None => continue,
                 };
+                // Outside the parts before.
+                let mut outside = vec![doc! { "sssid": { "$regex": &prefix } }];
+                if search.as_ref().is_some_and(SearchText::may_start_a_bday) {
+                    outside.push(doc! { "bday": { "$regex": &prefix } });
+                }
                 let filter = doc! {
                     // Candidates from the trigram index, confirmed by the
                     // literal rule.
                     "name_trigrams": candidates,
                     "name_folded": { "$regex": &in_name },
-                    "$nor": [{ "sssid": { "$regex": &prefix } }],
+                    "$nor": outside,
                 };
                 (Some(with_status(filter)), Some("by_name_trigrams"), false)
             }
             Part::BdayPrefix => {
                 let filter = doc! {
                     "bday": { "$regex": &prefix },
-                    "$nor": [
-                        { "sssid": { "$regex": &prefix } },
-                        { "name_folded": { "$regex": &in_name } },
-                    ],
+                    "$nor": [{ "sssid": { "$regex": &prefix } }],
                 };
                 (
                     Some(with_status(filter)),

@@ -95,8 +95,9 @@ const IN_BDAY_RANGE: &str = "subjects.bday >= :text AND subjects.bday < :text_en
 const NAME_HOLDS: &str = "instr(subjects.name_folded, :folded) > 0";
 
 /// The names a search's candidates come from: the trigram index (its
-/// phrase for three characters or more, a range of its terms for fewer),
-/// joined to `subjects`; and the condition that selects them.
+/// phrase for three characters or more, a range of its terms for fewer)
+/// and the small name table (sssid and folded name); and the condition
+/// that selects them.
 fn name_candidates(
     search: &SearchText,
     params: &mut Vec<(&'static str, Value)>,
@@ -106,8 +107,7 @@ fn name_candidates(
             params.push((":phrase", Value::Text(trigram_phrase(&search.folded))));
             (
                 "subject_names_trigrams
-                 CROSS JOIN subject_names ON subject_names.id = subject_names_trigrams.rowid
-                 CROSS JOIN subjects ON subjects.sssid = subject_names.sssid",
+                 CROSS JOIN subject_names ON subject_names.id = subject_names_trigrams.rowid",
                 "subject_names_trigrams MATCH :phrase AND ",
             )
         }
@@ -117,8 +117,7 @@ fn name_candidates(
             (
                 "(SELECT DISTINCT doc FROM subject_name_trigram_terms
                   WHERE term >= :gram_from AND term <= :gram_to) AS grams
-                 CROSS JOIN subject_names ON subject_names.id = grams.doc
-                 CROSS JOIN subjects ON subjects.sssid = subject_names.sssid",
+                 CROSS JOIN subject_names ON subject_names.id = grams.doc",
                 "",
             )
         }
@@ -204,21 +203,11 @@ pub fn list_statements(query: &SubjectQuery) -> ListStatements {
                     },
                 }
             }
-            Part::Name => {
-                let Some(search) = &search else { continue };
-                let (names, phrase) = name_candidates(search, &mut params);
-                let condition = format!("{NAME_HOLDS} AND NOT ({IN_SSSID_RANGE}){and_status}");
-                PartStatements {
-                    part,
-                    count: Some(counted(names, &format!("{phrase}{condition}"))),
-                    collect: Some(collected(names, &format!("{phrase}{condition}"))),
-                    walk: walk(&walk_index, &condition),
-                }
-            }
             Part::BdayPrefix => {
-                let condition = format!(
-                    "{IN_BDAY_RANGE} AND NOT ({IN_SSSID_RANGE}) AND NOT ({NAME_HOLDS}){and_status}"
-                );
+                let condition = format!("{IN_BDAY_RANGE} AND NOT ({IN_SSSID_RANGE}){and_status}");
+                // Counted and collected from the bday index alone (it
+                // holds the sssid) unless a status or another sort key is
+                // needed.
                 let by_bday = "subjects INDEXED BY subjects_by_bday";
                 let range = column == "bday" && status.is_none();
                 // Walked in another order, the range is only a test: the
@@ -234,6 +223,48 @@ pub fn list_statements(query: &SubjectQuery) -> ListStatements {
                     count: Some(counted(by_bday, &condition)),
                     collect: (!range).then(|| collected(by_bday, &condition)),
                     walk: walk(&walk_index, &tested),
+                }
+            }
+            Part::Name => {
+                let Some(search) = &search else { continue };
+                let (names, phrase) = name_candidates(search, &mut params);
+                // Candidates confirmed on the folded name; outside the
+                // parts above.
+                let mut outside =
+                    "NOT (subject_names.sssid >= :text AND subject_names.sssid < :text_end)"
+                        .to_owned();
+                let bday = search.may_start_a_bday();
+                if bday {
+                    outside.push_str(&format!(" AND NOT ({IN_BDAY_RANGE})"));
+                }
+                let candidates = format!(
+                    "{phrase}instr(subject_names.name_folded, :folded) > 0 AND {outside}{and_status}"
+                );
+                // The name table has the sssid; `subjects` only when the
+                // part needs more of a subject.
+                let joined =
+                    format!("{names} CROSS JOIN subjects ON subjects.sssid = subject_names.sssid");
+                let count_from = match bday || status.is_some() {
+                    true => joined.as_str(),
+                    false => names,
+                };
+                let collect_from = match bday || status.is_some() || column != "sssid" {
+                    true => joined.as_str(),
+                    false => names,
+                };
+                let mut walked = format!("{NAME_HOLDS} AND NOT ({IN_SSSID_RANGE})");
+                if bday {
+                    walked.push_str(&format!(" AND NOT ({IN_BDAY_RANGE})"));
+                }
+                walked.push_str(&and_status);
+                PartStatements {
+                    part,
+                    count: Some(counted(count_from, &candidates)),
+                    collect: Some(
+                        collected(collect_from, &candidates)
+                            .replace("subjects.sssid FROM", "subject_names.sssid FROM"),
+                    ),
+                    walk: walk(&walk_index, &walked),
                 }
             }
         };
