@@ -120,6 +120,7 @@ async fn every_sqlite_list_statement_reads_through_an_index() {
         for part in &statements.parts {
             all.push(("walk", &part.walk));
             all.extend(part.count.as_ref().map(|s| ("count", s)));
+            all.extend(part.count_alone.as_ref().map(|s| ("count", s)));
             all.extend(part.collect.as_ref().map(|s| ("collect", s)));
         }
         for (purpose, sql) in all {

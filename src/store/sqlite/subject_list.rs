@@ -11,8 +11,8 @@ use rusqlite::{Connection, Row};
 
 use super::subjects::subject_from_row;
 use crate::store::subject_list::{
-    NameCandidates, PagePlan, Part, SearchText, SubjectPage, Window, counted_total, merged_page,
-    page_plan, page_total, parts, sorted_window,
+    NAME_PAD, NameCandidates, PagePlan, Part, SearchText, SubjectPage, Window, counted_total,
+    merged_page, page_plan, page_total, parts, sorted_window,
 };
 use crate::store::{SubjectColumn, SubjectQuery, SubjectStatus};
 
@@ -24,6 +24,11 @@ pub struct PartStatements {
     /// Counts the part's subjects through its index, stopping one past the
     /// count limit; `None` without a filter (the store keeps the number).
     pub count: Option<String>,
+    /// For the names: counts them from the trigram index alone (its
+    /// matches are exact unless the text holds the padding), which is
+    /// the part's count when the parts before it are empty and there is
+    /// no status.
+    pub count_alone: Option<String>,
     /// Every subject of the part (at most one past the count limit);
     /// `None` when the walk reads nothing but the part's subjects.
     pub collect: Option<String>,
@@ -176,6 +181,7 @@ pub fn list_statements(query: &SubjectQuery) -> ListStatements {
             Part::All => PartStatements {
                 part,
                 count: None,
+                count_alone: None,
                 collect: None,
                 walk: walk(&walk_index, ""),
             },
@@ -184,6 +190,7 @@ pub fn list_statements(query: &SubjectQuery) -> ListStatements {
                 PartStatements {
                     part,
                     count: Some(counted("subjects INDEXED BY subjects_by_status", status)),
+                    count_alone: None,
                     // In the sssid order the walk is the status's range.
                     collect: (column != "sssid")
                         .then(|| collected("subjects INDEXED BY subjects_by_status", status)),
@@ -196,6 +203,7 @@ pub fn list_statements(query: &SubjectQuery) -> ListStatements {
                 PartStatements {
                     part,
                     count: Some(counted("subjects", &condition)),
+                    count_alone: None,
                     collect: (!range).then(|| collected("subjects", &condition)),
                     walk: match range {
                         true => walk("", &condition),
@@ -221,6 +229,7 @@ pub fn list_statements(query: &SubjectQuery) -> ListStatements {
                 PartStatements {
                     part,
                     count: Some(counted(by_bday, &condition)),
+                    count_alone: None,
                     collect: (!range).then(|| collected(by_bday, &condition)),
                     walk: walk(&walk_index, &tested),
                 }
@@ -257,9 +266,22 @@ pub fn list_statements(query: &SubjectQuery) -> ListStatements {
                     walked.push_str(&format!(" AND NOT ({IN_BDAY_RANGE})"));
                 }
                 walked.push_str(&and_status);
+                let alone = match search.name_candidates() {
+                    NameCandidates::AllOf(_) => {
+                        "SELECT rowid FROM subject_names_trigrams
+                         WHERE subject_names_trigrams MATCH :phrase"
+                    }
+                    NameCandidates::Range { .. } => {
+                        "SELECT DISTINCT doc FROM subject_name_trigram_terms
+                         WHERE term >= :gram_from AND term <= :gram_to"
+                    }
+                };
+                let exact = status.is_none() && !search.folded.contains(NAME_PAD);
                 PartStatements {
                     part,
                     count: Some(counted(count_from, &candidates)),
+                    count_alone: exact
+                        .then(|| format!("SELECT count(*) FROM ({alone} LIMIT :count_to)")),
                     collect: Some(
                         collected(collect_from, &candidates)
                             .replace("subjects.sssid FROM", "subject_names.sssid FROM"),
@@ -343,8 +365,13 @@ pub(super) fn list(
     let subjects = u64::try_from(subjects).unwrap_or(0);
     // Each part's count (`None`: more than the limit); empty parts go.
     let mut counted = Vec::new();
-    for part in &statements.parts {
-        let matches = match &part.count {
+    for (i, part) in statements.parts.iter().enumerate() {
+        // With the parts before it empty, the names count alone.
+        let sql = match &part.count_alone {
+            Some(alone) if counted.is_empty() && i > 0 => Some(alone),
+            _ => part.count.as_ref(),
+        };
+        let matches = match sql {
             None => Some(subjects),
             Some(sql) => {
                 let n: i64 = prepare(c, sql, &statements.params)?
