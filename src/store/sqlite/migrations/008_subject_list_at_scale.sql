@@ -52,3 +52,9 @@ END;
 CREATE TRIGGER subjects_count_after_delete AFTER DELETE ON subjects BEGIN
     UPDATE subject_count SET subjects = subjects - 1;
 END;
+
+-- 3. A search sorted by name walks the name order testing each folded
+-- name: with the folded name in the index, the walk never reads the table.
+
+DROP INDEX subjects_by_name_sort;
+CREATE INDEX subjects_by_name_sort ON subjects (name_sort, sssid, name_folded);
