@@ -192,7 +192,11 @@ async fn seed(
                 };
                 store.insert_subject(&subject).await?;
                 let mut tokens = Vec::new();
-                let links = if i <= linked_subjects { links_per_subject } else { 0 };
+                let links = if i <= linked_subjects {
+                    links_per_subject
+                } else {
+                    0
+                };
                 for _ in 0..links {
                     let link = LinkRecord {
                         id: random_hex(&OsRandom, 16),
