@@ -7,7 +7,6 @@
 //! (The speed at a million subjects comes from `scripts/bench.sh`.)
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a failed unwrap fails the test with its message
 
-#[allow(dead_code)]
 mod common;
 
 use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};

@@ -5,7 +5,6 @@
 //! than" and its Next link keeps working past the limit.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a failed unwrap fails the test with its message
 
-#[allow(dead_code)]
 mod common;
 
 use chrono::Duration;
