@@ -138,7 +138,7 @@ pub struct ListQuery {
     responses(
         (status = 200, description = "A page of subjects", body = Data<Vec<SubjectView>>,
             headers(
-                ("X-Total-Count" = u64, description = "Subjects matching, over all pages: exact up to the server's count limit (`subject_count_limit`, default 10,000); past it a lower bound, at least the limit plus one and at least one past this page, so a pager reading it always offers the next page while there is one"),
+                ("X-Total-Count" = u64, description = "Subjects matching, over all pages: exact up to the server's count limit (`subject_count_limit`, default 2,000); past it a lower bound, at least the limit plus one and at least one past this page, so a pager reading it always offers the next page while there is one"),
                 ("X-Total-Count-Exact" = bool, description = "`true` when `X-Total-Count` is the exact number of matches, `false` when it is a lower bound"),
             )),
         (status = 400, description = "A parameter has a bad value; the message names it", body = ErrorEnvelope),

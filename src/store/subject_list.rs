@@ -32,8 +32,12 @@
 use super::SubjectRecord;
 
 /// Totals are exact up to this many matches (a setting,
-/// `subject_count_limit`); more are reported as a lower bound.
-pub const DEFAULT_COUNT_LIMIT: u64 = 10_000;
+/// `subject_count_limit`); more are reported as a lower bound. Counting
+/// costs about 0.15 microseconds a match (an FTS5 phrase, a range of an
+/// index), so a frequent search spends about 0.3 ms counting to 2,000,
+/// 1.5 ms to 10,000: the larger limit halved the search rate at a million
+/// subjects (BENCHMARKS.md).
+pub const DEFAULT_COUNT_LIMIT: u64 = 2_000;
 
 /// Appended twice to every indexed name, so that each character and each
 /// pair of characters of a name starts one of its trigrams, and a search

@@ -265,7 +265,7 @@ pub fn subjects_table(
     }
 }
 
-/// `n` with a thin space between thousands ("10 000"), as the pager
+/// `n` with a thin space between thousands ("2 000"), as the pager
 /// shows counts.
 fn thousands(n: u64) -> String {
     let digits = n.to_string();
@@ -280,7 +280,7 @@ fn thousands(n: u64) -> String {
 }
 
 /// What the pager says about the total: "31 subjects", or past the
-/// count limit "more than 10 000 subjects".
+/// count limit "more than 2 000 subjects".
 fn total_text(total: Total) -> String {
     match total {
         Total::Exact(1) => "1 subject".into(),
