@@ -124,6 +124,11 @@ pub struct Config {
 
     pub session_idle_secs: u64,
     pub session_absolute_secs: u64,
+    /// Subject lists count their matches exactly up to this many; past it
+    /// the API's `X-Total-Count` is a lower bound (`X-Total-Count-Exact:
+    /// false`) and the console says "more than". Keeps every search and
+    /// filter as cheap at a million subjects as at ten thousand.
+    pub subject_count_limit: u64,
     /// For development: a folder to serve the console's static files from
     /// (edits show without rebuilding). Unset, the copy built into the
     /// binary is served.
@@ -233,6 +238,7 @@ impl Default for Config {
             login_account_ceiling_window_secs: 24 * 3600,
             session_idle_secs: 30 * 60,
             session_absolute_secs: 12 * 3600,
+            subject_count_limit: crate::store::DEFAULT_COUNT_LIMIT,
             static_dir: None,
             reset_token_lifetime_secs: 2 * 3600,
             reset_account_limit: 3,
@@ -307,6 +313,9 @@ impl Config {
             if value == 0 {
                 bail!("{name} must be at least 1");
             }
+        }
+        if self.subject_count_limit == 0 {
+            bail!("subject_count_limit must be at least 1");
         }
         // Otherwise one address alone could lock every address out.
         if self.login_account_ceiling <= self.login_account_limit {

@@ -56,7 +56,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Inserts subjects S000001..S<N>, each consented with issued links.
+    /// Inserts subjects S000001..S<N>, each consented, the first ones
+    /// with issued links.
     Seed {
         #[arg(long)]
         subjects: u64,
@@ -64,6 +65,11 @@ enum Command {
         /// with few subjects.
         #[arg(long, default_value_t = 1)]
         links_per_subject: u64,
+        /// Only subjects S000001..S<this> get links (all by default): a
+        /// million links would only make the token file and the seeding
+        /// longer, not `/establish` different.
+        #[arg(long)]
+        linked_subjects: Option<u64>,
         /// Where to write the links' JWTs, one a line.
         #[arg(long)]
         link_tokens: PathBuf,
@@ -150,8 +156,12 @@ async fn main() -> anyhow::Result<()> {
         Some(Command::Seed {
             subjects,
             links_per_subject,
+            linked_subjects,
             link_tokens,
-        }) => seed(subjects, links_per_subject, &link_tokens).await,
+        }) => {
+            let linked = linked_subjects.unwrap_or(subjects);
+            seed(subjects, links_per_subject, linked, &link_tokens).await
+        }
         Some(Command::BaselineServer { port, body }) => baseline_server(port, &body).await,
         Some(Command::Argon2 { seconds }) => argon2_rate(Duration::from_secs(seconds)),
         Some(Command::SubjectApi) => scale::subject_api().await,
@@ -170,6 +180,7 @@ const SEED_CONCURRENCY: usize = 16;
 async fn seed(
     count: u64,
     links_per_subject: u64,
+    linked_subjects: u64,
     tokens_path: &std::path::Path,
 ) -> anyhow::Result<()> {
     let config = Config::load(None)?;
@@ -211,7 +222,12 @@ async fn seed(
                 };
                 store.insert_subject(&subject).await?;
                 let mut tokens = Vec::new();
-                for _ in 0..links_per_subject {
+                let links = if i <= linked_subjects {
+                    links_per_subject
+                } else {
+                    0
+                };
+                for _ in 0..links {
                     let link = LinkRecord {
                         id: random_hex(&OsRandom, 16),
                         sssid: subject.sssid.clone(),

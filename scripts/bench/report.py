@@ -11,6 +11,8 @@ import platform
 import sys
 
 results_path, store, connections, duration = sys.argv[1:5]
+# Which part of BENCHMARKS.md the table goes into (default: the store's).
+section = sys.argv[5] if len(sys.argv) > 5 else store
 rows = [json.loads(line) for line in open(results_path) if line.strip()]
 
 
@@ -78,7 +80,7 @@ for subjects in sorted({r["subjects"] for r in rows if "subjects" in r}):
 table = "\n".join(lines) + "\n"
 print(table)
 
-start, end = f"<!-- bench:{store}:start -->", f"<!-- bench:{store}:end -->"
+start, end = f"<!-- bench:{section}:start -->", f"<!-- bench:{section}:end -->"
 path = "BENCHMARKS.md"
 text = open(path).read() if os.path.exists(path) else "# Benchmarks\n\n"
 if start in text and end in text:
@@ -86,6 +88,6 @@ if start in text and end in text:
     after = rest.split(end, 1)[1]
     text = before + start + "\n" + table + end + after
 else:
-    text = text.rstrip("\n") + f"\n\n## Results: {store}\n\n{start}\n{table}{end}\n"
+    text = text.rstrip("\n") + f"\n\n## Results: {section}\n\n{start}\n{table}{end}\n"
 open(path, "w").write(text)
 print(f"written to {path}", file=sys.stderr)

@@ -137,7 +137,10 @@ pub struct ListQuery {
     params(ListQuery),
     responses(
         (status = 200, description = "A page of subjects", body = Data<Vec<SubjectView>>,
-            headers(("X-Total-Count" = u64, description = "Subjects matching, over all pages"))),
+            headers(
+                ("X-Total-Count" = u64, description = "Subjects matching, over all pages: exact up to the server's count limit (`subject_count_limit`, default 2,000); past it a lower bound, at least the limit plus one and at least one past this page, so a pager reading it always offers the next page while there is one"),
+                ("X-Total-Count-Exact" = bool, description = "`true` when `X-Total-Count` is the exact number of matches, `false` when it is a lower bound"),
+            )),
         (status = 400, description = "A parameter has a bad value; the message names it", body = ErrorEnvelope),
     )
 )]
@@ -163,7 +166,15 @@ pub async fn list(
         )
         .await?;
     let mut headers = HeaderMap::new();
-    headers.insert("x-total-count", HeaderValue::from(page.total));
+    headers.insert("x-total-count", HeaderValue::from(page.total.value()));
+    headers.insert(
+        "x-total-count-exact",
+        HeaderValue::from_static(if page.total.is_exact() {
+            "true"
+        } else {
+            "false"
+        }),
+    );
     Ok((headers, Json(Data { data: page.items })).into_response())
 }
 

@@ -197,7 +197,8 @@ impl Services {
             background.clone(),
             login_throttle.clone(),
         );
-        let subjects = subjects::SubjectService::new(deps.clone(), audits.clone());
+        let subjects = subjects::SubjectService::new(deps.clone(), audits.clone())
+            .with_count_limit(config.subject_count_limit);
         let links = links::LinkService::new(
             deps.clone(),
             subjects.clone(),

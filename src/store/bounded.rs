@@ -106,7 +106,7 @@ macro_rules! for_each_store_call {
         fn insert_subject(&self, subject: &SubjectRecord) -> ();
         fn subject(&self, sssid: &str) -> Option<SubjectRecord>;
         fn replace_subject(&self, subject: &SubjectRecord, expected_version: i64) -> bool;
-        fn list_subjects(&self, query: &SubjectQuery) -> Page<SubjectRecord>;
+        fn list_subject_page(&self, query: &SubjectQuery, count_limit: u64) -> SubjectPage;
     });
     $m!(LinkStore {
         fn insert_link(&self, link: &LinkRecord) -> ();

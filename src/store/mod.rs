@@ -17,12 +17,14 @@ pub mod mongo;
 pub mod reset_tokens;
 pub mod sessions;
 pub mod sqlite;
+pub mod subject_list;
 pub mod subjects;
 
 pub use accounts::{AccountChange, AccountRecord, AccountStore, AccountWriteOutcome, TotpRecord};
 pub use links::{LinkRecord, LinkStore};
 pub use reset_tokens::{ResetTokenRecord, ResetTokenStore};
 pub use sessions::{SessionRecord, SessionRecordStore};
+pub use subject_list::{DEFAULT_COUNT_LIMIT, SubjectPage, Total};
 pub use subjects::{
     SubjectColumn, SubjectQuery, SubjectRecord, SubjectStatus, SubjectStore, name_sort_key,
 };

@@ -3,6 +3,7 @@
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 
+use super::subject_list::{DEFAULT_COUNT_LIMIT, SubjectPage};
 use super::{Page, StoreResult};
 use crate::domain::{Journey, Standing};
 
@@ -156,8 +157,26 @@ pub trait SubjectStore: Send + Sync {
         subject: &SubjectRecord,
         expected_version: i64,
     ) -> StoreResult<bool>;
-    /// Ties in the sort column are broken by sssid, so pages are stable.
-    async fn list_subjects(&self, query: &SubjectQuery) -> StoreResult<Page<SubjectRecord>>;
+    /// One page of a list and its total, counted exactly up to
+    /// `count_limit` matches (a lower bound past that). Ties in the sort
+    /// column are broken by sssid, so pages are stable. Follows the design
+    /// of `store::subject_list`: cheap whatever the number of subjects.
+    async fn list_subject_page(
+        &self,
+        query: &SubjectQuery,
+        count_limit: u64,
+    ) -> StoreResult<SubjectPage>;
+
+    /// [`SubjectStore::list_subject_page`] with the default count limit and
+    /// the total as a number (a lower bound past the limit), for callers
+    /// that only page through.
+    async fn list_subjects(&self, query: &SubjectQuery) -> StoreResult<Page<SubjectRecord>> {
+        let page = self.list_subject_page(query, DEFAULT_COUNT_LIMIT).await?;
+        Ok(Page {
+            items: page.items,
+            total: page.total.value(),
+        })
+    }
 }
 
 #[cfg(test)]

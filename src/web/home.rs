@@ -61,7 +61,7 @@ pub async fn show(
                 } @else {
                     (subjects::subjects_table(&visitor, &recent.items, None))
                     p.muted {
-                        "The " (recent.items.len()) " most recently changed of " (recent.total) ". "
+                        "The " (recent.items.len()) " most recently changed of " (recent.total.value()) ". "
                         a href="/subjects" { "See all subjects" }
                     }
                 }

@@ -19,4 +19,5 @@ mod smoke;
 mod static_files;
 mod store_conformance;
 mod study;
+mod subject_lists;
 mod web;

@@ -17,7 +17,9 @@ use crate::service::audits::{AuditTarget, Auditor};
 use crate::service::listing::SubjectListQuery;
 use crate::service::optimistic::{self, Edit};
 use crate::service::{Actor, Context, Deps};
-use crate::store::{AuditRecord, LinkRecord, Page, StoreError, SubjectQuery, SubjectRecord};
+use crate::store::{
+    AuditRecord, DEFAULT_COUNT_LIMIT, LinkRecord, StoreError, SubjectQuery, SubjectRecord, Total,
+};
 
 /// What one attempt of [`SubjectService::edit_subject`] decided: answer
 /// `T` unchanged, or write the subject, audit `action` and answer `result`.
@@ -227,15 +229,37 @@ fn quoted(value: &str) -> String {
     serde_json::Value::from(value).to_string()
 }
 
+/// One page of subjects and how many match in all (exact up to the count
+/// limit, a lower bound past it).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SubjectList {
+    pub items: Vec<SubjectView>,
+    pub total: Total,
+}
+
 #[derive(Clone)]
 pub struct SubjectService {
     deps: Deps,
     audits: Auditor,
+    /// Lists count their matches exactly up to this many.
+    count_limit: u64,
 }
 
 impl SubjectService {
     pub fn new(deps: Deps, audits: Auditor) -> Self {
-        Self { deps, audits }
+        Self {
+            deps,
+            audits,
+            count_limit: DEFAULT_COUNT_LIMIT,
+        }
+    }
+
+    /// Lists count exactly up to `count_limit` matches (at least 1).
+    pub fn with_count_limit(self, count_limit: u64) -> Self {
+        Self {
+            count_limit: count_limit.max(1),
+            ..self
+        }
     }
 
     pub async fn create(&self, ctx: &Context, fields: SubjectFields) -> Result<SubjectView> {
@@ -432,21 +456,22 @@ impl SubjectService {
         }
     }
 
-    pub async fn list(&self, ctx: &Context, query: SubjectListQuery) -> Result<Page<SubjectView>> {
+    pub async fn list(&self, ctx: &Context, query: SubjectListQuery) -> Result<SubjectList> {
         require_study_access(ctx)?;
+        let query = SubjectQuery {
+            search: query.search,
+            status: query.status,
+            order_by: query.order_by,
+            descending: query.direction.is_descending(),
+            offset: query.paging.offset,
+            limit: query.paging.perpage,
+        };
         let page = self
             .deps
             .store
-            .list_subjects(&SubjectQuery {
-                search: query.search,
-                status: query.status,
-                order_by: query.order_by,
-                descending: query.direction.is_descending(),
-                offset: query.paging.offset,
-                limit: query.paging.perpage,
-            })
+            .list_subject_page(&query, self.count_limit)
             .await?;
-        Ok(Page {
+        Ok(SubjectList {
             items: page.items.into_iter().map(SubjectView::from).collect(),
             total: page.total,
         })

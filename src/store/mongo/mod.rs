@@ -47,6 +47,7 @@ pub mod legacy;
 mod links;
 mod reset_tokens;
 mod sessions;
+pub mod subject_list;
 mod subjects;
 mod throttle;
 mod users;
@@ -142,7 +143,8 @@ impl MongoStore {
 
     /// What older versions stored differently. Subjects sorted by name
     /// through a lower-cased `name_lower` with an index on
-    /// `(name_lower, sssid)`; they now carry `name_sort` instead.
+    /// `(name_lower, sssid)`; they now carry `name_sort` instead, and the
+    /// fields the list queries search and filter by.
     async fn upgrade_documents(&self) -> StoreResult<()> {
         let subjects = self.subjects();
         let indexes = collect_indexes(&subjects).await.map_err(classify)?;
@@ -154,7 +156,7 @@ impl MongoStore {
                 subjects.drop_index(name).await.map_err(classify)?;
             }
         }
-        subjects::backfill_name_sort_keys(&subjects).await?;
+        subject_list::upgrade_documents(&subjects, subjects::subject_from_doc).await?;
         Ok(())
     }
 
@@ -230,20 +232,7 @@ impl MongoStore {
             .ensure_index(ttl("resets_at", "expire_windows"))
             .await
             .map_err(classify)?;
-        let subjects = self.subjects();
-        subjects
-            .ensure_index(unique(doc! { "sssid": 1 }, "sssid_unique"))
-            .await
-            .map_err(classify)?;
-        for column in subjects::SORTABLE_FIELDS {
-            subjects
-                .ensure_index(plain(
-                    doc! { *column: 1, "sssid": 1 },
-                    &format!("by_{column}"),
-                ))
-                .await
-                .map_err(classify)?;
-        }
+        subject_list::create_indexes(&self.subjects()).await?;
         self.links()
             .ensure_index(plain(
                 doc! { "sssid": 1, "created": 1, "seq": 1 },

@@ -23,6 +23,7 @@ mod links;
 mod pool;
 mod reset_tokens;
 mod sessions;
+pub mod subject_list;
 mod subjects;
 mod throttle;
 mod users;
@@ -45,6 +46,7 @@ pub(crate) fn migration_steps() -> Vec<M<'static>> {
             subjects::backfill_name_sort_keys,
         ),
         M::up(include_str!("migrations/008_accounts.sql")),
+        M::up(include_str!("migrations/009_subject_list_at_scale.sql")),
     ]
 }
 
