@@ -19,6 +19,7 @@ use crate::service::users::{NewUser, UserChanges};
 use crate::store::sqlite::SqliteStore;
 
 mod import;
+mod records;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -74,6 +75,9 @@ pub enum Command {
     /// Print a new random secret (32 random bytes as 64 hex characters) for
     /// token_secret or link_secret.
     Secret,
+    /// Check the tamper-evident audit trail.
+    #[command(subcommand)]
+    Audit(records::AuditCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -154,6 +158,7 @@ pub async fn run(cli: Cli) -> ExitCode {
             force,
         } => import::run(&config, &from, &db, &collection, force).await,
         Command::Backup { destination } => backup(config, destination).await,
+        Command::Audit(cmd) => records::audit(config, cmd).await,
         Command::Secret => unreachable!("handled before the configuration is read"),
         Command::User(cmd) => {
             let state = match build_state(config, Arc::new(SystemClock), Arc::new(OsRandom)).await {

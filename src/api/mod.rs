@@ -13,6 +13,7 @@ pub(crate) mod health;
 mod links;
 pub mod metrics;
 pub mod openapi;
+mod records;
 mod recovery;
 mod subjects;
 mod users;
@@ -42,4 +43,5 @@ pub fn router() -> Router<AppState> {
         .route("/link/{id}", get(links::get).put(links::update))
         .route("/link/{id}/jwt", get(links::jwt))
         .route("/establish", post(links::establish))
+        .route("/audit/verify", get(records::verify))
 }

@@ -18,7 +18,7 @@ use utoipa::openapi::{OpenApi as OpenApiDoc, Ref, RefOr, ResponseBuilder, conten
 use utoipa::{Modify, OpenApi, ToSchema};
 
 use crate::api::error::ErrorEnvelope;
-use crate::api::{health, links, metrics, recovery, subjects, users};
+use crate::api::{health, links, metrics, records, recovery, subjects, users};
 use crate::store::AuditRecord;
 
 /// The staff-token security scheme: `Authorization: JWT <token>` or
@@ -164,6 +164,7 @@ pub struct PatientIdentifier {
         links::update,
         links::jwt,
         links::establish,
+        records::verify,
     ),
     components(schemas(ErrorEnvelope)),
     modifiers(&CommonResponses),
@@ -172,6 +173,7 @@ pub struct PatientIdentifier {
         (name = "staff", description = "Staff accounts and tokens"),
         (name = "subjects", description = "Study subjects and their audit trail"),
         (name = "links", description = "QR-code invitations and their redemption by the mobile app"),
+        (name = "audits", description = "The tamper-evident audit trail, corrections and erasure"),
     )
 )]
 pub struct ApiDoc;

@@ -137,6 +137,7 @@ pub struct Services {
     pub background: background::Background,
     pub subjects: subjects::SubjectService,
     pub links: links::LinkService,
+    pub audits: audits::AuditService,
 }
 
 impl Services {
@@ -204,6 +205,7 @@ impl Services {
             metrics,
             recovery,
             background,
+            audits: audits::AuditService::new(deps.clone()),
             deps,
             subjects,
             links,

@@ -38,6 +38,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("put", "/link/{id}"),
     ("get", "/link/{id}/jwt"),
     ("post", "/establish"),
+    ("get", "/audit/verify"),
 ];
 
 async fn description(app: &TestApp) -> Value {

@@ -13,7 +13,7 @@ use crate::domain::{
     BirthDate, Journey, Sssid, SubjectName, Timestamp, format_timestamp, parse_subject_email,
 };
 use crate::error::{Error, Result, Validation};
-use crate::service::audits::{AuditTarget, Auditor};
+use crate::service::audits::{AuditTarget, Auditor, personal};
 use crate::service::listing::SubjectListQuery;
 use crate::service::optimistic::{self, Edit};
 use crate::service::{Actor, Context, Deps};
@@ -227,6 +227,16 @@ fn quoted(value: &str) -> String {
     serde_json::Value::from(value).to_string()
 }
 
+/// The audit text of a changed personal field, `name: "Old" -> "New"`;
+/// both values are personal data, erasable with the subject's.
+fn changed(field: &str, old: &str, new: &str) -> String {
+    format!(
+        "{field}: {} -> {}",
+        personal(&quoted(old)),
+        personal(&quoted(new))
+    )
+}
+
 #[derive(Clone)]
 pub struct SubjectService {
     deps: Deps,
@@ -303,19 +313,20 @@ impl SubjectService {
             if let Some(name) = &parsed.name
                 && *name != next.name
             {
-                changes.push(format!("name: {}", quoted(name)));
+                changes.push(changed("name", &next.name, name));
                 next.name = name.clone();
             }
             if let Some(bday) = parsed.bday
                 && bday != next.bday
             {
-                changes.push(format!("bday: {}", quoted(&bday.to_string())));
+                changes.push(changed("bday", &next.bday.to_string(), &bday.to_string()));
                 next.bday = bday;
             }
             if let Some(email) = &parsed.email
                 && *email != next.email
             {
-                changes.push(format!("email: {}", quoted(email.as_deref().unwrap_or(""))));
+                let text = |e: &Option<String>| e.clone().unwrap_or_default();
+                changes.push(changed("email", &text(&next.email), &text(email)));
                 next.email = email.clone();
             }
             for (date, at) in &parsed.dates {

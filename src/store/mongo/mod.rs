@@ -59,6 +59,7 @@ const NAMESPACE_NOT_FOUND: i32 = 26;
 
 pub struct MongoStore {
     db: Database,
+    audit_tail: audits::ChainTail,
 }
 
 impl MongoStore {
@@ -91,6 +92,7 @@ impl MongoStore {
         let client = Client::with_options(options).context("cannot create the MongoDB client")?;
         let store = Self {
             db: client.database(database),
+            audit_tail: audits::ChainTail::default(),
         };
         store
             .ping()
@@ -104,6 +106,18 @@ impl MongoStore {
             .create_indexes()
             .await
             .context("cannot create the MongoDB indexes")?;
+        // After the indexes: the unique `seq` keeps instances that chain
+        // old entries and ones already appending new entries apart.
+        let chained = store
+            .chain_unchained_audits()
+            .await
+            .context("cannot chain the existing audit entries")?;
+        if chained > 0 {
+            tracing::info!(
+                entries = chained,
+                "chained the audit entries of an older version"
+            );
+        }
         Ok(store)
     }
 
@@ -219,6 +233,21 @@ impl MongoStore {
             .await
             .map_err(classify)?;
         let audits = self.audits();
+        // The audit chain's order and its guard against two entries taking
+        // one place (audits.rs).
+        audits
+            .create_index(unique(doc! { "seq": 1 }, "seq_unique"))
+            .await
+            .map_err(classify)?;
+        for field in ["subject", "user"] {
+            audits
+                .create_index(plain(
+                    doc! { field: 1, "seq": 1 },
+                    &format!("by_{field}_seq"),
+                ))
+                .await
+                .map_err(classify)?;
+        }
         audits
             .create_index(plain(
                 doc! { "subject": 1, "datetime": 1, "seq": 1 },

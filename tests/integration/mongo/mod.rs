@@ -2,6 +2,7 @@
 //! database, a database that goes away, and the import from the old
 //! service. Needs `IDM_TEST_MONGODB_URI` (see tests/integration/common/mongo.rs).
 
+mod audit_chain;
 mod database;
 mod import;
 mod instances;
