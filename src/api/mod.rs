@@ -44,4 +44,5 @@ pub fn router() -> Router<AppState> {
         .route("/link/{id}/jwt", get(links::jwt))
         .route("/establish", post(links::establish))
         .route("/audit/verify", get(records::verify))
+        .route("/subject/{sssid}/corrections", post(records::correct))
 }

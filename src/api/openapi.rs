@@ -165,6 +165,7 @@ pub struct PatientIdentifier {
         links::jwt,
         links::establish,
         records::verify,
+        records::correct,
     ),
     components(schemas(ErrorEnvelope)),
     modifiers(&CommonResponses),

@@ -3,13 +3,18 @@
 //! adapters over the audit and subject services.
 
 use axum::Json;
-use axum::extract::State;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use serde::Deserialize;
+use utoipa::ToSchema;
 
 use crate::api::error::ErrorEnvelope;
-use crate::api::extract::Staff;
+use crate::api::extract::{ApiJson, Staff};
 use crate::api::openapi::Data;
+use crate::api::subjects::nullable;
 use crate::app::AppState;
 use crate::error::Result;
+use crate::service::subjects::Correction;
 use crate::store::chain::ChainReport;
 
 /// Reads the whole audit trail (subject, link and account entries) in
@@ -30,4 +35,60 @@ pub async fn verify(
 ) -> Result<Json<Data<ChainReport>>> {
     let report = state.services.audits.verify(&ctx).await?;
     Ok(Json(Data { data: report }))
+}
+
+/// A correction of one journey date.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CorrectionBody {
+    /// `date_invited`, `date_consented`, `date_enrolled` or `date_withdrawn`.
+    #[schema(example = "date_consented")]
+    field: Option<String>,
+    /// The right date: an RFC 3339 timestamp or a bare date (midnight
+    /// UTC); `null` clears it.
+    #[schema(value_type = Option<String>, example = "2024-05-02T09:30:00Z")]
+    #[serde(default, deserialize_with = "nullable")]
+    value: Option<Option<String>>,
+    /// Why the recorded date was wrong; 1-500 characters, one line. Part
+    /// of the audit trail: name no personal data here.
+    #[schema(
+        min_length = 1,
+        max_length = 500,
+        example = "consent form dated the day after"
+    )]
+    reason: Option<String>,
+}
+
+/// Corrects a journey date that was recorded wrongly (admin). `PUT
+/// /subject` keeps the dates set-once; this is audited as
+/// `corrected <field>: <old> -> <new> (<reason>)`.
+#[utoipa::path(
+    post, path = "/subject/{sssid}/corrections", tag = "audits", operation_id = "correctSubject", summary = "Correct a journey date, with a reason (admin)",
+    security(("staff_token" = [])),
+    params(("sssid" = String, Path, description = "The study subject id")),
+    request_body = CorrectionBody,
+    responses(
+        (status = 204, description = "Corrected and audited"),
+        (status = 403, description = "Only admins correct dates", body = ErrorEnvelope),
+        (status = 404, description = "No such subject", body = ErrorEnvelope),
+        (status = 409, description = "The date already has this value", body = ErrorEnvelope),
+    )
+)]
+pub async fn correct(
+    State(state): State<AppState>,
+    Staff(ctx): Staff,
+    Path(sssid): Path<String>,
+    ApiJson(body): ApiJson<CorrectionBody>,
+) -> Result<StatusCode> {
+    let correction = Correction {
+        field: body.field.unwrap_or_default(),
+        value: body.value,
+        reason: body.reason.unwrap_or_default(),
+    };
+    state
+        .services
+        .subjects
+        .correct(&ctx, &sssid, correction)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
 }

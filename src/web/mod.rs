@@ -95,6 +95,10 @@ pub fn router(state: &AppState, root_for_clients: root::OtherClients) -> Router<
             page(get(subjects::show).post(subjects::update)),
         )
         .route(
+            "/subjects/{sssid}/corrections",
+            page(post(subjects::correct)),
+        )
+        .route(
             "/subjects/{sssid}/record",
             page(get(subjects::confirm_step).post(subjects::record_step)),
         )

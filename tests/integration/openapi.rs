@@ -39,6 +39,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/link/{id}/jwt"),
     ("post", "/establish"),
     ("get", "/audit/verify"),
+    ("post", "/subject/{sssid}/corrections"),
 ];
 
 async fn description(app: &TestApp) -> Value {

@@ -5,8 +5,10 @@ use chrono::{DateTime, NaiveDate, SubsecRound, Utc};
 use serde::Serialize;
 
 mod links_journey;
+mod records;
 mod step_day;
 
+pub use records::{Correction, MAX_REASON_CHARS};
 pub use step_day::{StepDay, StepDayProblem};
 
 use crate::domain::{
@@ -105,7 +107,7 @@ impl JourneyDate {
         JourneyDate::Withdrawn,
     ];
 
-    fn field(self) -> &'static str {
+    pub fn field(self) -> &'static str {
         match self {
             JourneyDate::Invited => "date_invited",
             JourneyDate::Consented => "date_consented",

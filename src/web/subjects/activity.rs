@@ -109,6 +109,9 @@ pub(super) fn activity_sentence(action: &str) -> Markup {
         }
         return html! { (action) };
     }
+    if let Some(sentence) = correction_sentence(action) {
+        return sentence;
+    }
     match action {
         "create" => return html! { "Subject created" },
         "update" => return html! { "Subject updated" },
@@ -125,6 +128,31 @@ pub(super) fn activity_sentence(action: &str) -> Markup {
         },
         None => html! { (action) },
     }
+}
+
+/// `corrected date_consented: <old> -> <new> (<reason>)` as a sentence.
+fn correction_sentence(action: &str) -> Option<Markup> {
+    let rest = action.strip_prefix("corrected ")?;
+    let (field, rest) = rest.split_once(": ")?;
+    let (old, rest) = rest.split_once(" -> ")?;
+    let (new, reason) = rest.split_once(" (")?;
+    let reason = reason.strip_suffix(')')?;
+    let what = match field {
+        "date_invited" => "Invitation date",
+        "date_consented" => "Consent date",
+        "date_enrolled" => "Enrolment date",
+        "date_withdrawn" => "Withdrawal date",
+        _ => return None,
+    };
+    let date = |text: &str| -> Option<Markup> {
+        if text == "none" {
+            return Some(html! { "none" });
+        }
+        let at = DateTime::parse_from_rfc3339(text).ok()?;
+        Some(day(at.with_timezone(&Utc)))
+    };
+    let (old, new) = (date(old)?, date(new)?);
+    Some(html! { (what) " corrected from " (old) " to " (new) " (" (reason) ")" })
 }
 
 pub(super) fn activity_card(activity: &[AuditRecord]) -> Markup {

@@ -10,6 +10,7 @@ use maud::{Markup, html};
 
 use super::activity::activity_card;
 use super::form::{SubjectForm, person_fields};
+use super::records::{CorrectionForm, is_admin, records_card};
 use super::revoke::revoke_link_button;
 use super::steps::{Step, step_action};
 use super::{birth_date, moment, qr_button, standing_badge, subject_url};
@@ -159,10 +160,10 @@ pub(super) fn panel(
     visitor: &Visitor,
     details: &Details,
     message: Option<&Flash>,
-    form: &SubjectForm,
-    errors: &FieldMessages,
+    (form, errors): (&SubjectForm, &FieldMessages),
     now: DateTime<Utc>,
     pending: Option<&Markup>,
+    records: Option<&Markup>,
 ) -> Markup {
     html! {
         div #subject-panel {
@@ -171,6 +172,7 @@ pub(super) fn panel(
             (journey(visitor, &details.subject, pending))
             (edit_form(visitor, &details.subject, form, errors))
             (links_card(&details.links, now))
+            @if let Some(records) = records { (records) }
             (activity_card(&details.activity))
         }
     }
@@ -217,6 +219,8 @@ pub(super) struct Shown<'a> {
     pub(super) typed: Option<(&'a SubjectForm, &'a FieldMessages)>,
     /// A step confirmation to show open.
     pub(super) pending: Option<Markup>,
+    /// The correction form as typed, with its errors (admins).
+    pub(super) correction: Option<(&'a CorrectionForm, &'a FieldMessages)>,
 }
 
 /// The panel (htmx) or the whole page, with `status`.
@@ -231,6 +235,7 @@ pub(super) async fn respond(
         message,
         typed,
         pending,
+        correction,
     } = shown;
     let details = details(state, visitor, sssid)
         .await
@@ -239,14 +244,15 @@ pub(super) async fn respond(
     let none = FieldMessages::default();
     let (form, errors) = typed.unwrap_or((&stored, &none));
     let now = state.services.deps.clock.now();
+    let records = is_admin(visitor).then(|| records_card(visitor, &details.subject, correction));
     let content = panel(
         visitor,
         &details,
         message.as_ref(),
-        form,
-        errors,
+        (form, errors),
         now,
         pending.as_ref(),
+        records.as_ref(),
     );
     Ok(if visitor.htmx {
         (status, content).into_response()

@@ -10,12 +10,14 @@ mod detail;
 mod form;
 mod list;
 mod new;
+mod records;
 mod revoke;
 mod steps;
 
 pub use detail::{show, update};
 pub use list::{ListView, list, recent, subjects_table};
 pub use new::{create, new_form};
+pub use records::correct;
 pub use revoke::{confirm_revoke, revoke_link};
 pub use steps::{confirm_step, record_step};
 
