@@ -1,5 +1,5 @@
 //! The `idm` command line: `serve` (default), user management, `check`,
-//! `backup`, `import` and `secret`.
+//! `backup`, `import`, `secret`, `audit verify` and `subjects erase`.
 
 use std::io::{IsTerminal, Read};
 use std::path::PathBuf;
@@ -78,6 +78,9 @@ pub enum Command {
     /// Check the tamper-evident audit trail.
     #[command(subcommand)]
     Audit(records::AuditCommand),
+    /// Study subjects: erase a withdrawn subject's personal data.
+    #[command(subcommand)]
+    Subjects(records::SubjectsCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -159,6 +162,7 @@ pub async fn run(cli: Cli) -> ExitCode {
         } => import::run(&config, &from, &db, &collection, force).await,
         Command::Backup { destination } => backup(config, destination).await,
         Command::Audit(cmd) => records::audit(config, cmd).await,
+        Command::Subjects(cmd) => records::subjects(config, cmd).await,
         Command::Secret => unreachable!("handled before the configuration is read"),
         Command::User(cmd) => {
             let state = match build_state(config, Arc::new(SystemClock), Arc::new(OsRandom)).await {

@@ -199,7 +199,7 @@ async fn seed(
                 let subject = SubjectRecord {
                     sssid: format!("S{i:06}"),
                     name: format!("{first} {last}"),
-                    bday,
+                    bday: Some(bday),
                     email: Some(format!("subject{i}@example.org")),
                     date_invited: Some(now),
                     date_consented: Some(now),

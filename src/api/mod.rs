@@ -45,4 +45,5 @@ pub fn router() -> Router<AppState> {
         .route("/establish", post(links::establish))
         .route("/audit/verify", get(records::verify))
         .route("/subject/{sssid}/corrections", post(records::correct))
+        .route("/subject/{sssid}/erasure", post(records::erase))
 }

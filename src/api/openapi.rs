@@ -166,6 +166,7 @@ pub struct PatientIdentifier {
         links::establish,
         records::verify,
         records::correct,
+        records::erase,
     ),
     components(schemas(ErrorEnvelope)),
     modifiers(&CommonResponses),

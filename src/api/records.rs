@@ -92,3 +92,43 @@ pub async fn correct(
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
+
+/// Why a subject's personal data is erased.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ErasureBody {
+    /// 1-500 characters, one line; kept in the audit trail.
+    #[schema(
+        min_length = 1,
+        max_length = 500,
+        example = "request of the participant (GDPR art. 17)"
+    )]
+    reason: Option<String>,
+}
+
+/// Erases a withdrawn subject's name, email and birth date (admin), in
+/// the subject and in every entry of its audit trail; the sssid, the
+/// journey dates and the trail remain, and the trail still verifies.
+/// Audited as `erased personal data (<reason>)`.
+#[utoipa::path(
+    post, path = "/subject/{sssid}/erasure", tag = "audits", operation_id = "eraseSubject", summary = "Erase a withdrawn subject's personal data, with a reason (admin)",
+    security(("staff_token" = [])),
+    params(("sssid" = String, Path, description = "The study subject id")),
+    request_body = ErasureBody,
+    responses(
+        (status = 204, description = "Erased (or erased before)"),
+        (status = 403, description = "Only admins erase personal data", body = ErrorEnvelope),
+        (status = 404, description = "No such subject", body = ErrorEnvelope),
+        (status = 409, description = "The subject has not withdrawn", body = ErrorEnvelope),
+    )
+)]
+pub async fn erase(
+    State(state): State<AppState>,
+    Staff(ctx): Staff,
+    Path(sssid): Path<String>,
+    ApiJson(body): ApiJson<ErasureBody>,
+) -> Result<StatusCode> {
+    let reason = body.reason.unwrap_or_default();
+    state.services.subjects.erase(&ctx, &sssid, &reason).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -156,6 +156,12 @@ pub trait AuditStore: Send + Sync {
     /// Reads the whole chain in order with flat memory and reports `ok`
     /// or the first broken entry.
     async fn verify_audit_chain(&self) -> StoreResult<chain::ChainReport>;
+    /// Erases the personal values (and their salts) of every entry about
+    /// the subject, keeping their commitments so the chain still
+    /// verifies, and makes sure erased data leaves the database files
+    /// where the store can (SQLite: zeroed free space, a merged search
+    /// index, an emptied WAL). Returns how many entries held values.
+    async fn erase_personal_values(&self, sssid: &str) -> StoreResult<u64>;
     /// Entries about a subject and its links, oldest first.
     async fn audits_for_subject(&self, sssid: &str) -> StoreResult<Vec<AuditRecord>>;
     /// Entries about a staff account, oldest first.

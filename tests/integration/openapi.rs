@@ -40,6 +40,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("post", "/establish"),
     ("get", "/audit/verify"),
     ("post", "/subject/{sssid}/corrections"),
+    ("post", "/subject/{sssid}/erasure"),
 ];
 
 async fn description(app: &TestApp) -> Value {

@@ -35,8 +35,10 @@ struct Audited<T> {
 #[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct SubjectView {
     pub sssid: String,
+    /// Empty once the subject's personal data was erased.
     pub name: String,
-    pub bday: NaiveDate,
+    /// `null` once the subject's personal data was erased.
+    pub bday: Option<NaiveDate>,
     pub email: Option<String>,
     pub date_invited: Option<DateTime<Utc>>,
     pub date_consented: Option<DateTime<Utc>>,
@@ -312,6 +314,12 @@ impl SubjectService {
         let now = self.deps.clock.now();
         self.edit_subject(ctx, sssid, |mut next| {
             let mut changes = Vec::new();
+            let personal = parsed.name.is_some() || parsed.bday.is_some() || parsed.email.is_some();
+            if personal && next.is_erased() {
+                return Err(Error::Conflict(
+                    "this subject's personal data was erased; it cannot be entered again".into(),
+                ));
+            }
             if let Some(name) = &parsed.name
                 && *name != next.name
             {
@@ -319,10 +327,11 @@ impl SubjectService {
                 next.name = name.clone();
             }
             if let Some(bday) = parsed.bday
-                && bday != next.bday
+                && Some(bday) != next.bday
             {
-                changes.push(changed("bday", &next.bday.to_string(), &bday.to_string()));
-                next.bday = bday;
+                let old = next.bday.map(|b| b.to_string()).unwrap_or_default();
+                changes.push(changed("bday", &old, &bday.to_string()));
+                next.bday = Some(bday);
             }
             if let Some(email) = &parsed.email
                 && *email != next.email

@@ -1,7 +1,9 @@
 //! Records that hold up in an inspection: an admin's correction of a
-//! journey date, with a reason, audited with the old and the new value.
+//! journey date, with a reason, audited with the old and the new value
 //! (`PUT /subject` keeps the dates set-once; this is the one way to change
-//! a recorded date.)
+//! a recorded date), and the erasure of a withdrawn subject's personal
+//! data (GDPR art. 17), which leaves the sssid, the journey dates and a
+//! trail that still verifies.
 
 // The service's types, store access and write helper are the parent's.
 use super::*;
@@ -113,6 +115,43 @@ impl SubjectService {
         if date == JourneyDate::Withdrawn && value.is_some() {
             self.void_open_links(ctx, sssid).await?;
         }
+        Ok(())
+    }
+
+    /// Erases a withdrawn subject's name, email and birth date (admins and
+    /// the command line), audited as `erased personal data (<reason>)`,
+    /// and the personal values inside the subject's audit entries too.
+    /// Repeating it changes nothing more but completes an erasure that was
+    /// cut short after the subject was written.
+    pub async fn erase(&self, ctx: &Context, sssid: &str, reason: &str) -> Result<()> {
+        require_study_access(ctx)?;
+        ctx.require_admin()?;
+        let reason = parse_reason(reason)?;
+        let now = self.deps.clock.now();
+        self.edit_subject(ctx, sssid, |mut next| {
+            if next.date_withdrawn.is_none() {
+                return Err(Error::Conflict(
+                    "only a withdrawn subject's personal data can be erased; record the withdrawal first"
+                        .into(),
+                ));
+            }
+            if next.is_erased() {
+                return Ok(Edit::Unchanged(()));
+            }
+            next.name = String::new();
+            next.email = None;
+            next.bday = None;
+            next.changed = now;
+            Ok(Edit::Write {
+                next,
+                then: Audited {
+                    action: format!("erased personal data ({reason})"),
+                    result: (),
+                },
+            })
+        })
+        .await?;
+        self.deps.store.erase_personal_values(sssid).await?;
         Ok(())
     }
 }

@@ -8,6 +8,7 @@
 
 use async_trait::async_trait;
 use chrono::{DurationRound, TimeDelta};
+use mongodb::IndexModel;
 use mongodb::bson::{self, Bson, Document, doc};
 use tokio::sync::Mutex;
 
@@ -120,6 +121,30 @@ impl MongoStore {
         }
     }
 
+    /// The chain's order, and its guard against two entries taking one
+    /// place.
+    pub(super) async fn create_audit_chain_indexes(
+        &self,
+        unique: impl Fn(Document, &str) -> IndexModel,
+        plain: impl Fn(Document, &str) -> IndexModel,
+    ) -> StoreResult<()> {
+        let audits = self.audits();
+        audits
+            .create_index(unique(doc! { "seq": 1 }, "seq_unique"))
+            .await
+            .map_err(classify)?;
+        for field in ["subject", "user"] {
+            audits
+                .create_index(plain(
+                    doc! { field: 1, "seq": 1 },
+                    &format!("by_{field}_seq"),
+                ))
+                .await
+                .map_err(classify)?;
+        }
+        Ok(())
+    }
+
     /// Start-up: chains entries written before the chain existed, oldest
     /// first (they carry an ObjectId `seq` and no `hash`). Each step claims
     /// one entry with a conditional update, so instances starting together
@@ -135,6 +160,12 @@ impl MongoStore {
                 .await
                 .map_err(classify)?
             else {
+                if chained > 0 {
+                    tracing::info!(
+                        entries = chained,
+                        "chained the audit entries of an older version"
+                    );
+                }
                 return Ok(chained);
             };
             let entry = AuditRecord {
@@ -220,6 +251,31 @@ impl AuditStore for MongoStore {
             }
         }
         Ok(verifier.finish())
+    }
+
+    async fn erase_personal_values(&self, sssid: &str) -> StoreResult<u64> {
+        let cursor = self
+            .audits()
+            .find(doc! { "subject": sssid, "personal": { "$exists": true } })
+            .await
+            .map_err(classify)?;
+        let mut erased = 0;
+        for d in collect(cursor).await? {
+            let values = personal_from_doc(&d).map_err(super::malformed)?;
+            if values.iter().all(PersonalValue::is_erased) {
+                continue;
+            }
+            let kept: Vec<_> = values.iter().map(PersonalValue::erased).collect();
+            self.audits()
+                .update_one(
+                    doc! { "_id": d.get("_id").cloned().unwrap_or(Bson::Null) },
+                    doc! { "$set": { "personal": personal_bson(&kept)? } },
+                )
+                .await
+                .map_err(classify)?;
+            erased += 1;
+        }
+        Ok(erased)
     }
 
     async fn audits_for_subject(&self, sssid: &str) -> StoreResult<Vec<AuditRecord>> {

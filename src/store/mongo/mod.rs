@@ -108,16 +108,10 @@ impl MongoStore {
             .context("cannot create the MongoDB indexes")?;
         // After the indexes: the unique `seq` keeps instances that chain
         // old entries and ones already appending new entries apart.
-        let chained = store
+        store
             .chain_unchained_audits()
             .await
             .context("cannot chain the existing audit entries")?;
-        if chained > 0 {
-            tracing::info!(
-                entries = chained,
-                "chained the audit entries of an older version"
-            );
-        }
         Ok(store)
     }
 
@@ -233,21 +227,7 @@ impl MongoStore {
             .await
             .map_err(classify)?;
         let audits = self.audits();
-        // The audit chain's order and its guard against two entries taking
-        // one place (audits.rs).
-        audits
-            .create_index(unique(doc! { "seq": 1 }, "seq_unique"))
-            .await
-            .map_err(classify)?;
-        for field in ["subject", "user"] {
-            audits
-                .create_index(plain(
-                    doc! { field: 1, "seq": 1 },
-                    &format!("by_{field}_seq"),
-                ))
-                .await
-                .map_err(classify)?;
-        }
+        self.create_audit_chain_indexes(unique, plain).await?;
         audits
             .create_index(plain(
                 doc! { "subject": 1, "datetime": 1, "seq": 1 },

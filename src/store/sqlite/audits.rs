@@ -4,7 +4,8 @@ use rusqlite::{self, OptionalExtension, Row, TransactionBehavior, params};
 use super::cached::CachedStatements;
 use super::{SqliteStore, classify, parse_ts, ts};
 use crate::store::chain::{
-    self, BrokenEntry, ChainReport, ChainVerifier, SealedAudit, Unsealed, personal_from_json,
+    self, BrokenEntry, ChainReport, ChainVerifier, PersonalValue, SealedAudit, Unsealed,
+    personal_from_json, personal_to_json,
 };
 use crate::store::{AuditRecord, AuditStore, StoreResult};
 
@@ -127,6 +128,58 @@ pub(super) fn chain_existing_entries(
     Ok(())
 }
 
+/// Erases the personal values of `sssid`'s entries; returns how many
+/// entries held some.
+fn erase_values(tx: &rusqlite::Transaction<'_>, sssid: &str) -> rusqlite::Result<u64> {
+    let held: Vec<(i64, String)> = tx
+        .prepare("SELECT seq, personal FROM audits WHERE subject = ?1 AND personal IS NOT NULL")?
+        .query_map([sssid], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut erased = 0;
+    for (seq, personal) in held {
+        let values = personal_from_json(Some(&personal)).map_err(|e| {
+            rusqlite::Error::FromSqlConversionFailure(4, rusqlite::types::Type::Text, e.into())
+        })?;
+        if values.iter().all(PersonalValue::is_erased) {
+            continue;
+        }
+        let kept: Vec<_> = values.iter().map(PersonalValue::erased).collect();
+        tx.execute(
+            "UPDATE audits SET personal = ?2 WHERE seq = ?1",
+            rusqlite::params![seq, personal_to_json(&kept)],
+        )?;
+        erased += 1;
+    }
+    Ok(erased)
+}
+
+/// After an erasure, leaves no copy of the erased values in the database
+/// files: the name's trigrams live on in the search index's older
+/// segments until they are merged ('optimize'), and the WAL keeps old
+/// page images until it is checkpointed and truncated. Freed space is
+/// zeroed by `secure_delete` (mod.rs). A checkpoint can only finish when
+/// no reader holds an older snapshot, so it is tried a few times.
+fn scrub(c: &rusqlite::Connection) -> rusqlite::Result<bool> {
+    let has_trigrams: bool = c.query_row(
+        "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE name = 'subject_names_trigrams')",
+        [],
+        |r| r.get(0),
+    )?;
+    if has_trigrams {
+        c.execute_batch(
+            "INSERT INTO subject_names_trigrams (subject_names_trigrams) VALUES ('optimize')",
+        )?;
+    }
+    for attempt in 0..20 {
+        let busy: i64 = c.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get(0))?;
+        if busy == 0 {
+            return Ok(true);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10 * (attempt + 1)));
+    }
+    Ok(false)
+}
+
 impl SqliteStore {
     async fn audits_where(
         &self,
@@ -171,6 +224,25 @@ impl AuditStore for SqliteStore {
                 }
             }
             Ok(verifier.finish())
+        })
+        .await
+    }
+
+    async fn erase_personal_values(&self, sssid: &str) -> StoreResult<u64> {
+        let sssid = sssid.to_owned();
+        self.write(move |c| {
+            let tx = c
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(classify)?;
+            let erased = erase_values(&tx, &sssid).map_err(classify)?;
+            tx.commit().map_err(classify)?;
+            if !scrub(c).map_err(classify)? {
+                tracing::warn!(
+                    "readers kept the WAL from being emptied after an erasure; \
+                     the next checkpoint removes the erased data from it"
+                );
+            }
+            Ok(erased)
         })
         .await
     }

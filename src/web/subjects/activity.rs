@@ -112,6 +112,12 @@ pub(super) fn activity_sentence(action: &str) -> Markup {
     if let Some(sentence) = correction_sentence(action) {
         return sentence;
     }
+    if let Some(reason) = action
+        .strip_prefix("erased personal data (")
+        .and_then(|r| r.strip_suffix(')'))
+    {
+        return html! { "Personal data erased (" (reason) ")" };
+    }
     match action {
         "create" => return html! { "Subject created" },
         "update" => return html! { "Subject updated" },

@@ -13,7 +13,7 @@ use super::form::{SubjectForm, person_fields};
 use super::records::{CorrectionForm, is_admin, records_card};
 use super::revoke::revoke_link_button;
 use super::steps::{Step, step_action};
-use super::{birth_date, moment, qr_button, standing_badge, subject_url};
+use super::{birth_date, born, display_name, moment, qr_button, standing_badge, subject_url};
 use crate::app::AppState;
 use crate::error::Error;
 use crate::service::links::LinkView;
@@ -102,12 +102,17 @@ pub(super) fn edit_form(
     html! {
         section.card aria-labelledby="edit-heading" {
             h2 #edit-heading { "Details" }
+            @if subject.bday.is_none() {
+                p { "SSSID " strong { (subject.sssid) } span.muted { " · created " (moment(subject.created)) } }
+                p.muted { "The personal data of this subject was erased; there is nothing to edit." }
+            } @else {
             form #edit-subject method="post" action=(action)
                 hx-post=(action) hx-target="#subject-panel" hx-swap="outerHTML" novalidate {
                 (csrf_field(&visitor.csrf))
                 p { "SSSID " strong { (subject.sssid) } span.muted { " · created " (moment(subject.created)) } }
                 div.form-row { (person_fields(form, errors, "edit-subject")) }
                 button type="submit" { "Save changes" }
+            }
             }
         }
     }
@@ -191,10 +196,10 @@ pub(super) fn form_of(subject: &SubjectView) -> SubjectForm {
 pub(super) fn subject_heading(subject: &SubjectView) -> Markup {
     html! {
         div.title-row.subject-title {
-            h1 { (subject.name) }
+            h1 { (display_name(subject)) }
             (standing_badge(subject))
         }
-        p.muted { "SSSID " (subject.sssid) " · born " (birth_date(subject.bday)) }
+        p.muted { "SSSID " (subject.sssid) " · " (born(subject)) }
     }
 }
 
@@ -221,6 +226,8 @@ pub(super) struct Shown<'a> {
     pub(super) pending: Option<Markup>,
     /// The correction form as typed, with its errors (admins).
     pub(super) correction: Option<(&'a CorrectionForm, &'a FieldMessages)>,
+    /// An erasure confirmation to show open (admins).
+    pub(super) erasure: Option<Markup>,
 }
 
 /// The panel (htmx) or the whole page, with `status`.
@@ -236,6 +243,7 @@ pub(super) async fn respond(
         typed,
         pending,
         correction,
+        erasure,
     } = shown;
     let details = details(state, visitor, sssid)
         .await
@@ -244,7 +252,8 @@ pub(super) async fn respond(
     let none = FieldMessages::default();
     let (form, errors) = typed.unwrap_or((&stored, &none));
     let now = state.services.deps.clock.now();
-    let records = is_admin(visitor).then(|| records_card(visitor, &details.subject, correction));
+    let records = is_admin(visitor)
+        .then(|| records_card(visitor, &details.subject, correction, erasure.as_ref()));
     let content = panel(
         visitor,
         &details,

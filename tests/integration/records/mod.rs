@@ -4,5 +4,6 @@
 
 mod chain;
 mod corrections;
+mod erasure;
 mod migration;
 mod tampering;
