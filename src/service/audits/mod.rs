@@ -53,7 +53,9 @@ impl Auditor {
             chain: None,
         };
         if let Err(err) = self.deps.store.append_audit(&entry).await {
-            tracing::error!(error = %err, action = %entry.action, "could not write audit entry");
+            // Never a subject's name or birth date in the log.
+            let action = crate::store::chain::without_personal(&entry.action);
+            tracing::error!(error = %err, %action, "could not write audit entry");
         }
     }
 }

@@ -51,6 +51,12 @@ pub fn personal(value: &str) -> String {
     format!("{VALUE_START}{}{VALUE_END}", defused(value))
 }
 
+/// An action text with its personal values left out, for logs.
+pub fn without_personal(action: &str) -> String {
+    let (template, _) = split_with(action, |_| ());
+    template.replace(PLACEHOLDER, "[personal]")
+}
+
 /// One personal value of a stored entry: its commitment, and the salt and
 /// value until they are erased.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -106,6 +112,12 @@ fn commitment(salt_hex: &str, value: &str) -> String {
 
 /// Splits an action text into the stored template and its personal values.
 fn split(action: &str) -> (String, Vec<PersonalValue>) {
+    split_with(action, PersonalValue::new)
+}
+
+/// Splits an action text into a template and what `keep` makes of each
+/// personal value.
+fn split_with<T>(action: &str, mut keep: impl FnMut(String) -> T) -> (String, Vec<T>) {
     let mut template = String::with_capacity(action.len());
     let mut values = Vec::new();
     let mut current: Option<String> = None;
@@ -115,7 +127,7 @@ fn split(action: &str) -> (String, Vec<PersonalValue>) {
             (None, PLACEHOLDER | VALUE_END) => template.push('\u{FFFD}'),
             (None, c) => template.push(c),
             (Some(value), VALUE_END) => {
-                values.push(PersonalValue::new(std::mem::take(value)));
+                values.push(keep(std::mem::take(value)));
                 template.push(PLACEHOLDER);
                 current = None;
             }
@@ -124,7 +136,7 @@ fn split(action: &str) -> (String, Vec<PersonalValue>) {
         }
     }
     if let Some(value) = current {
-        values.push(PersonalValue::new(value));
+        values.push(keep(value));
         template.push(PLACEHOLDER);
     }
     (template, values)
@@ -336,6 +348,12 @@ mod tests {
         assert_eq!(erased.computed_hash(GENESIS), sealed.hash);
         let mut verifier = ChainVerifier::default();
         assert!(verifier.check(Ok(&erased)));
+    }
+
+    #[test]
+    fn logs_see_no_personal_values() {
+        let text = format!("name: {} -> {}", personal("\"Ada\""), personal("\"Bea\""));
+        assert_eq!(without_personal(&text), "name: [personal] -> [personal]");
     }
 
     #[test]
