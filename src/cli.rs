@@ -1,5 +1,5 @@
 //! The `idm` command line: `serve` (default), user management, `check`,
-//! `backup`, `import` and `secret`.
+//! `backup`, `import`, `secret`, `audit verify` and `subjects erase`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -14,6 +14,7 @@ use crate::error::Error;
 use crate::store::sqlite::SqliteStore;
 
 mod import;
+mod records;
 mod users;
 
 pub use users::UserCommand;
@@ -72,6 +73,12 @@ pub enum Command {
     /// Print a new random secret (32 random bytes as 64 hex characters) for
     /// token_secret or link_secret.
     Secret,
+    /// Check the tamper-evident audit trail.
+    #[command(subcommand)]
+    Audit(records::AuditCommand),
+    /// Study subjects: erase a withdrawn subject's personal data.
+    #[command(subcommand)]
+    Subjects(records::SubjectsCommand),
 }
 
 /// Exit codes: 0 success, 1 the operation failed, 2 bad input, 3 bad
@@ -120,6 +127,8 @@ pub async fn run(cli: Cli) -> ExitCode {
             force,
         } => import::run(&config, &from, &db, &collection, force).await,
         Command::Backup { destination } => backup(config, destination).await,
+        Command::Audit(cmd) => records::audit(config, cmd).await,
+        Command::Subjects(cmd) => records::subjects(config, cmd).await,
         Command::Secret => unreachable!("handled before the configuration is read"),
         Command::User(cmd) => {
             let state = match build_state(config, Arc::new(SystemClock), Arc::new(OsRandom)).await {

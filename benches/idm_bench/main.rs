@@ -15,7 +15,8 @@
 //!
 //! And on their own (`cargo bench --bench idm_bench -- <command>`), the
 //! subject list at scale (`scale.rs`): `subject-api`, `subject-screens`
-//! and `subject-queries` print a table of timings.
+//! and `subject-queries` print a table of timings; `audit-verify`
+//! (`audits.rs`) times verifying a trail of a million audit entries.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a helper script: a failed unwrap stops it with its message
 
 use std::io::Write as _;
@@ -40,6 +41,7 @@ use idm::service::link_tokens::{LINK_ALGORITHM, LinkClaims, LinkTokens};
 use idm::store::{LinkRecord, SubjectRecord};
 use serde_json::json;
 
+mod audits;
 mod scale;
 
 #[derive(Parser)]
@@ -98,6 +100,15 @@ enum Command {
         /// afterwards); without it, a fresh SQLite file.
         #[arg(long)]
         mongodb_url: Option<String>,
+    },
+    /// Verifies a SQLite audit trail of N entries (written first) and
+    /// reports the time and the memory while verifying.
+    AuditVerify {
+        #[arg(long, default_value_t = 1_000_000)]
+        entries: u64,
+        /// Where the temporary database goes (removed afterwards).
+        #[arg(long, default_value = "target/bench")]
+        folder: PathBuf,
     },
 }
 
@@ -170,6 +181,9 @@ async fn main() -> anyhow::Result<()> {
             subjects,
             mongodb_url,
         }) => scale::subject_queries(subjects, mongodb_url).await,
+        Some(Command::AuditVerify { entries, folder }) => {
+            audits::audit_verify(entries, &folder).await
+        }
     }
 }
 
@@ -210,7 +224,7 @@ async fn seed(
                 let subject = SubjectRecord {
                     sssid: format!("S{i:06}"),
                     name: format!("{first} {last}"),
-                    bday,
+                    bday: Some(bday),
                     email: Some(format!("subject{i}@example.org")),
                     date_invited: Some(now),
                     date_consented: Some(now),

@@ -14,6 +14,7 @@ pub(crate) mod health;
 mod links;
 pub mod metrics;
 pub mod openapi;
+mod records;
 mod recovery;
 mod subjects;
 mod users;
@@ -58,4 +59,7 @@ pub fn router() -> Router<AppState> {
         .route("/link/{id}", get(links::get).put(links::update))
         .route("/link/{id}/jwt", get(links::jwt))
         .route("/establish", post(links::establish))
+        .route("/audit/verify", get(records::verify))
+        .route("/subject/{sssid}/corrections", post(records::correct))
+        .route("/subject/{sssid}/erasure", post(records::erase))
 }

@@ -18,7 +18,7 @@ use utoipa::openapi::{OpenApi as OpenApiDoc, Ref, RefOr, ResponseBuilder, conten
 use utoipa::{Modify, OpenApi, ToSchema};
 
 use crate::api::error::ErrorEnvelope;
-use crate::api::{accounts, health, links, metrics, recovery, subjects, users};
+use crate::api::{accounts, health, links, metrics, records, recovery, subjects, users};
 use crate::store::AuditRecord;
 
 /// The staff-token security scheme: `Authorization: JWT <token>` or
@@ -177,6 +177,9 @@ pub struct PatientIdentifier {
         links::update,
         links::jwt,
         links::establish,
+        records::verify,
+        records::correct,
+        records::erase,
     ),
     components(schemas(ErrorEnvelope)),
     modifiers(&CommonResponses),
@@ -185,6 +188,7 @@ pub struct PatientIdentifier {
         (name = "staff", description = "Staff accounts and tokens"),
         (name = "subjects", description = "Study subjects and their audit trail"),
         (name = "links", description = "QR-code invitations and their redemption by the mobile app"),
+        (name = "audits", description = "The tamper-evident audit trail, corrections and erasure"),
     )
 )]
 pub struct ApiDoc;

@@ -392,6 +392,7 @@ async fn import_audits<S: ImportTarget + ?Sized>(
             subject: Some(sssid.to_owned()),
             link,
             user: None,
+            chain: None,
         };
         if !stored.contains_key(sssid) {
             let mut counts = HashMap::new();
@@ -409,7 +410,13 @@ async fn import_audits<S: ImportTarget + ?Sized>(
                 report.audits.unchanged += 1;
             }
             _ => {
-                target.append_audit(&record).await?;
+                // Stored like the entries of this service: personal values
+                // in the old texts can be erased.
+                let marked = AuditRecord {
+                    action: crate::store::chain::mark_personal_in_old_text(&record.action),
+                    ..record
+                };
+                target.append_audit(&marked).await?;
                 report.audits.imported += 1;
             }
         }

@@ -157,6 +157,7 @@ pub struct Services {
     pub subjects: subjects::SubjectService,
     pub links: links::LinkService,
     pub accounts: accounts::AccountService,
+    pub audits: audits::AuditService,
 }
 
 impl Services {
@@ -251,6 +252,7 @@ impl Services {
             metrics,
             recovery,
             background,
+            audits: audits::AuditService::new(deps.clone()),
             deps,
             subjects,
             links,

@@ -11,8 +11,12 @@ use crate::domain::{Journey, Standing};
 pub struct SubjectRecord {
     /// Study subject id; unique, case-sensitive, 1-64 characters.
     pub sssid: String,
+    /// Empty once the subject's personal data was erased.
     pub name: String,
-    pub bday: NaiveDate,
+    /// Required for every subject, so `None` means the subject's personal
+    /// data (name, birth date, email) was erased; see
+    /// [`SubjectRecord::is_erased`].
+    pub bday: Option<NaiveDate>,
     pub email: Option<String>,
     pub date_invited: Option<DateTime<Utc>>,
     pub date_consented: Option<DateTime<Utc>>,
@@ -38,7 +42,7 @@ impl SubjectRecord {
         Self {
             sssid,
             name,
-            bday,
+            bday: Some(bday),
             email,
             date_invited: None,
             date_consented: None,
@@ -48,6 +52,13 @@ impl SubjectRecord {
             changed: now,
             version: 1,
         }
+    }
+
+    /// Whether the subject's personal data was erased (GDPR art. 17): a
+    /// birth date is required for every subject, so only an erasure
+    /// leaves none.
+    pub fn is_erased(&self) -> bool {
+        self.bday.is_none()
     }
 
     /// The journey dates, for the rules in [`Journey`].

@@ -47,6 +47,15 @@ fn until(exp: Option<DateTime<Utc>>) -> Markup {
     }
 }
 
+/// The birth date; an erased subject (withdrawn, so never invited again)
+/// has none.
+fn birth(subject: &SubjectView) -> String {
+    subject
+        .bday
+        .map(|d| d.format("%Y-%m-%d").to_string())
+        .unwrap_or_default()
+}
+
 /// The overlay: a `<dialog>` that works without script (shown open, closed
 /// by its `method="dialog"` form); app.js makes it modal.
 fn overlay(subject: &SubjectView, link: &LinkView, token: &str) -> Result<Markup, Error> {
@@ -55,7 +64,7 @@ fn overlay(subject: &SubjectView, link: &LinkView, token: &str) -> Result<Markup
         dialog #qr-dialog .qr-dialog open aria-labelledby="qr-title" data-modal {
             h2 #qr-title { "Invitation for " (subject.name) }
             (qr_image(token, &alt)?)
-            p { "Born " (subject.bday.format("%Y-%m-%d")) " · SSSID " (subject.sssid) }
+            p { "Born " (birth(subject)) " · SSSID " (subject.sssid) }
             p { "Valid until " strong { (until(link.exp)) } ". It can be used once." }
             div.actions {
                 a.button href=(invitation_url(&subject.sssid, &link.id)) { "Printable invitation" }
@@ -126,7 +135,7 @@ fn printable(
             article.invitation {
                 h1 { "Your invitation to the study" }
                 p.invitee {
-                    "For " strong { (subject.name) } ", born " (subject.bday.format("%Y-%m-%d"))
+                    "For " strong { (subject.name) } ", born " (birth(subject))
                 }
                 (qr_image(token, &alt)?)
                 h2 { "How to join" }

@@ -114,6 +114,14 @@ pub fn router(state: &AppState, root_for_clients: root::OtherClients) -> Router<
             page(get(subjects::show).post(subjects::update)),
         )
         .route(
+            "/subjects/{sssid}/corrections",
+            page(post(subjects::correct)),
+        )
+        .route(
+            "/subjects/{sssid}/erasure",
+            page(get(subjects::confirm_erasure).post(subjects::erase)),
+        )
+        .route(
             "/subjects/{sssid}/record",
             page(get(subjects::confirm_step).post(subjects::record_step)),
         )

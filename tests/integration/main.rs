@@ -12,6 +12,7 @@ mod openapi;
 mod operations;
 mod perf;
 mod properties;
+mod records;
 mod recovery;
 mod screens;
 mod session_end;

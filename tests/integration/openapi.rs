@@ -45,6 +45,9 @@ const ROUTES: &[(&str, &str)] = &[
     ("put", "/link/{id}"),
     ("get", "/link/{id}/jwt"),
     ("post", "/establish"),
+    ("get", "/audit/verify"),
+    ("post", "/subject/{sssid}/corrections"),
+    ("post", "/subject/{sssid}/erasure"),
 ];
 
 async fn description(app: &TestApp) -> Value {

@@ -130,7 +130,12 @@ impl LinkService {
             iat: issued_at.timestamp(),
             exp: exp.timestamp(),
             sub: subject.name.clone(),
-            birthdate: subject.bday.format("%Y-%m-%d").to_string(),
+            // A subject without a birth date was erased, and is withdrawn,
+            // so it gets no token; nothing else would be honest here.
+            birthdate: subject
+                .bday
+                .map(|b| b.format("%Y-%m-%d").to_string())
+                .unwrap_or_default(),
         })
     }
 }

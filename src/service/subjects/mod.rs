@@ -5,15 +5,17 @@ use chrono::{DateTime, NaiveDate, SubsecRound, Utc};
 use serde::Serialize;
 
 mod links_journey;
+mod records;
 mod step_day;
 
+pub use records::{Correction, MAX_REASON_CHARS};
 pub use step_day::{StepDay, StepDayProblem};
 
 use crate::domain::{
     BirthDate, Journey, Sssid, SubjectName, Timestamp, format_timestamp, parse_subject_email,
 };
 use crate::error::{Error, Result, Validation};
-use crate::service::audits::{AuditTarget, Auditor};
+use crate::service::audits::{AuditTarget, Auditor, personal};
 use crate::service::listing::SubjectListQuery;
 use crate::service::optimistic::{self, Edit};
 use crate::service::{Actor, Context, Deps};
@@ -35,8 +37,10 @@ struct Audited<T> {
 #[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct SubjectView {
     pub sssid: String,
+    /// Empty once the subject's personal data was erased.
     pub name: String,
-    pub bday: NaiveDate,
+    /// `null` once the subject's personal data was erased.
+    pub bday: Option<NaiveDate>,
     pub email: Option<String>,
     pub date_invited: Option<DateTime<Utc>>,
     pub date_consented: Option<DateTime<Utc>>,
@@ -107,7 +111,7 @@ impl JourneyDate {
         JourneyDate::Withdrawn,
     ];
 
-    fn field(self) -> &'static str {
+    pub fn field(self) -> &'static str {
         match self {
             JourneyDate::Invited => "date_invited",
             JourneyDate::Consented => "date_consented",
@@ -237,6 +241,16 @@ pub struct SubjectList {
     pub total: Total,
 }
 
+/// The audit text of a changed personal field, `name: "Old" -> "New"`;
+/// both values are personal data, erasable with the subject's.
+fn changed(field: &str, old: &str, new: &str) -> String {
+    format!(
+        "{field}: {} -> {}",
+        personal(&quoted(old)),
+        personal(&quoted(new))
+    )
+}
+
 #[derive(Clone)]
 pub struct SubjectService {
     deps: Deps,
@@ -324,22 +338,30 @@ impl SubjectService {
         let now = self.deps.clock.now();
         self.edit_subject(ctx, sssid, |mut next| {
             let mut changes = Vec::new();
+            let personal = parsed.name.is_some() || parsed.bday.is_some() || parsed.email.is_some();
+            if personal && next.is_erased() {
+                return Err(Error::Conflict(
+                    "this subject's personal data was erased; it cannot be entered again".into(),
+                ));
+            }
             if let Some(name) = &parsed.name
                 && *name != next.name
             {
-                changes.push(format!("name: {}", quoted(name)));
+                changes.push(changed("name", &next.name, name));
                 next.name = name.clone();
             }
             if let Some(bday) = parsed.bday
-                && bday != next.bday
+                && Some(bday) != next.bday
             {
-                changes.push(format!("bday: {}", quoted(&bday.to_string())));
-                next.bday = bday;
+                let old = next.bday.map(|b| b.to_string()).unwrap_or_default();
+                changes.push(changed("bday", &old, &bday.to_string()));
+                next.bday = Some(bday);
             }
             if let Some(email) = &parsed.email
                 && *email != next.email
             {
-                changes.push(format!("email: {}", quoted(email.as_deref().unwrap_or(""))));
+                let text = |e: &Option<String>| e.clone().unwrap_or_default();
+                changes.push(changed("email", &text(&next.email), &text(email)));
                 next.email = email.clone();
             }
             for (date, at) in &parsed.dates {

@@ -64,6 +64,7 @@ pub struct MongoStore {
     scan_limit: Duration,
     /// Test hook, see [`MongoStore::stall_admin_removals`].
     admin_removal_stall: std::sync::Mutex<Option<users::Stall>>,
+    audit_tail: audits::ChainTail,
 }
 
 impl MongoStore {
@@ -92,6 +93,7 @@ impl MongoStore {
             db: client.database(database),
             scan_limit: timeouts.operation,
             admin_removal_stall: std::sync::Mutex::new(None),
+            audit_tail: audits::ChainTail::default(),
         };
         store
             .ping()
@@ -105,6 +107,12 @@ impl MongoStore {
             .create_indexes()
             .await
             .context("cannot create the MongoDB indexes")?;
+        // After the indexes: the unique `seq` keeps instances that chain
+        // old entries and ones already appending new entries apart.
+        store
+            .chain_unchained_audits()
+            .await
+            .context("cannot chain the existing audit entries")?;
         Ok(store)
     }
 
@@ -214,6 +222,7 @@ impl MongoStore {
             .await
             .map_err(classify)?;
         let audits = self.audits();
+        self.create_audit_chain_indexes(unique, plain).await?;
         audits
             .ensure_index(plain(
                 doc! { "subject": 1, "datetime": 1, "seq": 1 },

@@ -12,11 +12,16 @@ fn subject_doc(s: &SubjectRecord) -> Document {
         "_id": &s.sssid,
         "sssid": &s.sssid,
         "name": &s.name,
-        "bday": s.bday.format("%Y-%m-%d").to_string(),
         "created": to_bson_time(s.created),
         "changed": to_bson_time(s.changed),
         "version": s.version,
     };
+    // Absent once erased.
+    put_opt(
+        &mut d,
+        "bday",
+        s.bday.map(|b| b.format("%Y-%m-%d").to_string()),
+    );
     put_opt(&mut d, "email", s.email.as_deref());
     put_opt(&mut d, "date_invited", s.date_invited.map(to_bson_time));
     put_opt(&mut d, "date_consented", s.date_consented.map(to_bson_time));
@@ -30,7 +35,10 @@ pub(super) fn subject_from_doc(d: &Document) -> StoreResult<SubjectRecord> {
     Ok(SubjectRecord {
         sssid: d.req_str("sssid")?,
         name: d.req_str("name")?,
-        bday: d.req_date("bday")?,
+        bday: d
+            .contains_key("bday")
+            .then(|| d.req_date("bday"))
+            .transpose()?,
         email: d.opt_str("email"),
         date_invited: d.opt_time("date_invited"),
         date_consented: d.opt_time("date_consented"),

@@ -47,6 +47,10 @@ pub(crate) fn migration_steps() -> Vec<M<'static>> {
         ),
         M::up(include_str!("migrations/008_accounts.sql")),
         M::up(include_str!("migrations/009_subject_list_at_scale.sql")),
+        M::up_with_hook(
+            include_str!("migrations/010_audit_chain.sql"),
+            audits::chain_existing_entries,
+        ),
     ]
 }
 
@@ -62,8 +66,14 @@ pub(crate) fn migration_steps() -> Vec<M<'static>> {
 /// `wal_autocheckpoint = 10000` (40 MB of pages, SQLite's default is 1,000):
 /// a backstop only; checkpoint.rs copies commits into the database file
 /// off the commit path.
+///
+/// `secure_delete = ON`: SQLite overwrites deleted and replaced content
+/// with zeros instead of leaving it in free space, so a subject's erased
+/// personal data is gone from the database file once it is checkpointed
+/// (`erase` below truncates the WAL too).
 const CONNECTION_PRAGMAS: &str = "PRAGMA busy_timeout = 5000;
      PRAGMA foreign_keys = ON;
+     PRAGMA secure_delete = ON;
      PRAGMA synchronous = NORMAL;
      PRAGMA temp_store = MEMORY;
      PRAGMA wal_autocheckpoint = 10000;";

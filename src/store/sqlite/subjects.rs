@@ -17,9 +17,17 @@ pub(super) fn subject_from_row(row: &Row<'_>) -> rusqlite::Result<SubjectRecord>
     Ok(SubjectRecord {
         sssid: row.get(0)?,
         name: row.get(1)?,
-        bday: NaiveDate::parse_from_str(&bday, BDAY_FORMAT).map_err(|e| {
-            rusqlite::Error::FromSqlConversionFailure(2, rusqlite::types::Type::Text, Box::new(e))
-        })?,
+        // Empty once erased.
+        bday: (!bday.is_empty())
+            .then(|| NaiveDate::parse_from_str(&bday, BDAY_FORMAT))
+            .transpose()
+            .map_err(|e| {
+                rusqlite::Error::FromSqlConversionFailure(
+                    2,
+                    rusqlite::types::Type::Text,
+                    Box::new(e),
+                )
+            })?,
         email: row.get(3)?,
         date_invited: parse_opt_ts(row.get(4)?)?,
         date_consented: parse_opt_ts(row.get(5)?)?,
@@ -32,9 +40,10 @@ pub(super) fn subject_from_row(row: &Row<'_>) -> rusqlite::Result<SubjectRecord>
 }
 
 /// The text stored for a birth date: fixed width, so it sorts and
-/// prefix-matches like the `YYYY-MM-DD` users type.
-fn bday_text(bday: NaiveDate) -> String {
-    bday.format(BDAY_FORMAT).to_string()
+/// prefix-matches like the `YYYY-MM-DD` users type; empty once erased.
+fn bday_text(bday: Option<NaiveDate>) -> String {
+    bday.map(|d| d.format(BDAY_FORMAT).to_string())
+        .unwrap_or_default()
 }
 
 /// A subject's values in the order of `SUBJECT_COLUMNS`, then its folded

@@ -10,9 +10,10 @@ use maud::{Markup, html};
 
 use super::activity::activity_card;
 use super::form::{SubjectForm, person_fields};
+use super::records::{CorrectionForm, is_admin, records_card};
 use super::revoke::revoke_link_button;
 use super::steps::{Step, step_action};
-use super::{birth_date, moment, qr_button, standing_badge, subject_url};
+use super::{birth_date, born, display_name, moment, qr_button, standing_badge, subject_url};
 use crate::app::AppState;
 use crate::error::Error;
 use crate::service::links::LinkView;
@@ -107,12 +108,17 @@ pub(super) fn edit_form(
     html! {
         section.card aria-labelledby="edit-heading" {
             h2 #edit-heading { "Details" }
+            @if subject.bday.is_none() {
+                p { "SSSID " strong { (subject.sssid) } span.muted { " · created " (moment(subject.created)) } }
+                p.muted { "The personal data of this subject was erased; there is nothing to edit." }
+            } @else {
             form #edit-subject method="post" action=(action)
                 hx-post=(action) hx-target="#subject-panel" hx-swap="outerHTML" novalidate {
                 (csrf_field(&visitor.csrf))
                 p { "SSSID " strong { (subject.sssid) } span.muted { " · created " (moment(subject.created)) } }
                 div.form-row { (person_fields(form, errors, "edit-subject")) }
                 button type="submit" { "Save changes" }
+            }
             }
         }
     }
@@ -181,10 +187,10 @@ pub(super) fn panel(
     visitor: &Visitor,
     details: &Details,
     message: Option<&Flash>,
-    form: &SubjectForm,
-    errors: &FieldMessages,
+    (form, errors): (&SubjectForm, &FieldMessages),
     now: DateTime<Utc>,
     pending: Option<&Markup>,
+    records: Option<&Markup>,
 ) -> Markup {
     html! {
         div #subject-panel {
@@ -193,6 +199,7 @@ pub(super) fn panel(
             (journey(visitor, &details.subject, pending))
             (edit_form(visitor, &details.subject, form, errors))
             (links_card(&details.links, now, visitor.can_write()))
+            @if let Some(records) = records { (records) }
             (activity_card(&details.activity))
         }
     }
@@ -211,10 +218,10 @@ pub(super) fn form_of(subject: &SubjectView) -> SubjectForm {
 pub(super) fn subject_heading(subject: &SubjectView) -> Markup {
     html! {
         div.title-row.subject-title {
-            h1 { (subject.name) }
+            h1 { (display_name(subject)) }
             (standing_badge(subject))
         }
-        p.muted { "SSSID " (subject.sssid) " · born " (birth_date(subject.bday)) }
+        p.muted { "SSSID " (subject.sssid) " · " (born(subject)) }
     }
 }
 
@@ -239,6 +246,10 @@ pub(super) struct Shown<'a> {
     pub(super) typed: Option<(&'a SubjectForm, &'a FieldMessages)>,
     /// A step confirmation to show open.
     pub(super) pending: Option<Markup>,
+    /// The correction form as typed, with its errors (admins).
+    pub(super) correction: Option<(&'a CorrectionForm, &'a FieldMessages)>,
+    /// An erasure confirmation to show open (admins).
+    pub(super) erasure: Option<Markup>,
 }
 
 /// The panel (htmx) or the whole page, with `status`.
@@ -253,6 +264,8 @@ pub(super) async fn respond(
         message,
         typed,
         pending,
+        correction,
+        erasure,
     } = shown;
     let details = details(state, visitor, sssid)
         .await
@@ -261,14 +274,16 @@ pub(super) async fn respond(
     let none = FieldMessages::default();
     let (form, errors) = typed.unwrap_or((&stored, &none));
     let now = state.services.deps.clock.now();
+    let records = is_admin(visitor)
+        .then(|| records_card(visitor, &details.subject, correction, erasure.as_ref()));
     let content = panel(
         visitor,
         &details,
         message.as_ref(),
-        form,
-        errors,
+        (form, errors),
         now,
         pending.as_ref(),
+        records.as_ref(),
     );
     Ok(if visitor.htmx {
         (status, content).into_response()

@@ -7,7 +7,7 @@ use maud::{Markup, html};
 use serde::Deserialize;
 
 use super::{
-    LIST_LOADING, PER_PAGE, RECENT_ON_HOME, birth_date, day, moment, qr_button, record_url,
+    LIST_LOADING, PER_PAGE, RECENT_ON_HOME, born, day, display_name, moment, qr_button, record_url,
     standing_badge, subject_url,
 };
 use crate::app::AppState;
@@ -170,9 +170,9 @@ pub(super) fn subject_row(visitor: &Visitor, subject: &SubjectView, invited: boo
             td data-label="Status" { (standing_badge(subject)) }
             td.sssid data-label="SSSID" { a href=(url) { (subject.sssid) } }
             td data-label="Name" {
-                (subject.name)
+                (display_name(subject))
                 br;
-                span.muted.small-text.nowrap { "born " (birth_date(subject.bday)) }
+                span.muted.small-text.nowrap { (born(subject)) }
             }
             @if invited {
                 td.date data-label="Invited" {

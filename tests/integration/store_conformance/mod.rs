@@ -106,6 +106,17 @@ macro_rules! core_conformance {
             }
 
             #[tokio::test]
+            async fn audit_chain_verifies() {
+                checks::audits::audit_chain_verifies(&*$open().await.store).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn concurrent_appends_form_one_chain() {
+                let f = $open().await;
+                checks::audits::concurrent_appends_form_one_chain(vec![f.store.clone()]).await;
+            }
+
+            #[tokio::test]
             async fn throttle_windows() {
                 checks::throttle::throttle_windows(&*$open().await.store).await;
             }

@@ -111,7 +111,7 @@ fn key(s: &SubjectRecord, column: SubjectColumn) -> Option<String> {
     match column {
         SubjectColumn::Sssid => None,
         SubjectColumn::Name => Some(name_sort_key(&s.name)),
-        SubjectColumn::Bday => Some(s.bday.to_string()),
+        SubjectColumn::Bday => s.bday.map(|b| b.to_string()),
         SubjectColumn::Created => time(Some(s.created)),
         SubjectColumn::Changed => time(Some(s.changed)),
         SubjectColumn::DateInvited => time(s.date_invited),
@@ -131,7 +131,7 @@ fn expected(subjects: &[SubjectRecord], query: &SubjectQuery) -> Vec<String> {
             Some(text) => {
                 s.sssid.starts_with(text)
                     || s.name.to_lowercase().contains(&text.to_lowercase())
-                    || s.bday.to_string().starts_with(text)
+                    || s.bday.is_some_and(|b| b.to_string().starts_with(text))
             }
         })
         .filter(|s| query.status.is_none_or(|status| status_of(s) == status))
