@@ -1,25 +1,25 @@
 //! The `idm` command line: `serve` (default), user management, `subjects
-//! import`, `check`, `backup`, `import` and `secret`.
+//! import` and `subjects erase`, `check`, `backup`, `import`, `secret` and
+//! `audit verify`.
 
-use std::io::{IsTerminal, Read};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
 
-use crate::app::{AppState, Application, build_state};
+use crate::app::{Application, build_state};
 use crate::clock::{OsRandom, SystemClock};
 use crate::config::{Config, StoreLocation};
-use crate::domain::Username;
 use crate::error::Error;
-use crate::service::Context;
-use crate::service::listing::{MAX_PER_PAGE, Paging, UserListQuery};
-use crate::service::users::{NewUser, UserChanges};
 use crate::store::sqlite::SqliteStore;
 
+mod audit;
 mod import;
 mod subjects;
+mod users;
+
+pub use users::UserCommand;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -49,7 +49,8 @@ pub enum Command {
     /// Manage staff accounts.
     #[command(subcommand)]
     User(UserCommand),
-    /// Study subjects in bulk.
+    /// Study subjects: import them from CSV, erase a withdrawn subject's
+    /// personal data.
     #[command(subcommand)]
     Subjects(subjects::SubjectCommand),
     /// Validate configuration, database and mail, then exit.
@@ -78,38 +79,9 @@ pub enum Command {
     /// Print a new random secret (32 random bytes as 64 hex characters) for
     /// token_secret or link_secret.
     Secret,
-}
-
-#[derive(Debug, Subcommand)]
-pub enum UserCommand {
-    /// Create a staff account; prompts twice for the password on a terminal.
-    Add {
-        email: String,
-        /// Make the account an admin.
-        #[arg(long)]
-        admin: bool,
-        /// Read the password from standard input (first line).
-        #[arg(long)]
-        password_stdin: bool,
-    },
-    /// List staff accounts.
-    List,
-    /// Delete a staff account.
-    Delete { email: String },
-    /// Grant or revoke admin rights.
-    SetAdmin {
-        email: String,
-        #[arg(action = clap::ArgAction::Set, value_parser = clap::value_parser!(bool))]
-        admin: bool,
-    },
-    /// Set a new password; ends the account's sessions and tokens.
-    SetPassword {
-        email: String,
-        #[arg(long)]
-        password_stdin: bool,
-    },
-    /// Email the account a one-time link to choose a new password.
-    SendReset { email: String },
+    /// Check the tamper-evident audit trail.
+    #[command(subcommand)]
+    Audit(audit::AuditCommand),
 }
 
 /// Exit codes: 0 success, 1 the operation failed, 2 bad input, 3 bad
@@ -158,6 +130,7 @@ pub async fn run(cli: Cli) -> ExitCode {
             force,
         } => import::run(&config, &from, &db, &collection, force).await,
         Command::Backup { destination } => backup(config, destination).await,
+        Command::Audit(cmd) => audit::audit(config, cmd).await,
         Command::Secret => unreachable!("handled before the configuration is read"),
         Command::Subjects(cmd) => {
             let state = match build_state(config, Arc::new(SystemClock), Arc::new(OsRandom)).await {
@@ -177,7 +150,7 @@ pub async fn run(cli: Cli) -> ExitCode {
                     return ExitCode::from(EXIT_CONFIG);
                 }
             };
-            match user_command(&state, cmd).await {
+            match users::user_command(&state, cmd).await {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("error: {}", e.public_message());
@@ -267,138 +240,4 @@ async fn backup(config: Config, destination: PathBuf) -> ExitCode {
             ExitCode::from(EXIT_FAILED)
         }
     }
-}
-
-async fn user_command(state: &AppState, cmd: UserCommand) -> Result<(), Error> {
-    let ctx = Context::system();
-    let users = &state.services.users;
-    match cmd {
-        UserCommand::Add {
-            email,
-            admin,
-            password_stdin,
-        } => {
-            let username = Username::parse(&email)?;
-            let password = read_new_password(password_stdin)?;
-            let user = users
-                .create(
-                    &ctx,
-                    NewUser {
-                        username: username.to_string(),
-                        password,
-                        admin,
-                    },
-                )
-                .await?;
-            println!(
-                "created {} {}",
-                if user.admin { "admin" } else { "user" },
-                user.username
-            );
-        }
-        UserCommand::List => {
-            let mut offset = 0;
-            loop {
-                let query = UserListQuery {
-                    search: None,
-                    paging: Paging::new(offset, MAX_PER_PAGE),
-                };
-                let page = users.list(&ctx, query).await?;
-                for u in &page.items {
-                    println!(
-                        "{}\t{}\t{}",
-                        u.username,
-                        if u.admin { "admin" } else { "staff" },
-                        u.last_login.map_or("never".to_owned(), |t| t.to_rfc3339())
-                    );
-                }
-                offset += page.items.len() as u64;
-                if page.items.is_empty() || offset >= page.total {
-                    break;
-                }
-            }
-        }
-        UserCommand::Delete { email } => {
-            users.delete(&ctx, &email).await?;
-            println!("deleted {}", email.trim().to_lowercase());
-        }
-        UserCommand::SetAdmin { email, admin } => {
-            let user = users
-                .update(
-                    &ctx,
-                    &email,
-                    UserChanges {
-                        admin: Some(admin),
-                        password: None,
-                    },
-                )
-                .await?;
-            println!(
-                "{} is now {}",
-                user.username,
-                if user.admin { "an admin" } else { "staff" }
-            );
-        }
-        UserCommand::SetPassword {
-            email,
-            password_stdin,
-        } => {
-            let password = read_new_password(password_stdin)?;
-            let user = users
-                .update(
-                    &ctx,
-                    &email,
-                    UserChanges {
-                        admin: None,
-                        password: Some(password),
-                    },
-                )
-                .await?;
-            println!(
-                "password of {} changed; its sessions and tokens are revoked",
-                user.username
-            );
-        }
-        UserCommand::SendReset { email } => {
-            state
-                .services
-                .recovery
-                .send_reset_by_admin(&ctx, &email)
-                .await?;
-            println!(
-                "sent a password reset link to {}",
-                email.trim().to_lowercase()
-            );
-        }
-    }
-    Ok(())
-}
-
-/// The first line of standard input, or two matching prompts on a terminal.
-fn read_new_password(from_stdin: bool) -> Result<String, Error> {
-    if from_stdin {
-        let mut input = String::new();
-        std::io::stdin().read_to_string(&mut input).map_err(|e| {
-            Error::BadRequest(format!("cannot read the password from standard input: {e}"))
-        })?;
-        let line = input.lines().next().unwrap_or("").to_owned();
-        if line.is_empty() {
-            return Err(Error::BadRequest("no password on standard input".into()));
-        }
-        return Ok(line);
-    }
-    if !std::io::stdin().is_terminal() {
-        return Err(Error::BadRequest(
-            "standard input is not a terminal; pass --password-stdin to read the password from it"
-                .into(),
-        ));
-    }
-    let first = rpassword::prompt_password("Password: ")
-        .map_err(|e| Error::BadRequest(format!("cannot read the password: {e}")))?;
-    let second = rpassword::prompt_password("Repeat password: ")
-        .map_err(|e| Error::BadRequest(format!("cannot read the password: {e}")))?;
-    if first != second {
-        return Err(Error::BadRequest("the passwords do not match".into()));
-    }
-    Ok(first)
 }

@@ -36,6 +36,16 @@ pub enum MailTransportKind {
     None,
 }
 
+/// Which accounts must sign in with a second factor (`mfa_required`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum MfaRequired {
+    #[default]
+    None,
+    Admins,
+    All,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum SmtpTls {
@@ -114,6 +124,11 @@ pub struct Config {
 
     pub session_idle_secs: u64,
     pub session_absolute_secs: u64,
+    /// Subject lists count their matches exactly up to this many; past it
+    /// the API's `X-Total-Count` is a lower bound (`X-Total-Count-Exact:
+    /// false`) and the console says "more than". Keeps every search and
+    /// filter as cheap at a million subjects as at ten thousand.
+    pub subject_count_limit: u64,
     /// For development: a folder to serve the console's static files from
     /// (edits show without rebuilding). Unset, the copy built into the
     /// binary is served.
@@ -129,6 +144,11 @@ pub struct Config {
     /// `reset_window_secs` before 429, whether their key is good or not.
     pub reset_submit_ip_limit: u32,
     pub reset_window_secs: u64,
+    /// How long the link of an invitation mail works.
+    pub invite_token_lifetime_secs: u64,
+    /// Accounts that must have a second factor: `none`, `admins` or `all`.
+    /// Until they set one up, such accounts reach only their account page.
+    pub mfa_required: MfaRequired,
     pub admin_email: Option<String>,
     pub mail_transport: MailTransportKind,
     pub mail_from: Option<String>,
@@ -218,12 +238,15 @@ impl Default for Config {
             login_account_ceiling_window_secs: 24 * 3600,
             session_idle_secs: 30 * 60,
             session_absolute_secs: 12 * 3600,
+            subject_count_limit: crate::store::DEFAULT_COUNT_LIMIT,
             static_dir: None,
             reset_token_lifetime_secs: 2 * 3600,
             reset_account_limit: 3,
             reset_ip_limit: 20,
             reset_submit_ip_limit: 20,
             reset_window_secs: 3600,
+            invite_token_lifetime_secs: 72 * 3600,
+            mfa_required: MfaRequired::None,
             admin_email: None,
             mail_transport: MailTransportKind::File,
             mail_from: None,
@@ -273,6 +296,10 @@ impl Config {
             ("session_idle_secs", self.session_idle_secs),
             ("session_absolute_secs", self.session_absolute_secs),
             ("reset_window_secs", self.reset_window_secs),
+            (
+                "invite_token_lifetime_secs",
+                self.invite_token_lifetime_secs,
+            ),
         ] {
             if value == 0 {
                 bail!("{name} must be greater than 0");
@@ -286,6 +313,9 @@ impl Config {
             if value == 0 {
                 bail!("{name} must be at least 1");
             }
+        }
+        if self.subject_count_limit == 0 {
+            bail!("subject_count_limit must be at least 1");
         }
         // Otherwise one address alone could lock every address out.
         if self.login_account_ceiling <= self.login_account_limit {

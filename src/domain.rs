@@ -8,8 +8,10 @@ use secrecy::{ExposeSecret, SecretString};
 
 use crate::error::{Error, Result};
 
+mod account;
 mod secret_strength;
 mod study;
+pub use account::{AccountState, Role};
 pub use secret_strength::{MIN_SECRET_BITS, estimated_entropy_bits};
 pub use study::*;
 

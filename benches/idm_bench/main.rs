@@ -15,7 +15,8 @@
 //!
 //! And on their own (`cargo bench --bench idm_bench -- <command>`), the
 //! subject list at scale (`scale.rs`): `subject-api`, `subject-screens`
-//! and `subject-queries` print a table of timings.
+//! and `subject-queries` print a table of timings; `audit-verify`
+//! (`audits.rs`) times verifying a trail of a million audit entries.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a helper script: a failed unwrap stops it with its message
 
 use std::io::Write as _;
@@ -40,6 +41,7 @@ use idm::service::link_tokens::{LINK_ALGORITHM, LinkClaims, LinkTokens};
 use idm::store::{LinkRecord, SubjectRecord};
 use serde_json::json;
 
+mod audits;
 mod scale;
 
 #[derive(Parser)]
@@ -56,7 +58,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Inserts subjects S000001..S<N>, each consented with issued links.
+    /// Inserts subjects S000001..S<N>, each consented, the first ones
+    /// with issued links.
     Seed {
         #[arg(long)]
         subjects: u64,
@@ -64,6 +67,11 @@ enum Command {
         /// with few subjects.
         #[arg(long, default_value_t = 1)]
         links_per_subject: u64,
+        /// Only subjects S000001..S<this> get links (all by default): a
+        /// million links would only make the token file and the seeding
+        /// longer, not `/establish` different.
+        #[arg(long)]
+        linked_subjects: Option<u64>,
         /// Where to write the links' JWTs, one a line.
         #[arg(long)]
         link_tokens: PathBuf,
@@ -92,6 +100,15 @@ enum Command {
         /// afterwards); without it, a fresh SQLite file.
         #[arg(long)]
         mongodb_url: Option<String>,
+    },
+    /// Verifies a SQLite audit trail of N entries (written first) and
+    /// reports the time and the memory while verifying.
+    AuditVerify {
+        #[arg(long, default_value_t = 1_000_000)]
+        entries: u64,
+        /// Where the temporary database goes (removed afterwards).
+        #[arg(long, default_value = "target/bench")]
+        folder: PathBuf,
     },
 }
 
@@ -150,8 +167,12 @@ async fn main() -> anyhow::Result<()> {
         Some(Command::Seed {
             subjects,
             links_per_subject,
+            linked_subjects,
             link_tokens,
-        }) => seed(subjects, links_per_subject, &link_tokens).await,
+        }) => {
+            let linked = linked_subjects.unwrap_or(subjects);
+            seed(subjects, links_per_subject, linked, &link_tokens).await
+        }
         Some(Command::BaselineServer { port, body }) => baseline_server(port, &body).await,
         Some(Command::Argon2 { seconds }) => argon2_rate(Duration::from_secs(seconds)),
         Some(Command::SubjectApi) => scale::subject_api().await,
@@ -160,6 +181,9 @@ async fn main() -> anyhow::Result<()> {
             subjects,
             mongodb_url,
         }) => scale::subject_queries(subjects, mongodb_url).await,
+        Some(Command::AuditVerify { entries, folder }) => {
+            audits::audit_verify(entries, &folder).await
+        }
     }
 }
 
@@ -170,6 +194,7 @@ const SEED_CONCURRENCY: usize = 16;
 async fn seed(
     count: u64,
     links_per_subject: u64,
+    linked_subjects: u64,
     tokens_path: &std::path::Path,
 ) -> anyhow::Result<()> {
     let config = Config::load(None)?;
@@ -199,7 +224,7 @@ async fn seed(
                 let subject = SubjectRecord {
                     sssid: format!("S{i:06}"),
                     name: format!("{first} {last}"),
-                    bday,
+                    bday: Some(bday),
                     email: Some(format!("subject{i}@example.org")),
                     date_invited: Some(now),
                     date_consented: Some(now),
@@ -211,7 +236,12 @@ async fn seed(
                 };
                 store.insert_subject(&subject).await?;
                 let mut tokens = Vec::new();
-                for _ in 0..links_per_subject {
+                let links = if i <= linked_subjects {
+                    links_per_subject
+                } else {
+                    0
+                };
+                for _ in 0..links {
                     let link = LinkRecord {
                         id: random_hex(&OsRandom, 16),
                         sssid: subject.sssid.clone(),

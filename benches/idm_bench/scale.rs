@@ -103,7 +103,7 @@ async fn seed_subjects(store: Arc<dyn Store>, count: usize) -> anyhow::Result<()
                 let subject = SubjectRecord {
                     sssid: format!("S{n:06}"),
                     name: format!("Person {n} {}", ["Smith", "Jones", "Müller", "Ng"][n % 4]),
-                    bday: birthday(1930, 80, n),
+                    bday: Some(birthday(1930, 80, n)),
                     email: None,
                     date_invited: Some(now),
                     date_consented: (n % 2 == 0).then_some(now),
@@ -346,7 +346,7 @@ async fn measure_subject_queries(store: Arc<dyn Store>, count: usize) -> anyhow:
                 let subject = SubjectRecord {
                     sssid: format!("S{i:07}"),
                     name: format!("Participant {i} Name{}", i % 997),
-                    bday: birthday(1940, 60, i),
+                    bday: Some(birthday(1940, 60, i)),
                     email: None,
                     date_invited: Some(t),
                     date_consented: (i % 2 == 0).then_some(t),

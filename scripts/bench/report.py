@@ -11,6 +11,8 @@ import platform
 import sys
 
 results_path, store, connections, duration = sys.argv[1:5]
+# Which part of BENCHMARKS.md the table goes into (default: the store's).
+section = sys.argv[5] if len(sys.argv) > 5 else store
 rows = [json.loads(line) for line in open(results_path) if line.strip()]
 
 
@@ -97,7 +99,7 @@ if not any(r["kind"] == "scenario" for r in rows):
     print("no wrk scenarios in this run (BENCH_CSV_ONLY): BENCHMARKS.md left as it is", file=sys.stderr)
     sys.exit(0)
 
-start, end = f"<!-- bench:{store}:start -->", f"<!-- bench:{store}:end -->"
+start, end = f"<!-- bench:{section}:start -->", f"<!-- bench:{section}:end -->"
 path = "BENCHMARKS.md"
 text = open(path).read() if os.path.exists(path) else "# Benchmarks\n\n"
 if start in text and end in text:
@@ -105,6 +107,6 @@ if start in text and end in text:
     after = rest.split(end, 1)[1]
     text = before + start + "\n" + table + end + after
 else:
-    text = text.rstrip("\n") + f"\n\n## Results: {store}\n\n{start}\n{table}{end}\n"
+    text = text.rstrip("\n") + f"\n\n## Results: {section}\n\n{start}\n{table}{end}\n"
 open(path, "w").write(text)
 print(f"written to {path}", file=sys.stderr)

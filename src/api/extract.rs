@@ -148,6 +148,18 @@ pub fn authorization_token(parts: &Parts) -> Result<&str, Error> {
     Ok(header.token)
 }
 
+/// What an account that must set up a second factor may still do with
+/// its token: read itself and set the factor up.
+fn enrolment_route(parts: &Parts, username: &str) -> bool {
+    let path = parts.uri.path();
+    let own = format!("/user/{username}");
+    let decoded = percent_encoding::percent_decode_str(path).decode_utf8_lossy();
+    let method = &parts.method;
+    (method == axum::http::Method::GET && decoded == own)
+        || (method == axum::http::Method::POST
+            && (decoded == format!("{own}/mfa") || decoded == format!("{own}/mfa/confirm")))
+}
+
 /// The context of a request by a staff member with a valid token.
 pub struct Staff(pub Context);
 
@@ -160,6 +172,13 @@ impl FromRequestParts<AppState> for Staff {
     ) -> Result<Self, Self::Rejection> {
         let token = authorization_token(parts)?;
         let user = state.services.auth.authenticate(token).await?;
+        if user.must_enrol && !enrolment_route(parts, user.username.as_str()) {
+            return Err(Error::Forbidden(format!(
+                "two-factor sign-in is required for this account: set it up first \
+                 (POST /user/{}/mfa, then /mfa/confirm)",
+                user.username
+            )));
+        }
         Ok(Staff(Context::staff(
             user,
             request_id(parts),

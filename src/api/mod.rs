@@ -6,6 +6,7 @@ use axum::routing::{get, post};
 
 use crate::app::AppState;
 
+mod accounts;
 pub mod error;
 pub mod extract;
 // `/` is routed with the pages (browsers are sent on); it answers here
@@ -15,6 +16,7 @@ pub(crate) mod health;
 mod links;
 pub mod metrics;
 pub mod openapi;
+mod records;
 mod recovery;
 mod subjects;
 mod users;
@@ -34,6 +36,21 @@ pub fn router() -> Router<AppState> {
         .route("/user/{username}", get(users::get).put(users::update))
         .route("/user/{username}/audits", get(users::audits))
         .route("/user/{username}/reset", post(recovery::send_reset))
+        .route(
+            "/user/{username}/invitation",
+            post(accounts::resend_invitation),
+        )
+        .route(
+            "/user/{username}/mfa",
+            post(accounts::start_mfa).delete(accounts::remove_mfa),
+        )
+        .route("/user/{username}/mfa/confirm", post(accounts::confirm_mfa))
+        .route("/user/{username}/sessions", get(accounts::sessions))
+        .route(
+            "/user/{username}/sessions/revoke",
+            post(accounts::revoke_sessions),
+        )
+        .route("/user/{username}/unlock", post(accounts::unlock))
         .route("/subject", get(subjects::list).post(subjects::create))
         .route("/subject/{sssid}", get(subjects::get).put(subjects::update))
         // The subject whose sssid is `import` stays readable and writable
@@ -54,4 +71,7 @@ pub fn router() -> Router<AppState> {
         .route("/link/{id}", get(links::get).put(links::update))
         .route("/link/{id}/jwt", get(links::jwt))
         .route("/establish", post(links::establish))
+        .route("/audit/verify", get(records::verify))
+        .route("/subject/{sssid}/corrections", post(records::correct))
+        .route("/subject/{sssid}/erasure", post(records::erase))
 }

@@ -18,7 +18,7 @@ use utoipa::openapi::{OpenApi as OpenApiDoc, Ref, RefOr, ResponseBuilder, conten
 use utoipa::{Modify, OpenApi, ToSchema};
 
 use crate::api::error::ErrorEnvelope;
-use crate::api::{csv, health, links, metrics, recovery, subjects, users};
+use crate::api::{accounts, csv, health, links, metrics, records, recovery, subjects, users};
 use crate::store::AuditRecord;
 
 /// The staff-token security scheme: `Authorization: JWT <token>` or
@@ -64,6 +64,12 @@ pub struct Credentials {
     #[schema(example = "staff@example.org")]
     pub username: String,
     pub password: String,
+    /// For accounts with two-factor sign-in: the 6-digit code of the
+    /// authenticator app, or one of the account's recovery codes. Without
+    /// it, or with a wrong one, such an account gets the same 401 as for a
+    /// wrong password. Accounts without a second factor ignore it.
+    #[schema(example = "123456")]
+    pub otp: Option<String>,
 }
 
 /// A staff token, sent back as `Authorization: JWT <token>`.
@@ -153,6 +159,13 @@ pub struct PatientIdentifier {
         users::update,
         users::audits,
         recovery::send_reset,
+        accounts::resend_invitation,
+        accounts::start_mfa,
+        accounts::confirm_mfa,
+        accounts::remove_mfa,
+        accounts::sessions,
+        accounts::revoke_sessions,
+        accounts::unlock,
         subjects::list,
         subjects::create,
         subjects::get,
@@ -166,6 +179,9 @@ pub struct PatientIdentifier {
         links::update,
         links::jwt,
         links::establish,
+        records::verify,
+        records::correct,
+        records::erase,
     ),
     components(schemas(ErrorEnvelope)),
     modifiers(&CommonResponses),
@@ -174,6 +190,7 @@ pub struct PatientIdentifier {
         (name = "staff", description = "Staff accounts and tokens"),
         (name = "subjects", description = "Study subjects and their audit trail"),
         (name = "links", description = "QR-code invitations and their redemption by the mobile app"),
+        (name = "audits", description = "The tamper-evident audit trail, corrections and erasure"),
     )
 )]
 pub struct ApiDoc;

@@ -142,7 +142,10 @@ pub struct ListQuery {
     params(ListQuery),
     responses(
         (status = 200, description = "A page of subjects; as CSV (`format=csv`), the columns sssid, name, bday, email, date_invited, date_consented, date_enrolled, date_withdrawn",
-            headers(("X-Total-Count" = u64, description = "Subjects matching, over all pages (JSON only)")),
+            headers(
+                ("X-Total-Count" = u64, description = "Subjects matching, over all pages (JSON only): exact up to the server's count limit (`subject_count_limit`, default 2,000); past it a lower bound, at least the limit plus one and at least one past this page, so a pager reading it always offers the next page while there is one"),
+                ("X-Total-Count-Exact" = bool, description = "`true` when `X-Total-Count` is the exact number of matches, `false` when it is a lower bound (JSON only)"),
+            ),
             content(
                 (Data<Vec<SubjectView>> = "application/json"),
                 (String = "text/csv"),
@@ -178,7 +181,15 @@ pub async fn list(
     }
     let page = state.services.subjects.list(&ctx, query).await?;
     let mut headers = HeaderMap::new();
-    headers.insert("x-total-count", HeaderValue::from(page.total));
+    headers.insert("x-total-count", HeaderValue::from(page.total.value()));
+    headers.insert(
+        "x-total-count-exact",
+        HeaderValue::from_static(if page.total.is_exact() {
+            "true"
+        } else {
+            "false"
+        }),
+    );
     Ok((headers, Json(Data { data: page.items })).into_response())
 }
 

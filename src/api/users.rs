@@ -11,19 +11,20 @@ use crate::api::error::ErrorEnvelope;
 use crate::api::extract::{Anonymous, ApiJson, Staff};
 use crate::api::openapi::{AccessToken, AuditEntry, Credentials, Data};
 use crate::app::AppState;
+use crate::domain::Role;
 use crate::error::{Error, Result};
 use crate::service::listing::{DEFAULT_PER_PAGE, Paging, UserListQuery};
-use crate::service::users::{NewUser, UserChanges, UserView};
+use crate::service::users::{UserChanges, UserView};
 
 /// `POST /auth`. Missing or mistyped fields are a failed login (401), like
 /// a wrong password, so the answer never tells what was wrong.
 #[utoipa::path(
-    post, path = "/auth", tag = "staff", operation_id = "login", summary = "Log in: a staff token for username and password",
+    post, path = "/auth", tag = "staff", operation_id = "login", summary = "Log in: a staff token for username, password and (for accounts with two-factor sign-in) a code",
     request_body = Credentials,
     responses(
         (status = 200, description = "A staff token", body = AccessToken),
         (status = 400, description = "The body is not a JSON object", body = ErrorEnvelope),
-        (status = 401, description = "Wrong username or password, or missing fields", body = ErrorEnvelope),
+        (status = 401, description = "Wrong username, password or code, a missing field, or an account that is disabled or has not accepted its invitation: one answer for all", body = ErrorEnvelope),
         (status = 429, description = "Too many failed logins for this account or address", body = ErrorEnvelope,
             headers(("Retry-After" = u64, description = "Seconds to wait"))),
     )
@@ -38,12 +39,25 @@ pub async fn auth(
         .get("password")
         .and_then(|v| v.as_str())
         .map(str::to_owned);
-    let token = state.services.auth.login(&ctx, username, password).await?;
+    // A code that is not a string is as wrong as a wrong code.
+    let otp = match body.get("otp") {
+        None | Some(serde_json::Value::Null) => None,
+        Some(value) => Some(value.as_str().unwrap_or("")),
+    };
+    let token = state
+        .services
+        .auth
+        .login(&ctx, username, password, otp)
+        .await?;
     Ok(Json(AccessToken {
         access_token: token,
     }))
 }
 
+/// A new user. Without `password` the user is invited: the account is
+/// created in state `invited` and its owner gets an email with a link to
+/// choose a password. `role` and `admin` say the same (`admin: true` is
+/// role `admin`); sent together they must agree.
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateUser {
@@ -53,19 +67,38 @@ pub struct CreateUser {
     /// At least 8 characters (by default; `password_min_chars`), at most
     /// 1024 bytes, not a common password, not the username.
     #[schema(min_length = 8)]
-    password: String,
-    #[serde(default)]
-    admin: bool,
+    password: Option<String>,
+    admin: Option<bool>,
+    /// `admin`, `staff` (the default) or `monitor` (reads, changes nothing).
+    #[schema(value_type = Option<Role>)]
+    role: Option<String>,
+}
+
+/// The role a create or update asks for: `role`, else `admin`.
+pub(crate) fn requested_role(role: Option<&str>, admin: Option<bool>) -> Result<Option<Role>> {
+    let role = role.map(Role::parse).transpose()?;
+    match (role, admin) {
+        (Some(role), Some(admin)) if (role == Role::Admin) != admin => Err(Error::invalid(
+            "admin",
+            format!("admin {admin} contradicts role {role}; send one of them"),
+        )),
+        (Some(role), _) => Ok(Some(role)),
+        (None, Some(true)) => Ok(Some(Role::Admin)),
+        (None, Some(false)) => Ok(Some(Role::Staff)),
+        (None, None) => Ok(None),
+    }
 }
 
 #[utoipa::path(
-    post, path = "/user", tag = "staff", operation_id = "createUser", summary = "Create a staff user (admin)",
+    post, path = "/user", tag = "staff", operation_id = "createUser", summary = "Create or invite a staff user (admin)",
     security(("staff_token" = [])),
     request_body = CreateUser,
     responses(
-        (status = 201, description = "The new user", body = Data<UserView>),
+        (status = 201, description = "The new user (state `invited` when no password was sent; the invitation email is on its way)", body = Data<UserView>),
+        (status = 400, description = "A bad email address, password or role", body = ErrorEnvelope),
         (status = 403, description = "Only admins create users", body = ErrorEnvelope),
         (status = 409, description = "The username is taken", body = ErrorEnvelope),
+        (status = 503, description = "The user was created but the invitation email could not be sent; resend it", body = ErrorEnvelope),
     )
 )]
 pub async fn create(
@@ -73,17 +106,11 @@ pub async fn create(
     Staff(ctx): Staff,
     ApiJson(body): ApiJson<CreateUser>,
 ) -> Result<Response> {
+    let role = requested_role(body.role.as_deref(), body.admin)?.unwrap_or(Role::Staff);
     let user = state
         .services
-        .users
-        .create(
-            &ctx,
-            NewUser {
-                username: body.username,
-                password: body.password,
-                admin: body.admin,
-            },
-        )
+        .accounts
+        .create(&ctx, &body.username, body.password, role)
         .await?;
     Ok((StatusCode::CREATED, Json(Data { data: user })).into_response())
 }
@@ -189,19 +216,26 @@ pub async fn get(
     Ok(Json(Data { data: user }))
 }
 
+/// What to change; at least one field. `role` and `admin` say the same
+/// (`admin: false` makes an admin staff); sent together they must agree.
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateUser {
     admin: Option<bool>,
+    #[schema(value_type = Option<Role>)]
+    role: Option<String>,
+    /// `true` disables the account (its tokens and sessions end at once),
+    /// `false` enables it again.
+    disabled: Option<bool>,
     /// A new password, under the same policy as for new users; ends the
     /// user's tokens and sessions.
     #[schema(min_length = 8)]
     password: Option<String>,
 }
 
-/// Changes the admin flag and/or the password (at least one of them).
+/// Changes role, state and/or password.
 #[utoipa::path(
-    put, path = "/user/{username}", tag = "staff", operation_id = "updateUser", summary = "Change a staff user's admin flag or password (admin)",
+    put, path = "/user/{username}", tag = "staff", operation_id = "updateUser", summary = "Change a staff user's role, state or password (admin)",
     security(("staff_token" = [])),
     params(("username" = String, Path, description = "The user's email address")),
     request_body = UpdateUser,
@@ -209,7 +243,7 @@ pub struct UpdateUser {
         (status = 200, description = "The changed user", body = Data<UserView>),
         (status = 403, description = "Only admins change users", body = ErrorEnvelope),
         (status = 404, description = "No such user", body = ErrorEnvelope),
-        (status = 409, description = "The last admin cannot be demoted", body = ErrorEnvelope),
+        (status = 409, description = "The last active admin cannot be demoted or disabled", body = ErrorEnvelope),
     )
 )]
 pub async fn update(
@@ -226,6 +260,8 @@ pub async fn update(
             &username,
             UserChanges {
                 admin: body.admin,
+                role: body.role.as_deref().map(Role::parse).transpose()?,
+                disabled: body.disabled,
                 password: body.password,
             },
         )

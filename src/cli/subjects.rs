@@ -1,13 +1,14 @@
 //! `idm subjects import FILE [--dry-run] [--mode all|valid]`: subjects
 //! from a CSV file, checked and imported by the rules of
-//! `POST /subject/import`.
+//! `POST /subject/import`; `idm subjects erase SSSID --reason`: a
+//! withdrawn subject's personal data.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Subcommand;
 
-use super::{EXIT_BAD_INPUT, EXIT_FAILED};
+use super::{EXIT_BAD_INPUT, EXIT_CONFIG, EXIT_FAILED};
 use crate::app::AppState;
 use crate::error::Error;
 use crate::service::Context;
@@ -29,14 +30,50 @@ pub enum SubjectCommand {
         #[arg(long, default_value = "all", value_parser = ["all", "valid"])]
         mode: String,
     },
+    /// Erase a withdrawn subject's name, email and birth date, also inside
+    /// its audit entries; the sssid, journey dates and trail remain.
+    Erase {
+        sssid: String,
+        /// Why (kept in the audit trail; name no personal data).
+        #[arg(long)]
+        reason: String,
+    },
 }
 
 pub async fn run(state: &AppState, cmd: SubjectCommand) -> ExitCode {
-    let SubjectCommand::Import {
-        file,
-        dry_run,
-        mode,
-    } = cmd;
+    match cmd {
+        SubjectCommand::Import {
+            file,
+            dry_run,
+            mode,
+        } => import(state, file, dry_run, mode).await,
+        SubjectCommand::Erase { sssid, reason } => erase(state, &sssid, &reason).await,
+    }
+}
+
+async fn erase(state: &AppState, sssid: &str, reason: &str) -> ExitCode {
+    let erased = state
+        .services
+        .subjects
+        .erase(&Context::system(), sssid, reason)
+        .await;
+    match erased {
+        Ok(()) => {
+            println!("erased the personal data of {sssid}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {}", e.public_message());
+            ExitCode::from(match e {
+                Error::BadRequest(_) | Error::Invalid(_) => EXIT_BAD_INPUT,
+                Error::Unavailable(_) => EXIT_CONFIG,
+                _ => EXIT_FAILED,
+            })
+        }
+    }
+}
+
+async fn import(state: &AppState, file: PathBuf, dry_run: bool, mode: String) -> ExitCode {
     let bytes = match std::fs::read(&file) {
         Ok(bytes) => bytes,
         Err(e) => {

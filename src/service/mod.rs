@@ -9,11 +9,12 @@ use chrono::Duration;
 
 use crate::clock::{Clock, RandomSource};
 use crate::config::{Config, Secrets};
-use crate::domain::{PasswordPolicy, Username};
+use crate::domain::{PasswordPolicy, Role, Username};
 use crate::error::{Error, Result};
 use crate::metrics::Metrics;
 use crate::store::Store;
 
+pub mod accounts;
 pub mod audits;
 pub mod auth;
 pub mod background;
@@ -49,8 +50,13 @@ pub enum Actor {
 pub struct CurrentUser {
     pub id: String,
     pub username: Username,
+    /// `role == Role::Admin`, for the many places that only ask that.
     pub admin: bool,
+    pub role: Role,
     pub token_version: i64,
+    /// The configuration requires a second factor this account has not set
+    /// up yet: it may only reach its own account to set one up.
+    pub must_enrol: bool,
 }
 
 /// Everything a service call needs to know about the request behind it.
@@ -106,6 +112,19 @@ impl Context {
             .ok_or_else(|| Error::Unauthorized("Authorization Required".into()))
     }
 
+    /// Changing study data (subjects, links): staff, admins and the command
+    /// line pass; monitors only read.
+    pub fn require_write(&self) -> Result<()> {
+        match &self.actor {
+            Actor::System => Ok(()),
+            Actor::Staff(u) if u.role.may_write() => Ok(()),
+            Actor::Staff(_) => Err(Error::Forbidden(
+                "monitors may read study data but not change it".into(),
+            )),
+            Actor::Anonymous => Err(Error::Unauthorized("Authorization Required".into())),
+        }
+    }
+
     /// Admins and the command line pass.
     pub fn require_admin(&self) -> Result<()> {
         match &self.actor {
@@ -140,6 +159,8 @@ pub struct Services {
     pub links: links::LinkService,
     /// CSV exports and the bulk import of subjects.
     pub csv: csv::CsvService,
+    pub accounts: accounts::AccountService,
+    pub audits: audits::AuditService,
 }
 
 impl Services {
@@ -180,7 +201,8 @@ impl Services {
             background.clone(),
             login_throttle.clone(),
         );
-        let subjects = subjects::SubjectService::new(deps.clone(), audits.clone());
+        let subjects = subjects::SubjectService::new(deps.clone(), audits.clone())
+            .with_count_limit(config.subject_count_limit);
         let csv = csv::CsvService::new(deps.clone(), subjects.clone(), audits.clone());
         let links = links::LinkService::new(
             deps.clone(),
@@ -193,16 +215,38 @@ impl Services {
             },
             audits.clone(),
         );
-        Ok(Self {
-            users: users::UserService::new(deps.clone(), hasher.clone(), policy, audits.clone()),
-            auth: auth::AuthService::new(
-                deps.clone(),
-                hasher,
-                tokens,
-                login_throttle,
+        let users = users::UserService::new(deps.clone(), hasher.clone(), policy, audits.clone());
+        let keys = Arc::new(accounts::second_factor::SecondFactorKeys::derive(
+            &secrets.token_key,
+        ));
+        let auth = auth::AuthService::new(
+            deps.clone(),
+            hasher,
+            tokens,
+            login_throttle.clone(),
+            audits.clone(),
+            metrics.clone(),
+            auth::LoginPolicy {
+                keys: keys.clone(),
+                mfa_required: config.mfa_required,
+            },
+        );
+        let accounts = accounts::AccountService::new(
+            config,
+            deps.clone(),
+            accounts::AccountParts {
+                users: users.clone(),
+                auth: auth.clone(),
                 audits,
-                metrics.clone(),
-            ),
+                mailer: mailer.clone(),
+                login_throttle,
+                keys,
+            },
+        );
+        Ok(Self {
+            users,
+            auth,
+            accounts,
             health: health::HealthService::new(
                 deps.clone(),
                 mailer.clone(),
@@ -212,6 +256,7 @@ impl Services {
             metrics,
             recovery,
             background,
+            audits: audits::AuditService::new(deps.clone()),
             deps,
             subjects,
             links,

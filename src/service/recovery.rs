@@ -23,7 +23,7 @@ use sha2::{Digest, Sha256};
 
 use crate::clock::random_hex;
 use crate::config::Config;
-use crate::domain::{PasswordPolicy, Username};
+use crate::domain::{AccountState, PasswordPolicy, Username};
 use crate::error::{Error, Result};
 use crate::service::audits::{AuditTarget, Auditor};
 use crate::service::background::Background;
@@ -33,7 +33,7 @@ use crate::service::users::UserService;
 use crate::service::{Context, Deps, seconds};
 use crate::store::{ResetTokenRecord, UserRecord};
 
-mod mails;
+pub(crate) mod mails;
 
 /// The name mails and pages use for the service.
 pub const SERVICE_NAME: &str = "C3-PRO IDM";
@@ -145,7 +145,12 @@ impl RecoveryService {
     async fn handle_request(&self, ctx: &Context, username: &Username) -> Result<()> {
         let target = || AuditTarget::user(username.as_str());
         let within_limit = self.per_account.hit(username.as_str()).await?;
-        let Some(user) = self.deps.store.user_by_username(username.as_str()).await? else {
+        let Some(account) = self
+            .deps
+            .store
+            .account_by_username(username.as_str())
+            .await?
+        else {
             self.audits
                 .record(
                     ctx,
@@ -166,10 +171,26 @@ impl RecoveryService {
                 .await;
             return Ok(());
         }
+        if account.state != AccountState::Active {
+            // Disabled accounts cannot reset; invited ones have their
+            // invitation for choosing a password.
+            self.audits
+                .record(
+                    ctx,
+                    target(),
+                    format!(
+                        "password reset requested for {} account (no mail sent)",
+                        account.state
+                    ),
+                )
+                .await;
+            return Ok(());
+        }
         self.audits
             .record(ctx, target(), "password reset requested")
             .await;
-        self.send_reset_mail(&user, RequestedBy::Owner).await
+        self.send_reset_mail(&account.user, RequestedBy::Owner)
+            .await
     }
 
     /// An admin (or the command line) sends a reset link to a user. Waits
@@ -178,12 +199,27 @@ impl RecoveryService {
         ctx.require_admin()?;
         let username =
             Username::parse(username).map_err(|_| Error::NotFound("no such user".into()))?;
-        let user = self
+        let account = self
             .deps
             .store
-            .user_by_username(username.as_str())
+            .account_by_username(username.as_str())
             .await?
             .ok_or_else(|| Error::NotFound("no such user".into()))?;
+        match account.state {
+            AccountState::Active => {}
+            AccountState::Disabled => {
+                return Err(Error::Conflict(
+                    "this account is disabled; enable it before sending a reset link".into(),
+                ));
+            }
+            AccountState::Invited => {
+                return Err(Error::Conflict(
+                    "this account has not chosen a password yet; resend its invitation instead"
+                        .into(),
+                ));
+            }
+        }
+        let user = account.user;
         self.send_reset_mail(&user, RequestedBy::Administrator)
             .await?;
         self.audits
@@ -265,9 +301,7 @@ impl RecoveryService {
         {
             return Err(Error::Gone(INVALID_KEY.into()));
         }
-        self.users
-            .write_update(&username, None, Some(&password), true)
-            .await?;
+        self.users.write_update(&username, &password, true).await?;
         self.deps
             .store
             .delete_reset_tokens_for_user(&record.user_id)
@@ -317,9 +351,11 @@ impl RecoveryService {
         let user = self
             .deps
             .store
-            .user_by_id(&record.user_id)
+            .account_by_id(&record.user_id)
             .await?
-            .ok_or_else(gone)?;
+            .filter(|a| a.state == AccountState::Active)
+            .ok_or_else(gone)?
+            .user;
         let username = Username::from_trusted(user.username);
         let expires = record.expires;
         Ok((record, ValidKey { username, expires }))
@@ -359,7 +395,7 @@ fn token_hash(token: &str) -> String {
 }
 
 /// "2 hours", "90 minutes", "1 hour": for mails and pages.
-fn duration_text(d: Duration) -> String {
+pub(crate) fn duration_text(d: Duration) -> String {
     let plural = |n: i64, unit: &str| format!("{n} {unit}{}", if n == 1 { "" } else { "s" });
     let minutes = d.num_minutes();
     if minutes >= 60 && minutes % 60 == 0 {

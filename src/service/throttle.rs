@@ -302,6 +302,17 @@ impl LoginThrottle {
         Ok(matches!(take, ThrottleTake::Taken(_)))
     }
 
+    /// The account's window of consecutive failed logins (the ceiling's
+    /// count), if one is open.
+    pub async fn account_failures(&self, account: &Username) -> Result<Option<ThrottleWindow>> {
+        let now = self.deps.clock.now();
+        Ok(self
+            .deps
+            .store
+            .throttle_peek(&Self::account_key(account), now)
+            .await?)
+    }
+
     /// Forgets every failed login of the account, from every address, once
     /// its owner proved who they are through the reset link sent to them (a
     /// user locked out by mistyping, who then resets, can log in with the

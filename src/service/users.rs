@@ -1,5 +1,5 @@
-//! Staff accounts: creation (including the first admin), reading, role and
-//! password changes, deletion, with the last-admin rule.
+//! Staff accounts: creation (including the first admin), reading, role,
+//! state and password changes, deletion, with the last-active-admin rule.
 
 use std::sync::Arc;
 
@@ -7,37 +7,53 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::clock::random_hex;
-use crate::domain::{Password, PasswordPolicy, Username};
+use crate::domain::{AccountState, Password, PasswordPolicy, Role, Username};
 use crate::error::{Error, Result};
 use crate::service::audits::{AuditTarget, Auditor};
 use crate::service::listing::{UserListQuery, search_text};
 use crate::service::passwords::PasswordHasher;
 use crate::service::{Context, Deps};
-use crate::store::{Page, StoreError, UserQuery, UserRecord, UserUpdate, UserWriteOutcome};
+use crate::store::{
+    AccountChange, AccountRecord, AccountWriteOutcome, Page, StoreError, UserQuery, UserRecord,
+    UserWriteOutcome,
+};
 
-/// A user as clients see it: never a hash, token version or reset secret.
+/// What an invited account holds instead of a password hash until its
+/// owner chooses a password: no PHC string, so no password matches it.
+pub const NO_PASSWORD: &str = "!invited";
+
+/// A user as clients see it: never a hash, token version, second-factor
+/// secret or reset secret.
 #[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct UserView {
     pub username: String,
+    /// `role == "admin"`, for clients that know only this flag.
     pub admin: bool,
+    pub role: Role,
+    pub state: AccountState,
+    /// Signs in with a second factor (TOTP).
+    pub mfa: bool,
     pub created: DateTime<Utc>,
     pub changed: DateTime<Utc>,
     pub last_login: Option<DateTime<Utc>>,
 }
 
-impl From<UserRecord> for UserView {
-    fn from(u: UserRecord) -> Self {
+impl From<AccountRecord> for UserView {
+    fn from(a: AccountRecord) -> Self {
         Self {
-            username: u.username,
-            admin: u.admin,
-            created: u.created,
-            changed: u.changed,
-            last_login: u.last_login,
+            username: a.user.username,
+            admin: a.role == Role::Admin,
+            role: a.role,
+            state: a.state,
+            mfa: a.totp.is_some_and(|t| t.confirmed),
+            created: a.user.created,
+            changed: a.user.changed,
+            last_login: a.user.last_login,
         }
     }
 }
 
-/// A request to create a user, as typed.
+/// A request to create a user with a password, as typed.
 #[derive(Debug)]
 pub struct NewUser {
     pub username: String,
@@ -45,10 +61,14 @@ pub struct NewUser {
     pub admin: bool,
 }
 
-/// A change to a user, as typed; `None` leaves the field alone.
+/// A change to a user, as typed; `None` leaves the field alone. `role`
+/// and `admin` say the same thing (`admin: true` is role admin,
+/// `admin: false` makes an admin staff); sent together they must agree.
 #[derive(Debug, Default)]
 pub struct UserChanges {
     pub admin: Option<bool>,
+    pub role: Option<Role>,
+    pub disabled: Option<bool>,
     pub password: Option<String>,
 }
 
@@ -106,44 +126,82 @@ impl UserService {
         self.checked(username, password.to_owned()).map(drop)
     }
 
-    /// Validates username and password and builds the record to insert.
-    async fn new_record(&self, new: NewUser) -> Result<UserRecord> {
-        let (username, password) = self.checked(&new.username, new.password)?;
-        let hash = self.hasher.hash(&password).await?;
+    /// The record of a new account: with a password (checked and hashed)
+    /// an active one, without one an invited one.
+    async fn new_record(
+        &self,
+        username: &str,
+        password: Option<String>,
+        role: Role,
+    ) -> Result<AccountRecord> {
+        let (username, hash, state) = match password {
+            Some(password) => {
+                let (username, password) = self.checked(username, password)?;
+                let hash = self.hasher.hash(&password).await?;
+                (username, hash, AccountState::Active)
+            }
+            None => (
+                Username::parse(username)?,
+                NO_PASSWORD.to_owned(),
+                AccountState::Invited,
+            ),
+        };
         let now = self.deps.clock.now();
-        Ok(UserRecord {
-            id: random_hex(self.deps.random.as_ref(), 16),
-            username: username.to_string(),
-            password_hash: hash,
-            admin: new.admin,
-            token_version: 0,
-            created: now,
-            changed: now,
-            last_login: None,
+        Ok(AccountRecord {
+            user: UserRecord {
+                id: random_hex(self.deps.random.as_ref(), 16),
+                username: username.to_string(),
+                password_hash: hash,
+                admin: role == Role::Admin,
+                token_version: 0,
+                created: now,
+                changed: now,
+                last_login: None,
+            },
+            role,
+            state,
+            totp: None,
         })
     }
 
     pub async fn create(&self, ctx: &Context, new: NewUser) -> Result<UserView> {
+        let role = if new.admin { Role::Admin } else { Role::Staff };
+        self.create_account(ctx, &new.username, Some(new.password), role)
+            .await
+            .map(UserView::from)
+    }
+
+    /// Creates an account (admins and the command line): with a password
+    /// an active one, without one an invited one, whose invitation the
+    /// caller sends.
+    pub async fn create_account(
+        &self,
+        ctx: &Context,
+        username: &str,
+        password: Option<String>,
+        role: Role,
+    ) -> Result<AccountRecord> {
         ctx.require_admin()?;
-        let record = self.new_record(new).await?;
-        match self.deps.store.insert_user(&record).await {
+        let invited = password.is_none();
+        let record = self.new_record(username, password, role).await?;
+        match self.deps.store.insert_account(&record).await {
             Err(StoreError::Duplicate(_)) => {
                 return Err(Error::Conflict(format!(
                     "a user named {} already exists",
-                    record.username
+                    record.user.username
                 )));
             }
             other => other?,
         }
-        let role = if record.admin { "admin" } else { "staff" };
+        let action = if invited {
+            format!("invited ({role})")
+        } else {
+            format!("create user ({role})")
+        };
         self.audits
-            .record(
-                ctx,
-                AuditTarget::user(&record.username),
-                format!("create user ({role})"),
-            )
+            .record(ctx, AuditTarget::user(&record.user.username), action)
             .await;
-        Ok(record.into())
+        Ok(record)
     }
 
     /// Creates the first admin, only while no admin exists; of concurrent
@@ -158,19 +216,15 @@ impl UserService {
             return Ok(FirstAdmin::AlreadyInitialized);
         }
         let record = self
-            .new_record(NewUser {
-                username: username.to_owned(),
-                password,
-                admin: true,
-            })
+            .new_record(username, Some(password), Role::Admin)
             .await?;
-        let created = match self.deps.store.insert_first_admin(&record).await {
+        let created = match self.deps.store.insert_first_admin(&record.user).await {
             Ok(created) => created,
             // A non-admin with that name exists; the first admin must be new.
             Err(StoreError::Duplicate(_)) => {
                 return Err(Error::Conflict(format!(
                     "a user named {} already exists",
-                    record.username
+                    record.user.username
                 )));
             }
             Err(e) => return Err(e.into()),
@@ -181,7 +235,7 @@ impl UserService {
         self.audits
             .record(
                 ctx,
-                AuditTarget::user(&record.username),
+                AuditTarget::user(&record.user.username),
                 "create first admin",
             )
             .await;
@@ -192,8 +246,13 @@ impl UserService {
         Ok(self.deps.store.admin_exists().await?)
     }
 
-    /// Admins may read anyone, staff only themselves.
+    /// Admins may read anyone, others only themselves.
     pub async fn get(&self, ctx: &Context, username: &str) -> Result<UserView> {
+        self.account(ctx, username).await.map(UserView::from)
+    }
+
+    /// The account behind `get`, with the same access rule.
+    pub async fn account(&self, ctx: &Context, username: &str) -> Result<AccountRecord> {
         let me = ctx.current_user();
         let username = Username::parse(username).map_err(|_| not_found())?;
         let allowed = match &ctx.actor {
@@ -208,9 +267,8 @@ impl UserService {
         }
         self.deps
             .store
-            .user_by_username(username.as_str())
+            .account_by_username(username.as_str())
             .await?
-            .map(UserView::from)
             .ok_or_else(not_found)
     }
 
@@ -220,7 +278,7 @@ impl UserService {
         let page = self
             .deps
             .store
-            .list_users(&UserQuery {
+            .list_accounts(&UserQuery {
                 search: search
                     .map(|s| s.trim().to_lowercase())
                     .filter(|s| !s.is_empty()),
@@ -234,8 +292,10 @@ impl UserService {
         })
     }
 
-    /// Changes the admin flag and/or the password. Demotion and a new
-    /// password revoke every token and session of the user.
+    /// Changes role, state and/or password (admins and the command line).
+    /// Demotion of an admin, disabling and a new password end every token
+    /// and session of the user at once; the last active admin can be
+    /// neither demoted nor disabled.
     pub async fn update(
         &self,
         ctx: &Context,
@@ -244,9 +304,21 @@ impl UserService {
     ) -> Result<UserView> {
         ctx.require_admin()?;
         let username = Username::parse(username).map_err(|_| not_found())?;
-        if changes.admin.is_none() && changes.password.is_none() {
+        if changes.admin.is_none()
+            && changes.role.is_none()
+            && changes.disabled.is_none()
+            && changes.password.is_none()
+        {
             return Err(Error::BadRequest(
-                "nothing to change: send admin and/or password".into(),
+                "nothing to change: send role (or admin), disabled and/or password".into(),
+            ));
+        }
+        if let (Some(role), Some(admin)) = (changes.role, changes.admin)
+            && (role == Role::Admin) != admin
+        {
+            return Err(Error::invalid(
+                "admin",
+                format!("admin {admin} contradicts role {role}; send one of them"),
             ));
         }
         let password = changes
@@ -256,67 +328,102 @@ impl UserService {
         let current = self
             .deps
             .store
-            .user_by_username(username.as_str())
+            .account_by_username(username.as_str())
             .await?
             .ok_or_else(not_found)?;
-        let demoted = current.admin && changes.admin == Some(false);
-        let role_changes = changes.admin.filter(|&a| a != current.admin);
-        let updated = self
-            .write_update(
-                &username,
-                changes.admin,
-                password.as_ref(),
-                demoted || password.is_some(),
-            )
-            .await?;
-        if let Some(admin) = role_changes {
-            let action = if admin {
-                "role change: admin"
-            } else {
-                "role change: staff"
-            };
-            self.audits
-                .record(ctx, AuditTarget::user(username.as_str()), action)
-                .await;
-        }
-        if password.is_some() {
-            self.audits
-                .record(ctx, AuditTarget::user(username.as_str()), "password change")
-                .await;
-        }
-        Ok(updated)
-    }
-
-    /// Sets a password without the admin check; for flows that proved
-    /// identity otherwise (reset link, login rehash). Revokes tokens only
-    /// when asked.
-    pub async fn write_update(
-        &self,
-        username: &Username,
-        admin: Option<bool>,
-        password: Option<&Password>,
-        revoke_tokens: bool,
-    ) -> Result<UserView> {
-        let password_hash = match password {
+        let role = changes.role.or(match changes.admin {
+            Some(true) => Some(Role::Admin),
+            Some(false) if current.role == Role::Admin => Some(Role::Staff),
+            _ => None,
+        });
+        let state = changes.disabled.map(|disabled| match disabled {
+            true => AccountState::Disabled,
+            // An invited account that was disabled is invited again.
+            false if current.user.password_hash == NO_PASSWORD => AccountState::Invited,
+            false => AccountState::Active,
+        });
+        let mut change = AccountChange::at(self.deps.clock.now());
+        change.role = role.filter(|&r| r != current.role);
+        // An admin who sets an invited user's password accepts the
+        // invitation for them.
+        change.state = state.filter(|&s| s != current.state).or((password.is_some()
+            && current.state == AccountState::Invited)
+            .then_some(AccountState::Active));
+        change.password_hash = match &password {
             Some(p) => Some(self.hasher.hash(p).await?),
             None => None,
         };
-        let update = UserUpdate {
-            admin,
-            password_hash,
-            revoke_tokens,
-            changed: self.deps.clock.now(),
-        };
+        let demoted = current.role == Role::Admin && change.role.is_some();
+        let disabled = change.state == Some(AccountState::Disabled);
+        change.revoke_tokens = demoted || disabled || password.is_some();
+        let updated = self.apply_change(&username, &change).await?;
+        if disabled {
+            self.deps
+                .store
+                .delete_sessions_of_user(&updated.user.id, None)
+                .await?;
+        }
+        let target = || AuditTarget::user(username.as_str());
+        if let Some(role) = change.role {
+            self.audits
+                .record(ctx, target(), format!("role change: {role}"))
+                .await;
+        }
+        match change.state {
+            Some(AccountState::Disabled) => {
+                self.audits.record(ctx, target(), "account disabled").await
+            }
+            Some(_) if current.state == AccountState::Disabled => {
+                self.audits.record(ctx, target(), "account enabled").await
+            }
+            _ => {}
+        }
+        if password.is_some() {
+            self.audits.record(ctx, target(), "password change").await;
+        }
+        Ok(updated.into())
+    }
+
+    /// Applies `change` to the account, with the last-admin rule.
+    pub async fn apply_change(
+        &self,
+        username: &Username,
+        change: &AccountChange,
+    ) -> Result<AccountRecord> {
         match self
             .deps
             .store
-            .update_user(username.as_str(), &update)
+            .change_account(username.as_str(), change)
             .await?
         {
-            UserWriteOutcome::Done(user) => Ok(user.into()),
-            UserWriteOutcome::NotFound => Err(not_found()),
-            UserWriteOutcome::LastAdmin => Err(last_admin()),
+            AccountWriteOutcome::Done(account) => Ok(account),
+            AccountWriteOutcome::NotFound => Err(not_found()),
+            AccountWriteOutcome::LastAdmin => Err(last_admin()),
         }
+    }
+
+    /// Sets a password without the admin check; for flows that proved
+    /// identity otherwise (reset link, invitation). Revokes tokens only
+    /// when asked. An invited account becomes active.
+    pub async fn write_update(
+        &self,
+        username: &Username,
+        password: &Password,
+        revoke_tokens: bool,
+    ) -> Result<UserView> {
+        let mut change = AccountChange::at(self.deps.clock.now());
+        change.password_hash = Some(self.hasher.hash(password).await?);
+        change.revoke_tokens = revoke_tokens;
+        let current = self
+            .deps
+            .store
+            .account_by_username(username.as_str())
+            .await?
+            .ok_or_else(not_found)?;
+        if current.state == AccountState::Invited {
+            change.state = Some(AccountState::Active);
+        }
+        self.apply_change(username, &change).await.map(Into::into)
     }
 
     pub async fn delete(&self, ctx: &Context, username: &str) -> Result<()> {
@@ -346,7 +453,7 @@ impl UserService {
     }
 }
 
-fn not_found() -> Error {
+pub(crate) fn not_found() -> Error {
     Error::NotFound("no such user".into())
 }
 

@@ -10,17 +10,22 @@ use chrono::{DateTime, Duration, Utc};
 
 use crate::config::{DatabaseTimeouts, StoreLocation};
 
+pub mod accounts;
 pub mod bounded;
+pub mod chain;
 pub mod links;
 pub mod mongo;
 pub mod reset_tokens;
 pub mod sessions;
 pub mod sqlite;
+pub mod subject_list;
 pub mod subjects;
 
+pub use accounts::{AccountChange, AccountRecord, AccountStore, AccountWriteOutcome, TotpRecord};
 pub use links::{LinkRecord, LinkStore};
 pub use reset_tokens::{ResetTokenRecord, ResetTokenStore};
 pub use sessions::{SessionRecord, SessionRecordStore};
+pub use subject_list::{DEFAULT_COUNT_LIMIT, SubjectPage, Total};
 pub use subjects::{
     SubjectColumn, SubjectQuery, SubjectRecord, SubjectStatus, SubjectStore, name_sort_key,
 };
@@ -133,6 +138,18 @@ pub struct AuditRecord {
     pub link: Option<String>,
     /// The username the entry is about, for staff-account entries.
     pub user: Option<String>,
+    /// The entry's place in the tamper-evident chain (`chain.rs`): set on
+    /// entries read from the store, ignored on entries to append.
+    pub chain: Option<ChainLink>,
+}
+
+/// Where an entry sits in the audit chain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChainLink {
+    /// 1, 2, 3, ... over the whole trail.
+    pub seq: u64,
+    /// Hex SHA-256 over the entry and the hash of the entry before it.
+    pub hash: String,
 }
 
 /// Which entries of the whole trail to read, a page at a time: those with
@@ -161,11 +178,23 @@ pub struct AuditPage {
 
 #[async_trait]
 pub trait AuditStore: Send + Sync {
+    /// Appends `entry` as the next link of the one chain, atomically even
+    /// with several instances writing at once. Personal values marked with
+    /// [`chain::personal`] are stored erasably.
     async fn append_audit(&self, entry: &AuditRecord) -> StoreResult<()>;
     /// Every entry (subject, link and account) in `range`, oldest first
     /// (entries of one instant in the order they were written), one page at
     /// a time, so a whole study's trail can be read without holding it.
     async fn audits_between(&self, range: &AuditRange) -> StoreResult<AuditPage>;
+    /// Reads the whole chain in order with flat memory and reports `ok`
+    /// or the first broken entry.
+    async fn verify_audit_chain(&self) -> StoreResult<chain::ChainReport>;
+    /// Erases the personal values (and their salts) of every entry about
+    /// the subject, keeping their commitments so the chain still
+    /// verifies, and makes sure erased data leaves the database files
+    /// where the store can (SQLite: zeroed free space, a merged search
+    /// index, an emptied WAL). Returns how many entries held values.
+    async fn erase_personal_values(&self, sssid: &str) -> StoreResult<u64>;
     /// Entries about a subject and its links, oldest first.
     async fn audits_for_subject(&self, sssid: &str) -> StoreResult<Vec<AuditRecord>>;
     /// Entries about a staff account, oldest first.
@@ -257,6 +286,7 @@ pub(crate) fn prefix_end(prefix: &str) -> Option<String> {
 #[async_trait]
 pub trait Store:
     UserStore
+    + AccountStore
     + AuditStore
     + ThrottleStore
     + SessionRecordStore

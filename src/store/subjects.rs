@@ -3,6 +3,7 @@
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 
+use super::subject_list::{DEFAULT_COUNT_LIMIT, SubjectPage};
 use super::{Page, StoreResult};
 use crate::domain::{Journey, Standing};
 
@@ -10,8 +11,12 @@ use crate::domain::{Journey, Standing};
 pub struct SubjectRecord {
     /// Study subject id; unique, case-sensitive, 1-64 characters.
     pub sssid: String,
+    /// Empty once the subject's personal data was erased.
     pub name: String,
-    pub bday: NaiveDate,
+    /// Required for every subject, so `None` means the subject's personal
+    /// data (name, birth date, email) was erased; see
+    /// [`SubjectRecord::is_erased`].
+    pub bday: Option<NaiveDate>,
     pub email: Option<String>,
     pub date_invited: Option<DateTime<Utc>>,
     pub date_consented: Option<DateTime<Utc>>,
@@ -37,7 +42,7 @@ impl SubjectRecord {
         Self {
             sssid,
             name,
-            bday,
+            bday: Some(bday),
             email,
             date_invited: None,
             date_consented: None,
@@ -47,6 +52,13 @@ impl SubjectRecord {
             changed: now,
             version: 1,
         }
+    }
+
+    /// Whether the subject's personal data was erased (GDPR art. 17): a
+    /// birth date is required for every subject, so only an erasure
+    /// leaves none.
+    pub fn is_erased(&self) -> bool {
+        self.bday.is_none()
     }
 
     /// The journey dates, for the rules in [`Journey`].
@@ -156,8 +168,26 @@ pub trait SubjectStore: Send + Sync {
         subject: &SubjectRecord,
         expected_version: i64,
     ) -> StoreResult<bool>;
-    /// Ties in the sort column are broken by sssid, so pages are stable.
-    async fn list_subjects(&self, query: &SubjectQuery) -> StoreResult<Page<SubjectRecord>>;
+    /// One page of a list and its total, counted exactly up to
+    /// `count_limit` matches (a lower bound past that). Ties in the sort
+    /// column are broken by sssid, so pages are stable. Follows the design
+    /// of `store::subject_list`: cheap whatever the number of subjects.
+    async fn list_subject_page(
+        &self,
+        query: &SubjectQuery,
+        count_limit: u64,
+    ) -> StoreResult<SubjectPage>;
+
+    /// [`SubjectStore::list_subject_page`] with the default count limit and
+    /// the total as a number (a lower bound past the limit), for callers
+    /// that only page through.
+    async fn list_subjects(&self, query: &SubjectQuery) -> StoreResult<Page<SubjectRecord>> {
+        let page = self.list_subject_page(query, DEFAULT_COUNT_LIMIT).await?;
+        Ok(Page {
+            items: page.items,
+            total: page.total.value(),
+        })
+    }
 }
 
 #[cfg(test)]

@@ -71,7 +71,14 @@ const FORM_KEY_LABEL: &[u8] = b"idm console: signed-out form tokens v1";
 /// Forms for visitors who are not signed in: they accept the signed
 /// double-submit token, and without a signed-in session to lose, a stale
 /// token there is refused like any other.
-const SIGNED_OUT_FORMS: [&str; 4] = ["/login", "/init", "/iforgot", "/reset"];
+const SIGNED_OUT_FORMS: [&str; 6] = [
+    "/login",
+    "/login/code",
+    "/init",
+    "/iforgot",
+    "/reset",
+    "/welcome",
+];
 
 /// Forms that upload a file, and may be larger than other forms.
 const UPLOAD_FORMS: [&str; 1] = [crate::web::subjects::IMPORT_PATH];

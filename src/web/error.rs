@@ -23,6 +23,9 @@ pub enum WebError {
         htmx: bool,
         reason: SignInReason,
     },
+    /// Somewhere else first (an account that must set up its second
+    /// factor is sent to its account page).
+    Redirect { to: String, htmx: bool },
 }
 
 /// Why a visitor is sent to the login page, which tells them.
@@ -102,24 +105,28 @@ pub fn login_url(next: Option<&str>, reason: SignInReason) -> String {
 impl IntoResponse for WebError {
     fn into_response(self) -> Response {
         match self {
+            WebError::Redirect { to, htmx } => redirect(&to, htmx),
             WebError::SignIn { next, htmx, reason } => {
-                let target = login_url(next.as_deref(), reason);
-                if htmx {
-                    // htmx follows this with a full page load instead of
-                    // swapping the login page into a fragment. No 4xx: the
-                    // browser would log an error for a planned redirect.
-                    let mut response = StatusCode::NO_CONTENT.into_response();
-                    if let Ok(value) = HeaderValue::from_str(&target) {
-                        response.headers_mut().insert("hx-redirect", value);
-                    }
-                    response
-                } else {
-                    Redirect::to(&target).into_response()
-                }
+                redirect(&login_url(next.as_deref(), reason), htmx)
             }
             WebError::Page { error, chrome } => error_page(&error, chrome.as_ref()),
         }
     }
+}
+
+/// A redirect to `target`; for htmx a full page load.
+pub fn redirect(target: &str, htmx: bool) -> Response {
+    if !htmx {
+        return Redirect::to(target).into_response();
+    }
+    // htmx follows this with a full page load instead of swapping the
+    // target page into a fragment. No 4xx: the browser would log an error
+    // for a planned redirect.
+    let mut response = StatusCode::NO_CONTENT.into_response();
+    if let Ok(value) = HeaderValue::from_str(target) {
+        response.headers_mut().insert("hx-redirect", value);
+    }
+    response
 }
 
 /// A service message as a sentence for a page: the JSON API's messages

@@ -6,6 +6,7 @@ use axum::response::{IntoResponse, Response};
 use maud::html;
 
 use crate::app::AppState;
+use crate::domain::Role;
 use crate::web::error::WebError;
 use crate::web::layout::{Section, flash, page};
 use crate::web::session::SignedIn;
@@ -17,6 +18,12 @@ pub async fn show(
 ) -> Result<Response, WebError> {
     let message = visitor.take_flash().await?;
     let admin = visitor.user().is_some_and(|u| u.admin);
+    let writable = visitor.can_write();
+    let role = visitor.user().map_or("study staff", |u| match u.role {
+        Role::Admin => "administrator",
+        Role::Staff => "study staff",
+        Role::Monitor => "monitor, read only",
+    });
     let username = visitor
         .user()
         .map(|u| u.username.to_string())
@@ -34,10 +41,10 @@ pub async fn show(
             div.card {
                 p {
                     "You are signed in as " strong { (username) }
-                    @if admin { " (administrator)." } @else { " (study staff)." }
+                    " (" (role) ")."
                 }
                 div.actions {
-                    a.button href="/subjects/new" { "New subject" }
+                    @if writable { a.button href="/subjects/new" { "New subject" } }
                     a.button.secondary href="/subjects" { "All subjects" }
                     @if admin {
                         a.button.secondary href="/users" { "Manage users" }
@@ -47,11 +54,14 @@ pub async fn show(
             section.card aria-labelledby="recent-heading" {
                 h2 #recent-heading { "Recent subjects" }
                 @if recent.items.is_empty() {
-                    p.empty { "No subjects yet. " a href="/subjects/new" { "Add the first one" } "." }
+                    p.empty {
+                        "No subjects yet."
+                        @if writable { " " a href="/subjects/new" { "Add the first one" } "." }
+                    }
                 } @else {
                     (subjects::subjects_table(&visitor, &recent.items, None))
                     p.muted {
-                        "The " (recent.items.len()) " most recently changed of " (recent.total) ". "
+                        "The " (recent.items.len()) " most recently changed of " (recent.total.value()) ". "
                         a href="/subjects" { "See all subjects" }
                     }
                 }

@@ -19,13 +19,13 @@ use crate::service::links::LinkView;
 use crate::service::subjects::SubjectView;
 use crate::web::error::WebError;
 use crate::web::layout::{Section, page};
-use crate::web::session::{SignedIn, Visitor};
+use crate::web::session::{Visitor, Writer};
 use crate::web::subjects::{moment, subject_url};
 
 /// The QR code of `token` as an `<img>`. Medium error correction survives
 /// a smudged print while keeping a ~300-character JWT at a size phones
 /// read easily.
-fn qr_image(token: &str, alt: &str) -> Result<Markup, Error> {
+pub(crate) fn qr_image(token: &str, alt: &str) -> Result<Markup, Error> {
     let code = QrCode::with_error_correction_level(token.as_bytes(), EcLevel::M)
         .map_err(|e| Error::internal(anyhow::anyhow!("QR code: {e}")))?;
     let svg = code
@@ -47,6 +47,15 @@ fn until(exp: Option<DateTime<Utc>>) -> Markup {
     }
 }
 
+/// The birth date; an erased subject (withdrawn, so never invited again)
+/// has none.
+fn birth(subject: &SubjectView) -> String {
+    subject
+        .bday
+        .map(|d| d.format("%Y-%m-%d").to_string())
+        .unwrap_or_default()
+}
+
 /// The overlay: a `<dialog>` that works without script (shown open, closed
 /// by its `method="dialog"` form); app.js makes it modal.
 fn overlay(subject: &SubjectView, link: &LinkView, token: &str) -> Result<Markup, Error> {
@@ -55,7 +64,7 @@ fn overlay(subject: &SubjectView, link: &LinkView, token: &str) -> Result<Markup
         dialog #qr-dialog .qr-dialog open aria-labelledby="qr-title" data-modal {
             h2 #qr-title { "Invitation for " (subject.name) }
             (qr_image(token, &alt)?)
-            p { "Born " (subject.bday.format("%Y-%m-%d")) " · SSSID " (subject.sssid) }
+            p { "Born " (birth(subject)) " · SSSID " (subject.sssid) }
             p { "Valid until " strong { (until(link.exp)) } ". It can be used once." }
             div.actions {
                 a.button href=(invitation_url(&subject.sssid, &link.id)) { "Printable invitation" }
@@ -83,7 +92,7 @@ fn refusal(message: &str) -> Markup {
 /// post) and shows it: the overlay for htmx, else the printable page.
 pub async fn show_qr(
     State(state): State<AppState>,
-    SignedIn(visitor): SignedIn,
+    Writer(visitor): Writer,
     Path(sssid): Path<String>,
 ) -> Result<Response, WebError> {
     let services = &state.services;
@@ -126,7 +135,7 @@ fn printable(
             article.invitation {
                 h1 { "Your invitation to the study" }
                 p.invitee {
-                    "For " strong { (subject.name) } ", born " (subject.bday.format("%Y-%m-%d"))
+                    "For " strong { (subject.name) } ", born " (birth(subject))
                 }
                 (qr_image(token, &alt)?)
                 h2 { "How to join" }
@@ -154,7 +163,7 @@ fn printable(
 /// here (that is the post's job), and a used or expired one gets 410.
 pub async fn show_invitation(
     State(state): State<AppState>,
-    SignedIn(visitor): SignedIn,
+    Writer(visitor): Writer,
     Path((sssid, link_id)): Path<(String, String)>,
 ) -> Result<Response, WebError> {
     let services = &state.services;

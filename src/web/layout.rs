@@ -25,6 +25,7 @@ pub struct Chrome {
 pub enum Section {
     Home,
     Users,
+    Account,
     Other,
     Subjects,
 }
@@ -129,6 +130,7 @@ fn header(chrome: Option<&Chrome>) -> Markup {
                     @if user.admin {
                         a href="/users" aria-current=[current(Section::Users)] { "Users" }
                     }
+                    a href="/account" aria-current=[current(Section::Account)] { "Account" }
                 }
             }
             @if let (Some(user), Some(chrome)) = (user, chrome) {

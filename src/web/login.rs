@@ -9,10 +9,12 @@ use serde::Deserialize;
 
 use crate::app::AppState;
 use crate::error::Error;
-use crate::service::auth::BAD_LOGIN;
-use crate::web::error::{SignInReason, WebError, too_many_attempts};
+use crate::service::CurrentUser;
+use crate::service::auth::{BAD_LOGIN, FirstStep};
+use crate::web::error::{SignInReason, WebError, redirect, too_many_attempts};
 use crate::web::layout::{Chrome, Field, Flash, Section, csrf_field, flash, page};
-use crate::web::session::Visitor;
+use crate::web::login_code::CODE_PAGE;
+use crate::web::session::{ACCOUNT_PAGE, Visitor};
 
 /// `next` only ever leads to a page of this site: an absolute path, not
 /// `//host` or `/\host` (which browsers treat as another site), no control
@@ -26,9 +28,25 @@ pub fn local_path(next: Option<&str>) -> Option<&str> {
     local.then_some(next)
 }
 
-/// Where a user goes after signing in when no (valid) `next` was given.
-fn landing(admin: bool) -> &'static str {
-    if admin { "/users" } else { "/home" }
+/// Where a user goes after signing in when no (valid) `next` was given:
+/// an account that must set up a second factor to its account page first.
+pub fn landing(user: &CurrentUser) -> &'static str {
+    if user.must_enrol {
+        ACCOUNT_PAGE
+    } else if user.admin {
+        "/users"
+    } else {
+        "/home"
+    }
+}
+
+/// Where a sign-in leads: `next`, unless the account must first set up
+/// its second factor.
+pub fn after_sign_in(user: &CurrentUser, next: Option<&str>) -> String {
+    match next {
+        Some(next) if !user.must_enrol => next.to_owned(),
+        _ => landing(user).to_owned(),
+    }
 }
 
 #[derive(Deserialize)]
@@ -143,7 +161,7 @@ pub async fn show(
 ) -> Result<Response, WebError> {
     let next = local_path(query.next.as_deref());
     if let Some(user) = visitor.user() {
-        return Ok(Redirect::to(next.unwrap_or(landing(user.admin))).into_response());
+        return Ok(Redirect::to(&after_sign_in(user, next)).into_response());
     }
     let message = query
         .signed_out
@@ -181,22 +199,21 @@ pub async fn submit(
     let result = state
         .services
         .auth
-        .verify_credentials(&visitor.ctx, Some(&input.username), Some(input.password))
+        .check_password(&visitor.ctx, Some(&input.username), Some(input.password))
         .await;
     let (status, error, retry_after) = match result {
-        Ok(user) => {
-            let target = next.unwrap_or(landing(user.admin)).to_owned();
+        Ok(FirstStep::SecondFactor(pending)) => {
+            visitor
+                .await_code(&state, pending, next.map(str::to_owned))
+                .await?;
+            return Ok(redirect(CODE_PAGE, visitor.htmx));
+        }
+        Ok(FirstStep::SignedIn(user)) => {
+            let target = after_sign_in(&user, next);
             visitor.sign_in(&state, user).await?;
-            return Ok(if visitor.htmx {
-                // A full page load, so the page picks up the new CSRF token.
-                let mut response = StatusCode::NO_CONTENT.into_response();
-                if let Ok(value) = HeaderValue::from_str(&target) {
-                    response.headers_mut().insert("hx-redirect", value);
-                }
-                response
-            } else {
-                Redirect::to(&target).into_response()
-            });
+            // For htmx a full page load, so the page picks up the new
+            // CSRF token.
+            return Ok(redirect(&target, visitor.htmx));
         }
         Err(Error::Unauthorized(_)) => (StatusCode::UNAUTHORIZED, BAD_LOGIN.to_owned(), None),
         Err(Error::TooManyRequests { retry_after_secs }) => (

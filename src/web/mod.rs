@@ -11,21 +11,24 @@ use tower_sessions::{Expiry, SessionManagerLayer};
 use crate::app::AppState;
 use crate::service::seconds;
 
+mod account;
 mod assets;
 pub mod csrf;
 pub mod error;
 mod home;
 mod init;
-mod invitations;
+pub(crate) mod invitations;
 pub mod layout;
 mod login;
+mod login_code;
 pub mod messages;
 mod recovery;
 mod root;
 pub mod session;
 pub mod session_store;
 pub mod subjects;
-mod users;
+pub(crate) mod users;
+mod welcome;
 
 /// The session cookie's name.
 pub const SESSION_COOKIE: &str = "idm_session";
@@ -67,10 +70,23 @@ pub fn router(state: &AppState, root_for_clients: root::OtherClients) -> Router<
         .route("/init", page(get(init::show).post(init::submit)))
         .route("/login", page(get(login::show).post(login::submit)))
         .route(
+            "/login/code",
+            page(get(login_code::show).post(login_code::submit)),
+        )
+        .route(
             "/logout",
             page(get(login::confirm_logout).post(login::logout)),
         )
         .route("/home", page(get(home::show)))
+        .route("/account", page(get(account::show)))
+        .route("/account/password", page(post(account::change_password)))
+        .route("/account/mfa", page(post(account::start_mfa)))
+        .route("/account/mfa/confirm", page(post(account::confirm_mfa)))
+        .route("/account/mfa/remove", page(post(account::remove_mfa)))
+        .route(
+            "/account/sessions/revoke",
+            page(post(account::revoke_sessions)),
+        )
         .route(
             "/iforgot",
             page(get(recovery::iforgot_show).post(recovery::iforgot_submit)),
@@ -79,6 +95,7 @@ pub fn router(state: &AppState, root_for_clients: root::OtherClients) -> Router<
             "/reset",
             page(get(recovery::reset_show).post(recovery::reset_submit)),
         )
+        .route("/welcome", page(get(welcome::show).post(welcome::submit)))
         .route("/users", page(get(users::list).post(users::create)))
         .route("/users/admin", page(post(users::set_admin)))
         .route("/users/reset", page(post(users::send_reset)))
@@ -86,6 +103,8 @@ pub fn router(state: &AppState, root_for_clients: root::OtherClients) -> Router<
             "/users/delete",
             page(get(users::confirm_delete).post(users::delete)),
         )
+        .route("/users/{username}", page(get(users::show)))
+        .route("/users/{username}/{action}", page(post(users::act)))
         .route(
             "/subjects",
             page(get(subjects::list).post(subjects::create)),
@@ -101,6 +120,14 @@ pub fn router(state: &AppState, root_for_clients: root::OtherClients) -> Router<
         .route(
             "/subjects/{sssid}",
             page(get(subjects::show).post(subjects::update)),
+        )
+        .route(
+            "/subjects/{sssid}/corrections",
+            page(post(subjects::correct)),
+        )
+        .route(
+            "/subjects/{sssid}/erasure",
+            page(get(subjects::confirm_erasure).post(subjects::erase)),
         )
         .route(
             "/subjects/{sssid}/activity.csv",

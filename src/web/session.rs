@@ -18,6 +18,7 @@ use crate::clock::random_hex;
 use crate::error::Error;
 use crate::http::client_ip::client_ip;
 use crate::http::request_id::request_id;
+use crate::service::auth::PendingLogin;
 use crate::service::{Context, CurrentUser, seconds};
 use crate::web::csrf::{SignedOutToken, own_page};
 use crate::web::error::{SignInReason, WebError};
@@ -25,6 +26,9 @@ use crate::web::layout::{Chrome, Flash, Section};
 use crate::web::login::local_path;
 
 pub const CSRF_KEY: &str = "csrf";
+/// The own account page, the one page an account that must set up a
+/// second factor reaches.
+pub const ACCOUNT_PAGE: &str = "/account";
 const AUTH_KEY: &str = "auth";
 const FLASH_KEY: &str = "flash";
 
@@ -36,7 +40,27 @@ struct SignedInAs {
     user_id: String,
     token_version: i64,
     since: DateTime<Utc>,
+    /// Where and with what the session signed in, for the account's list
+    /// of its sessions (absent in sessions from before that list).
+    #[serde(default)]
+    ip: Option<String>,
+    #[serde(default)]
+    agent: Option<String>,
 }
+
+/// A sign-in whose password was right, waiting for its second factor.
+#[derive(Debug, Serialize, Deserialize)]
+struct AwaitingCode {
+    login: PendingLogin,
+    since: DateTime<Utc>,
+    next: Option<String>,
+}
+
+const PENDING_KEY: &str = "pending_login";
+/// How long the code page waits after the password.
+const PENDING_SECS: i64 = 5 * 60;
+/// The longest browser description kept for the list of sessions.
+const MAX_AGENT_CHARS: usize = 200;
 
 fn session_error(err: tower_sessions::session::Error) -> WebError {
     WebError::internal(anyhow::anyhow!("session: {err}"))
@@ -51,11 +75,18 @@ pub struct Visitor {
     pub htmx: bool,
     /// The id of the element htmx will swap (`HX-Target`), if any.
     pub htmx_target: Option<String>,
+    /// The browser's `User-Agent`, shortened.
+    pub user_agent: Option<String>,
 }
 
 impl Visitor {
     pub fn user(&self) -> Option<&CurrentUser> {
         self.ctx.current_user()
+    }
+
+    /// Whether the visitor may change study data (monitors only read).
+    pub fn can_write(&self) -> bool {
+        self.user().is_some_and(|u| u.role.may_write())
     }
 
     pub fn chrome(&self, section: Section) -> Chrome {
@@ -90,9 +121,16 @@ impl Visitor {
             user_id: user.id.clone(),
             token_version: user.token_version,
             since: state.services.deps.clock.now(),
+            ip: self.ctx.client_ip.map(|ip| ip.to_string()),
+            agent: self.user_agent.clone(),
         };
         self.session
             .insert(AUTH_KEY, auth)
+            .await
+            .map_err(session_error)?;
+        let _ = self
+            .session
+            .remove::<AwaitingCode>(PENDING_KEY)
             .await
             .map_err(session_error)?;
         self.csrf = new_csrf_token(state);
@@ -107,6 +145,79 @@ impl Visitor {
     /// Ends the session: its row is deleted, so the old cookie is worthless.
     pub async fn sign_out(&self) -> Result<(), WebError> {
         end_session(&self.session).await
+    }
+
+    /// Keeps a right password of an account with a second factor, under a
+    /// new session id, until its code comes; the session is not signed in.
+    pub async fn await_code(
+        &mut self,
+        state: &AppState,
+        login: PendingLogin,
+        next: Option<String>,
+    ) -> Result<(), WebError> {
+        self.session.cycle_id().await.map_err(session_error)?;
+        let pending = AwaitingCode {
+            login,
+            since: state.services.deps.clock.now(),
+            next,
+        };
+        self.session
+            .insert(PENDING_KEY, pending)
+            .await
+            .map_err(session_error)
+    }
+
+    /// The sign-in waiting for its code, and where it goes next, unless
+    /// it waited too long.
+    pub async fn awaiting_code(
+        &self,
+        state: &AppState,
+    ) -> Result<Option<(PendingLogin, Option<String>)>, WebError> {
+        let Some(pending) = self
+            .session
+            .get::<AwaitingCode>(PENDING_KEY)
+            .await
+            .map_err(session_error)?
+        else {
+            return Ok(None);
+        };
+        let now = state.services.deps.clock.now();
+        if (now - pending.since).num_seconds() >= PENDING_SECS {
+            self.session
+                .remove::<AwaitingCode>(PENDING_KEY)
+                .await
+                .map_err(session_error)?;
+            return Ok(None);
+        }
+        Ok(Some((pending.login, pending.next)))
+    }
+
+    /// The id the store keeps for this session (a hash of the cookie).
+    pub fn stored_session_id(&self) -> Option<String> {
+        self.session
+            .id()
+            .map(|id| crate::web::session_store::stored_id(&id))
+    }
+
+    /// Keeps this session signed in after its account's tokens were
+    /// revoked on purpose (a password change, "sign out everywhere
+    /// else"): it takes on the account's new token version.
+    pub async fn renew(&mut self, user: CurrentUser) -> Result<(), WebError> {
+        let Some(mut auth) = self
+            .session
+            .get::<SignedInAs>(AUTH_KEY)
+            .await
+            .map_err(session_error)?
+        else {
+            return Ok(());
+        };
+        auth.token_version = user.token_version;
+        self.session
+            .insert(AUTH_KEY, auth)
+            .await
+            .map_err(session_error)?;
+        self.ctx.actor = crate::service::Actor::Staff(user);
+        Ok(())
     }
 }
 
@@ -235,6 +346,8 @@ impl FromRequestParts<AppState> for Visitor {
         };
         let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok());
         Ok(Visitor {
+            user_agent: header("user-agent")
+                .map(|agent| agent.chars().take(MAX_AGENT_CHARS).collect()),
             htmx: header("hx-request").is_some(),
             htmx_target: header("hx-target").map(str::to_owned),
             session,
@@ -255,8 +368,16 @@ impl FromRequestParts<AppState> for SignedIn {
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
         let visitor = Visitor::from_request_parts(parts, state).await?;
-        if visitor.user().is_none() {
+        let Some(user) = visitor.user() else {
             return Err(sign_in_required(parts, state));
+        };
+        // An account that must set up a second factor reaches only its
+        // account page until it has.
+        if user.must_enrol && !parts.uri.path().starts_with(ACCOUNT_PAGE) {
+            return Err(WebError::Redirect {
+                to: ACCOUNT_PAGE.to_owned(),
+                htmx: visitor.htmx,
+            });
         }
         Ok(SignedIn(visitor))
     }
@@ -280,5 +401,24 @@ impl FromRequestParts<AppState> for Admin {
             )));
         }
         Ok(Admin(visitor))
+    }
+}
+
+/// A signed-in staff member who may change study data; monitors get the
+/// 403 page.
+pub struct Writer(pub Visitor);
+
+impl FromRequestParts<AppState> for Writer {
+    type Rejection = WebError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let SignedIn(visitor) = SignedIn::from_request_parts(parts, state).await?;
+        if let Err(error) = visitor.ctx.require_write() {
+            return Err(visitor.fail(error));
+        }
+        Ok(Writer(visitor))
     }
 }

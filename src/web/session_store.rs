@@ -57,7 +57,7 @@ impl DbSessionStore {
 }
 
 /// What the database keeps instead of the cookie value.
-fn stored_id(id: &Id) -> String {
+pub fn stored_id(id: &Id) -> String {
     hex::encode(Sha256::digest(id.to_string().as_bytes()))
 }
 

@@ -57,25 +57,10 @@ async function openBrowser(viewport = { width: 1200, height: 900 }) {
     await context.close();
     rmSync(profileDir, { recursive: true, force: true });
   });
-  // Chromium now and then reports an htmx request as aborted although its
-  // answer arrived: the HX-Redirect in that answer navigated the page away
-  // before the browser marked the request finished. Those aborts are the
-  // planned navigation; any other failed request stays a problem.
-  const redirects = new Map();
-  page.on("response", (res) => {
-    if (!res.headers()["hx-redirect"]) return;
-    const key = `${res.request().method()} ${res.url()}`;
-    redirects.set(key, (redirects.get(key) ?? 0) + 1);
-  });
+  // (An htmx request reported aborted after its HX-Redirect answer is
+  // the planned navigation; the harness does not count it.)
   const assertNoProblems = (step) => {
-    const left = new Map(redirects);
-    const problems = watch.problems.filter((problem) => {
-      const aborted = /^request failed: (\S+ \S+) net::ERR_ABORTED$/.exec(problem);
-      if (!aborted || !left.get(aborted[1])) return true;
-      left.set(aborted[1], left.get(aborted[1]) - 1);
-      return false;
-    });
-    assert.deepEqual(problems, [], `${step}: ${problems.join("\n")}`);
+    assert.deepEqual(watch.problems, [], `${step}: ${watch.problems.join("\n")}`);
   };
   return { context, page, watch, assertNoProblems };
 }

@@ -27,6 +27,13 @@ const ROUTES: &[(&str, &str)] = &[
     ("put", "/user/{username}"),
     ("get", "/user/{username}/audits"),
     ("post", "/user/{username}/reset"),
+    ("post", "/user/{username}/invitation"),
+    ("post", "/user/{username}/mfa"),
+    ("delete", "/user/{username}/mfa"),
+    ("post", "/user/{username}/mfa/confirm"),
+    ("get", "/user/{username}/sessions"),
+    ("post", "/user/{username}/sessions/revoke"),
+    ("post", "/user/{username}/unlock"),
     ("get", "/subject"),
     ("post", "/subject"),
     ("get", "/subject/{sssid}"),
@@ -40,6 +47,9 @@ const ROUTES: &[(&str, &str)] = &[
     ("put", "/link/{id}"),
     ("get", "/link/{id}/jwt"),
     ("post", "/establish"),
+    ("get", "/audit/verify"),
+    ("post", "/subject/{sssid}/corrections"),
+    ("post", "/subject/{sssid}/erasure"),
 ];
 
 async fn description(app: &TestApp) -> Value {

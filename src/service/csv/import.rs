@@ -13,7 +13,7 @@ use super::{CsvService, SUBJECT_COLUMNS, restore};
 use crate::error::{Error, Result};
 use crate::service::Context;
 use crate::service::audits::AuditTarget;
-use crate::service::subjects::{NewSubject, SubjectFields, require_study_access};
+use crate::service::subjects::{NewSubject, SubjectFields};
 
 /// What to do with a file that has bad rows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -168,7 +168,8 @@ impl CsvService {
     /// earlier row of the file or a stored subject has). A file that
     /// cannot be read as a whole (not UTF-8, a bad header row) is refused.
     pub async fn check_subjects(&self, ctx: &Context, file: &[u8]) -> Result<ImportCheck> {
-        require_study_access(ctx)?;
+        // Checking is the first step of an import: for those who may write.
+        ctx.require_write()?;
         let text = std::str::from_utf8(file).map_err(|e| {
             Error::BadRequest(format!(
                 "the file must be UTF-8 text (byte {} is not)",

@@ -37,7 +37,10 @@ fn subject_cells(s: &SubjectView) -> [Cow<'_, str>; 8] {
     [
         Cow::Borrowed(s.sssid.as_str()),
         Cow::Borrowed(s.name.as_str()),
-        Cow::Owned(s.bday.format("%Y-%m-%d").to_string()),
+        // Empty once the subject's personal data was erased.
+        s.bday.map_or(Cow::Borrowed(""), |bday| {
+            Cow::Owned(bday.format("%Y-%m-%d").to_string())
+        }),
         Cow::Borrowed(s.email.as_deref().unwrap_or("")),
         timestamp(s.date_invited),
         timestamp(s.date_consented),

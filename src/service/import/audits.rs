@@ -73,6 +73,7 @@ pub(super) async fn import_audits<S: ImportTarget + ?Sized>(
             subject: subject.map(str::to_owned),
             link,
             user: user.map(str::to_owned),
+            chain: None,
         });
     }
     records.extend(derived);
@@ -107,7 +108,13 @@ pub(super) async fn import_audits<S: ImportTarget + ?Sized>(
                 report.audits.unchanged += 1;
             }
             _ => {
-                target.append_audit(&record).await?;
+                // Stored like the entries of this service: personal values
+                // in the old texts can be erased.
+                let marked = AuditRecord {
+                    action: crate::store::chain::mark_personal_in_old_text(&record.action),
+                    ..record
+                };
+                target.append_audit(&marked).await?;
                 report.audits.imported += 1;
             }
         }

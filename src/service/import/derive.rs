@@ -45,6 +45,7 @@ pub(super) fn with_link_dates(
                 subject: Some(subject.sssid.clone()),
                 link: None,
                 user: None,
+                chain: None,
             });
         }
     }

@@ -8,7 +8,7 @@ use crate::error::{Error, Result};
 use crate::service::Context;
 use crate::service::link_tokens::LinkClaims;
 use crate::service::optimistic::Edit;
-use crate::service::subjects::{require_study_access, subject_not_found};
+use crate::service::subjects::subject_not_found;
 use crate::store::{LinkRecord, SubjectRecord};
 
 impl LinkService {
@@ -17,7 +17,7 @@ impl LinkService {
     /// or a new link when there is none. Showing the QR code again thus
     /// shows the same token until it expires or is used.
     pub async fn invitation(&self, ctx: &Context, sssid: &str) -> Result<Invitation> {
-        require_study_access(ctx)?;
+        ctx.require_write()?;
         if self.deps.store.subject(sssid).await?.is_none() {
             return Err(subject_not_found());
         }
@@ -54,7 +54,7 @@ impl LinkService {
     /// The link's JWT: issued on the first call, then the same token until
     /// it expires. Established, withdrawn and expired links get 410.
     pub async fn jwt(&self, ctx: &Context, id: &str) -> Result<String> {
-        require_study_access(ctx)?;
+        ctx.require_write()?;
         let decided = self
             .edit_link(id, link_not_found, |current| async move {
                 let now = self.deps.clock.now();
@@ -130,7 +130,12 @@ impl LinkService {
             iat: issued_at.timestamp(),
             exp: exp.timestamp(),
             sub: subject.name.clone(),
-            birthdate: subject.bday.format("%Y-%m-%d").to_string(),
+            // A subject without a birth date was erased, and is withdrawn,
+            // so it gets no token; nothing else would be honest here.
+            birthdate: subject
+                .bday
+                .map(|b| b.format("%Y-%m-%d").to_string())
+                .unwrap_or_default(),
         })
     }
 }

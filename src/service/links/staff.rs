@@ -36,7 +36,7 @@ struct StaffChange {
 impl LinkService {
     /// A new link for a consented subject.
     pub async fn create(&self, ctx: &Context, sssid: &str) -> Result<LinkView> {
-        require_study_access(ctx)?;
+        ctx.require_write()?;
         let subject = self
             .deps
             .store
@@ -99,7 +99,7 @@ impl LinkService {
     /// revokes it alone; withdrawing an established one withdraws the
     /// subject.
     pub async fn update(&self, ctx: &Context, id: &str, fields: LinkFields) -> Result<()> {
-        require_study_access(ctx)?;
+        ctx.require_write()?;
         let update = StaffUpdate::parse(fields)?;
         let decided = self
             .edit_link(id, link_not_found, |current| {
@@ -137,7 +137,7 @@ impl LinkService {
     /// other links stay as they are. An established link is part of the
     /// subject's history; it ends with the subject's withdrawal.
     pub async fn revoke(&self, ctx: &Context, sssid: &str, id: &str) -> Result<()> {
-        require_study_access(ctx)?;
+        ctx.require_write()?;
         // Milliseconds, a precision both stores keep exactly, so the audit
         // text names the date as it is stored.
         let now = self.deps.clock.now().trunc_subsecs(3);

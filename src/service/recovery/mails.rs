@@ -14,7 +14,7 @@ pub(super) struct Recipient<'a> {
 }
 
 /// A mail's plain-text and HTML bodies.
-pub(super) struct Bodies {
+pub(crate) struct Bodies {
     pub text: String,
     pub html: String,
 }
@@ -133,7 +133,7 @@ pub(super) fn password_changed(to: &Recipient) -> Bodies {
 
 /// A blank line, then the line mail readers recognise as the start of a
 /// signature (with its trailing space).
-const SIGNATURE_SEPARATOR: &str = "\n-- \n";
+pub(crate) const SIGNATURE_SEPARATOR: &str = "\n-- \n";
 
 fn open_link_within(link: &str, expiry: &str) -> Markup {
     html! {
@@ -142,7 +142,7 @@ fn open_link_within(link: &str, expiry: &str) -> Markup {
     }
 }
 
-fn page(title: Markup, paragraphs: Markup, service: &str) -> String {
+pub(crate) fn page(title: Markup, paragraphs: Markup, service: &str) -> String {
     html! {
         (DOCTYPE)
         html lang="en" {

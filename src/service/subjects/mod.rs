@@ -5,19 +5,23 @@ use chrono::{DateTime, NaiveDate, SubsecRound, Utc};
 use serde::Serialize;
 
 mod links_journey;
+mod records;
 mod step_day;
 
+pub use records::{Correction, MAX_REASON_CHARS};
 pub use step_day::{StepDay, StepDayProblem};
 
 use crate::domain::{
     BirthDate, Journey, Sssid, SubjectName, Timestamp, format_timestamp, parse_subject_email,
 };
 use crate::error::{Error, Result, Validation};
-use crate::service::audits::{AuditTarget, Auditor};
+use crate::service::audits::{AuditTarget, Auditor, personal};
 use crate::service::listing::SubjectListQuery;
 use crate::service::optimistic::{self, Edit};
 use crate::service::{Actor, Context, Deps};
-use crate::store::{AuditRecord, LinkRecord, Page, StoreError, SubjectQuery, SubjectRecord};
+use crate::store::{
+    AuditRecord, DEFAULT_COUNT_LIMIT, LinkRecord, StoreError, SubjectQuery, SubjectRecord, Total,
+};
 
 /// What one attempt of [`SubjectService::edit_subject`] decided: answer
 /// `T` unchanged, or write the subject, audit `action` and answer `result`.
@@ -33,8 +37,10 @@ struct Audited<T> {
 #[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct SubjectView {
     pub sssid: String,
+    /// Empty once the subject's personal data was erased.
     pub name: String,
-    pub bday: NaiveDate,
+    /// `null` once the subject's personal data was erased.
+    pub bday: Option<NaiveDate>,
     pub email: Option<String>,
     pub date_invited: Option<DateTime<Utc>>,
     pub date_consented: Option<DateTime<Utc>>,
@@ -105,7 +111,7 @@ impl JourneyDate {
         JourneyDate::Withdrawn,
     ];
 
-    fn field(self) -> &'static str {
+    pub fn field(self) -> &'static str {
         match self {
             JourneyDate::Invited => "date_invited",
             JourneyDate::Consented => "date_consented",
@@ -240,19 +246,51 @@ fn quoted(value: &str) -> String {
     serde_json::Value::from(value).to_string()
 }
 
+/// One page of subjects and how many match in all (exact up to the count
+/// limit, a lower bound past it).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SubjectList {
+    pub items: Vec<SubjectView>,
+    pub total: Total,
+}
+
+/// The audit text of a changed personal field, `name: "Old" -> "New"`;
+/// both values are personal data, erasable with the subject's.
+fn changed(field: &str, old: &str, new: &str) -> String {
+    format!(
+        "{field}: {} -> {}",
+        personal(&quoted(old)),
+        personal(&quoted(new))
+    )
+}
+
 #[derive(Clone)]
 pub struct SubjectService {
     deps: Deps,
     audits: Auditor,
+    /// Lists count their matches exactly up to this many.
+    count_limit: u64,
 }
 
 impl SubjectService {
     pub fn new(deps: Deps, audits: Auditor) -> Self {
-        Self { deps, audits }
+        Self {
+            deps,
+            audits,
+            count_limit: DEFAULT_COUNT_LIMIT,
+        }
+    }
+
+    /// Lists count exactly up to `count_limit` matches (at least 1).
+    pub fn with_count_limit(self, count_limit: u64) -> Self {
+        Self {
+            count_limit: count_limit.max(1),
+            ..self
+        }
     }
 
     pub async fn create(&self, ctx: &Context, fields: SubjectFields) -> Result<SubjectView> {
-        require_study_access(ctx)?;
+        ctx.require_write()?;
         let subject = self.check_new(&fields)?;
         self.insert_new(ctx, subject).await
     }
@@ -289,7 +327,7 @@ impl SubjectService {
     /// Writes a subject [`SubjectService::check_new`] accepted, with its
     /// `create` audit (and one for the dates it came with).
     pub async fn insert_new(&self, ctx: &Context, subject: NewSubject) -> Result<SubjectView> {
-        require_study_access(ctx)?;
+        ctx.require_write()?;
         let NewSubject { mut record, dates } = subject;
         let now = self.deps.clock.now();
         (record.created, record.changed) = (now, now);
@@ -322,7 +360,7 @@ impl SubjectService {
     /// journey date is set once (the same value again is a no-op). Nothing
     /// is written, and nothing audited, when nothing changes.
     pub async fn update(&self, ctx: &Context, sssid: &str, fields: SubjectFields) -> Result<()> {
-        require_study_access(ctx)?;
+        ctx.require_write()?;
         if fields.sssid.as_deref().is_some_and(|s| s != sssid) {
             return Err(Error::Conflict("SSSID cannot be changed".into()));
         }
@@ -330,22 +368,30 @@ impl SubjectService {
         let now = self.deps.clock.now();
         self.edit_subject(ctx, sssid, |mut next| {
             let mut changes = Vec::new();
+            let personal = parsed.name.is_some() || parsed.bday.is_some() || parsed.email.is_some();
+            if personal && next.is_erased() {
+                return Err(Error::Conflict(
+                    "this subject's personal data was erased; it cannot be entered again".into(),
+                ));
+            }
             if let Some(name) = &parsed.name
                 && *name != next.name
             {
-                changes.push(format!("name: {}", quoted(name)));
+                changes.push(changed("name", &next.name, name));
                 next.name = name.clone();
             }
             if let Some(bday) = parsed.bday
-                && bday != next.bday
+                && Some(bday) != next.bday
             {
-                changes.push(format!("bday: {}", quoted(&bday.to_string())));
-                next.bday = bday;
+                let old = next.bday.map(|b| b.to_string()).unwrap_or_default();
+                changes.push(changed("bday", &old, &bday.to_string()));
+                next.bday = Some(bday);
             }
             if let Some(email) = &parsed.email
                 && *email != next.email
             {
-                changes.push(format!("email: {}", quoted(email.as_deref().unwrap_or(""))));
+                let text = |e: &Option<String>| e.clone().unwrap_or_default();
+                changes.push(changed("email", &text(&next.email), &text(email)));
                 next.email = email.clone();
             }
             for (date, at) in &parsed.dates {
@@ -401,7 +447,7 @@ impl SubjectService {
         step: JourneyDate,
         day: Option<StepDay>,
     ) -> Result<DateTime<Utc>> {
-        require_study_access(ctx)?;
+        ctx.require_write()?;
         // Milliseconds, a precision both stores keep exactly (BSON dates are
         // milliseconds), so the audit text names the date as it is stored.
         let now = self.deps.clock.now().trunc_subsecs(3);
@@ -462,21 +508,22 @@ impl SubjectService {
         }
     }
 
-    pub async fn list(&self, ctx: &Context, query: SubjectListQuery) -> Result<Page<SubjectView>> {
+    pub async fn list(&self, ctx: &Context, query: SubjectListQuery) -> Result<SubjectList> {
         require_study_access(ctx)?;
+        let query = SubjectQuery {
+            search: query.search,
+            status: query.status,
+            order_by: query.order_by,
+            descending: query.direction.is_descending(),
+            offset: query.paging.offset,
+            limit: query.paging.perpage,
+        };
         let page = self
             .deps
             .store
-            .list_subjects(&SubjectQuery {
-                search: query.search,
-                status: query.status,
-                order_by: query.order_by,
-                descending: query.direction.is_descending(),
-                offset: query.paging.offset,
-                limit: query.paging.perpage,
-            })
+            .list_subject_page(&query, self.count_limit)
             .await?;
-        Ok(Page {
+        Ok(SubjectList {
             items: page.items.into_iter().map(SubjectView::from).collect(),
             total: page.total,
         })

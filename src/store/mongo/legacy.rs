@@ -292,7 +292,7 @@ fn parse_subject(d: &Document, id: &str, now: DateTime<Utc>) -> Result<LegacySub
         old_id: id.to_owned(),
         record: SubjectRecord {
             name: required(d, "name")?,
-            bday: birthday(d.get("bday"))?,
+            bday: Some(birthday(d.get("bday"))?),
             email: text(d, "email"),
             date_invited: optional_time(d, "date_invited")?,
             date_consented: optional_time(d, "date_consented")?,

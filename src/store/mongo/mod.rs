@@ -38,6 +38,7 @@ pub(crate) use errors::{classify, retry_idempotent};
 use indexes::EnsureIndex as _;
 pub use users::Stall;
 
+mod accounts;
 mod audits;
 mod connect;
 mod errors;
@@ -46,6 +47,7 @@ pub mod legacy;
 mod links;
 mod reset_tokens;
 mod sessions;
+pub mod subject_list;
 mod subjects;
 mod throttle;
 mod users;
@@ -62,6 +64,7 @@ pub struct MongoStore {
     scan_limit: Duration,
     /// Test hook, see [`MongoStore::stall_admin_removals`].
     admin_removal_stall: std::sync::Mutex<Option<users::Stall>>,
+    audit_tail: audits::ChainTail,
 }
 
 impl MongoStore {
@@ -90,6 +93,7 @@ impl MongoStore {
             db: client.database(database),
             scan_limit: timeouts.operation,
             admin_removal_stall: std::sync::Mutex::new(None),
+            audit_tail: audits::ChainTail::default(),
         };
         store
             .ping()
@@ -103,6 +107,12 @@ impl MongoStore {
             .create_indexes()
             .await
             .context("cannot create the MongoDB indexes")?;
+        // After the indexes: the unique `seq` keeps instances that chain
+        // old entries and ones already appending new entries apart.
+        store
+            .chain_unchained_audits()
+            .await
+            .context("cannot chain the existing audit entries")?;
         Ok(store)
     }
 
@@ -132,13 +142,17 @@ impl MongoStore {
     fn sessions(&self) -> Collection<Document> {
         self.db.collection("sessions")
     }
+    fn recovery_codes(&self) -> Collection<Document> {
+        self.db.collection("recovery_codes")
+    }
     fn locks(&self) -> Collection<Document> {
         self.db.collection("locks")
     }
 
     /// What older versions stored differently. Subjects sorted by name
     /// through a lower-cased `name_lower` with an index on
-    /// `(name_lower, sssid)`; they now carry `name_sort` instead.
+    /// `(name_lower, sssid)`; they now carry `name_sort` instead, and the
+    /// fields the list queries search and filter by.
     async fn upgrade_documents(&self) -> StoreResult<()> {
         let subjects = self.subjects();
         let indexes = collect_indexes(&subjects).await.map_err(classify)?;
@@ -150,7 +164,7 @@ impl MongoStore {
                 subjects.drop_index(name).await.map_err(classify)?;
             }
         }
-        subjects::backfill_name_sort_keys(&subjects).await?;
+        subject_list::upgrade_documents(&subjects, subjects::subject_from_doc).await?;
         Ok(())
     }
 
@@ -208,6 +222,7 @@ impl MongoStore {
             .await
             .map_err(classify)?;
         let audits = self.audits();
+        self.create_audit_chain_indexes(unique, plain).await?;
         audits
             .ensure_index(plain(
                 doc! { "subject": 1, "datetime": 1, "seq": 1 },
@@ -230,20 +245,7 @@ impl MongoStore {
             .ensure_index(ttl("resets_at", "expire_windows"))
             .await
             .map_err(classify)?;
-        let subjects = self.subjects();
-        subjects
-            .ensure_index(unique(doc! { "sssid": 1 }, "sssid_unique"))
-            .await
-            .map_err(classify)?;
-        for column in subjects::SORTABLE_FIELDS {
-            subjects
-                .ensure_index(plain(
-                    doc! { *column: 1, "sssid": 1 },
-                    &format!("by_{column}"),
-                ))
-                .await
-                .map_err(classify)?;
-        }
+        subject_list::create_indexes(&self.subjects()).await?;
         self.links()
             .ensure_index(plain(
                 doc! { "sssid": 1, "created": 1, "seq": 1 },
@@ -262,6 +264,14 @@ impl MongoStore {
             .map_err(classify)?;
         self.sessions()
             .ensure_index(ttl("expires", "expire_sessions"))
+            .await
+            .map_err(classify)?;
+        self.sessions()
+            .create_index(plain(doc! { "user_id": 1 }, "by_user"))
+            .await
+            .map_err(classify)?;
+        self.recovery_codes()
+            .create_index(plain(doc! { "user_id": 1 }, "by_user"))
             .await
             .map_err(classify)?;
         Ok(())

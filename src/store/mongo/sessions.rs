@@ -4,14 +4,18 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use mongodb::bson::{Document, doc};
 
-use super::{DocExt, MongoStore, classify, insert_unique, retry_idempotent, to_bson_time};
+use super::{DocExt, MongoStore, classify, insert_unique, put_opt, retry_idempotent, to_bson_time};
+use crate::store::accounts::session_user_id;
 use crate::store::{SessionRecord, SessionRecordStore, StoreResult};
 
 fn session_doc(s: &SessionRecord) -> Document {
-    doc! { "_id": &s.id, "data": &s.data, "expires": to_bson_time(s.expires) }
+    let mut d = doc! { "_id": &s.id, "data": &s.data, "expires": to_bson_time(s.expires) };
+    // The signed-in user, so an account's sessions can be found.
+    put_opt(&mut d, "user_id", session_user_id(&s.data));
+    d
 }
 
-fn session_from_doc(d: &Document) -> StoreResult<SessionRecord> {
+pub(super) fn session_from_doc(d: &Document) -> StoreResult<SessionRecord> {
     Ok(SessionRecord {
         id: d.req_str("_id")?,
         data: d.req_str("data")?,

@@ -46,7 +46,7 @@ const LEASE_ID: &str = "admins";
 /// Optimistic retries before reporting contention as `Unavailable`.
 const MAX_RETRIES: usize = 50;
 
-fn user_doc(user: &UserRecord) -> Document {
+pub(super) fn user_doc(user: &UserRecord) -> Document {
     let mut d = doc! {
         "_id": &user.id,
         "username": &user.username,
@@ -61,7 +61,7 @@ fn user_doc(user: &UserRecord) -> Document {
     d
 }
 
-fn user_from_doc(d: &Document) -> StoreResult<UserRecord> {
+pub(super) fn user_from_doc(d: &Document) -> StoreResult<UserRecord> {
     Ok(UserRecord {
         id: d.req_str("_id")?,
         username: d.req_str("username")?,
@@ -78,7 +78,7 @@ fn lease_doc(until: DateTime<Utc>, holder: &str) -> Document {
     doc! { "_id": LEASE_ID, "until": to_bson_time(until), "holder": holder }
 }
 
-fn revision(d: &Document) -> i64 {
+pub(super) fn revision(d: &Document) -> i64 {
     d.req_i64("rev").unwrap_or(0)
 }
 
@@ -88,7 +88,10 @@ fn revision(d: &Document) -> i64 {
 pub type Stall = Arc<dyn Fn() -> Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync>;
 
 impl MongoStore {
-    async fn user_doc_by_username(&self, username: &str) -> StoreResult<Option<Document>> {
+    pub(super) async fn user_doc_by_username(
+        &self,
+        username: &str,
+    ) -> StoreResult<Option<Document>> {
         self.users()
             .find_one(doc! { "username": username })
             .await
@@ -97,13 +100,18 @@ impl MongoStore {
 
     /// Bumps the revision of every admin but `id` and returns how many
     /// there are: the fence of an admin removal (module documentation).
-    async fn fence_other_admins(&self, id: &str) -> StoreResult<u64> {
+    /// Invited and disabled admins do not count: they cannot sign in.
+    pub(super) async fn fence_other_admins(&self, id: &str) -> StoreResult<u64> {
         // Bumping twice after an interrupted first try does no harm.
         let users = self.users();
         let touched = retry_idempotent(|| {
             users
                 .update_many(
-                    doc! { "admin": true, "_id": { "$ne": id } },
+                    doc! {
+                        "admin": true,
+                        "_id": { "$ne": id },
+                        "state": { "$nin": ["invited", "disabled"] },
+                    },
                     doc! { "$inc": { "rev": 1_i64 } },
                 )
                 .into_future()
@@ -128,7 +136,11 @@ impl MongoStore {
     }
 
     /// Writes `new` over the document if it is still at revision `rev`.
-    async fn replace_if_unchanged(&self, mut new: Document, rev: i64) -> StoreResult<bool> {
+    pub(super) async fn replace_if_unchanged(
+        &self,
+        mut new: Document,
+        rev: i64,
+    ) -> StoreResult<bool> {
         let id = new.get("_id").cloned().unwrap_or(Bson::Null);
         new.insert("rev", rev + 1);
         let result = self
@@ -142,7 +154,7 @@ impl MongoStore {
     /// Takes the admins lease and returns its holder token. The lease
     /// lives in the database, so it serialises admin removals across all
     /// instances; it expires on its own if its holder dies.
-    async fn acquire_admins_lease(&self) -> StoreResult<String> {
+    pub(super) async fn acquire_admins_lease(&self) -> StoreResult<String> {
         let holder = random_hex(&OsRandom, 16);
         let deadline = tokio::time::Instant::now() + LEASE_WAIT;
         let mut pause = StdDuration::from_millis(5);
@@ -182,7 +194,7 @@ impl MongoStore {
         }
     }
 
-    async fn release_admins_lease(&self, holder: &str) {
+    pub(super) async fn release_admins_lease(&self, holder: &str) {
         let released = self
             .locks()
             .replace_one(
@@ -226,6 +238,12 @@ impl MongoStore {
         }
         user.changed = update.changed;
         d.insert("admin", user.admin);
+        // The stored role follows the admin flag (a monitor stays one).
+        match (user.admin, d.get_str("role")) {
+            (true, _) => d.insert("role", "admin"),
+            (false, Ok("admin")) => d.insert("role", "staff"),
+            _ => None,
+        };
         d.insert("password_hash", &user.password_hash);
         d.insert("token_version", user.token_version);
         d.insert("changed", to_bson_time(user.changed));

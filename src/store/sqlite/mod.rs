@@ -15,6 +15,7 @@ use self::pool::{Pool, PoolError};
 use super::{Store, StoreError, StoreResult};
 use crate::private_files;
 
+mod accounts;
 mod audits;
 mod cached;
 mod checkpoint;
@@ -22,6 +23,7 @@ mod links;
 mod pool;
 mod reset_tokens;
 mod sessions;
+pub mod subject_list;
 mod subjects;
 mod throttle;
 mod users;
@@ -31,7 +33,7 @@ fn migrations() -> Migrations<'static> {
     Migrations::new(migration_steps())
 }
 
-fn migration_steps() -> Vec<M<'static>> {
+pub(crate) fn migration_steps() -> Vec<M<'static>> {
     vec![
         M::up(include_str!("migrations/001_users_audits_throttle.sql")),
         M::up(include_str!("migrations/002_subjects_links.sql")),
@@ -43,7 +45,13 @@ fn migration_steps() -> Vec<M<'static>> {
             include_str!("migrations/007_subject_name_sort.sql"),
             subjects::backfill_name_sort_keys,
         ),
-        M::up(include_str!("migrations/008_audits_by_time.sql")),
+        M::up(include_str!("migrations/008_accounts.sql")),
+        M::up(include_str!("migrations/009_subject_list_at_scale.sql")),
+        M::up_with_hook(
+            include_str!("migrations/010_audit_chain.sql"),
+            audits::chain_existing_entries,
+        ),
+        M::up(include_str!("migrations/011_audits_by_time.sql")),
     ]
 }
 
@@ -59,8 +67,14 @@ fn migration_steps() -> Vec<M<'static>> {
 /// `wal_autocheckpoint = 10000` (40 MB of pages, SQLite's default is 1,000):
 /// a backstop only; checkpoint.rs copies commits into the database file
 /// off the commit path.
+///
+/// `secure_delete = ON`: SQLite overwrites deleted and replaced content
+/// with zeros instead of leaving it in free space, so a subject's erased
+/// personal data is gone from the database file once it is checkpointed
+/// (`erase` below truncates the WAL too).
 const CONNECTION_PRAGMAS: &str = "PRAGMA busy_timeout = 5000;
      PRAGMA foreign_keys = ON;
+     PRAGMA secure_delete = ON;
      PRAGMA synchronous = NORMAL;
      PRAGMA temp_store = MEMORY;
      PRAGMA wal_autocheckpoint = 10000;";

@@ -16,6 +16,9 @@ use rusqlite::Connection;
 pub(crate) type Pool = managed::Pool<Manager>;
 pub(crate) type PoolError = managed::PoolError<rusqlite::Error>;
 
+/// Prepared statements kept per connection (`cached.rs`).
+const STATEMENT_CACHE: usize = 128;
+
 pub(crate) struct Manager {
     path: PathBuf,
     /// Run on every new connection (connection-scoped pragmas).
@@ -32,6 +35,10 @@ impl managed::Manager for Manager {
         SyncWrapper::new(Runtime::Tokio1, move || {
             let conn = Connection::open(path)?;
             conn.execute_batch(pragmas)?;
+            // Subject lists prepare a few statements per shape of query
+            // (each part's count, collect and walk); rusqlite's default of
+            // 16 made a mix of searches parse statements again and again.
+            conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
             Ok(conn)
         })
         .await

@@ -8,10 +8,10 @@ use crate::store::{
     Page, StoreResult, UserQuery, UserRecord, UserStore, UserUpdate, UserWriteOutcome,
 };
 
-const USER_COLUMNS: &str =
+pub(super) const USER_COLUMNS: &str =
     "id, username, password_hash, admin, token_version, created, changed, last_login";
 
-fn user_from_row(row: &Row<'_>) -> rusqlite::Result<UserRecord> {
+pub(super) fn user_from_row(row: &Row<'_>) -> rusqlite::Result<UserRecord> {
     Ok(UserRecord {
         id: row.get(0)?,
         username: row.get(1)?,
@@ -55,7 +55,7 @@ fn by_username(
 
 fn other_admins(conn: &rusqlite::Connection, username: &str) -> rusqlite::Result<i64> {
     conn.query_row_cached(
-        "SELECT count(*) FROM users WHERE admin = 1 AND username <> ?1",
+        "SELECT count(*) FROM users WHERE admin = 1 AND state = 'active' AND username <> ?1",
         [username],
         |r| r.get(0),
     )
@@ -171,7 +171,10 @@ impl UserStore for SqliteStore {
             }
             user.changed = update.changed;
             tx.execute_cached(
-                "UPDATE users SET admin = ?2, password_hash = ?3, token_version = ?4, changed = ?5
+                // `role` follows the admin flag: an admin's word is
+                // 'admin', a demoted admin's 'staff'; a monitor stays one.
+                "UPDATE users SET admin = ?2, password_hash = ?3, token_version = ?4, changed = ?5,
+                     role = CASE WHEN ?2 THEN 'admin' WHEN role = 'admin' THEN 'staff' ELSE role END
                  WHERE id = ?1",
                 params![
                     user.id,

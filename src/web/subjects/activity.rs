@@ -7,12 +7,31 @@ use super::export::activity_download;
 use super::{day, moment};
 use crate::store::AuditRecord;
 
-/// One change named in an audit text (SPEC section 6).
+/// One change named in an audit text (SPEC sections 6 and 13).
 pub(super) enum Change<'a> {
     /// `consented: 2026-11-28T12:00:00Z` and the other journey dates.
     Dated(&'a str, DateTime<Utc>),
-    /// `name: "Ada King"` and the other fields, JSON-quoted.
-    Field(&'a str, String),
+    /// `name: "Ada Lovelace" -> "Ada King"` and the other fields,
+    /// JSON-quoted (older entries name the new value only): the new value,
+    /// `None` once the subject's personal data was erased.
+    Field(&'a str, Option<String>),
+}
+
+/// What an erased personal value reads as in an audit text.
+const ERASED: &str = "[erased]";
+
+/// A JSON-quoted value or `[erased]` at the start of `text`: the value
+/// (`None` if erased) and the rest after it.
+fn field_value(text: &str) -> Option<(Option<String>, &str)> {
+    if let Some(rest) = text.strip_prefix(ERASED) {
+        return Some((None, rest));
+    }
+    if !text.starts_with('"') {
+        return None;
+    }
+    let mut strings = serde_json::Deserializer::from_str(text).into_iter::<String>();
+    let value = strings.next()?.ok()?;
+    Some((Some(value), &text[strings.byte_offset()..]))
 }
 
 /// The changes of an audit text such as
@@ -24,11 +43,13 @@ pub(super) fn changes(action: &str) -> Option<Vec<Change<'_>>> {
     let mut rest = action;
     loop {
         let (key, value) = rest.split_once(": ")?;
-        if value.starts_with('"') {
-            let mut strings = serde_json::Deserializer::from_str(value).into_iter::<String>();
-            let text = strings.next()?.ok()?;
-            rest = &value[strings.byte_offset()..];
-            found.push(Change::Field(key, text));
+        if let Some((first, after)) = field_value(value) {
+            let (new, after) = match after.strip_prefix(" -> ") {
+                Some(second) => field_value(second)?,
+                None => (first, after),
+            };
+            rest = after;
+            found.push(Change::Field(key, new));
         } else {
             let end = value.find("; ").unwrap_or(value.len());
             let at = DateTime::parse_from_rfc3339(&value[..end]).ok()?;
@@ -54,7 +75,13 @@ pub(super) fn change_sentence(change: &Change<'_>) -> Option<Markup> {
             };
             html! { (what) ", dated " (day(*at)) }
         }
-        Change::Field(field, value) => match (*field, value.is_empty()) {
+        Change::Field(field, None) => match *field {
+            "name" => html! { "Name changed (erased)" },
+            "bday" => html! { "Birth date changed (erased)" },
+            "email" => html! { "Email address changed (erased)" },
+            _ => return None,
+        },
+        Change::Field(field, Some(value)) => match (*field, value.is_empty()) {
             ("name", _) => html! { "Name changed to “" (value) "”" },
             ("bday", _) => html! { "Birth date changed to " (value) },
             ("email", true) => html! { "Email address removed" },
@@ -83,6 +110,15 @@ pub(super) fn activity_sentence(action: &str) -> Markup {
         }
         return html! { (action) };
     }
+    if let Some(sentence) = correction_sentence(action) {
+        return sentence;
+    }
+    if let Some(reason) = action
+        .strip_prefix("erased personal data (")
+        .and_then(|r| r.strip_suffix(')'))
+    {
+        return html! { "Personal data erased (" (reason) ")" };
+    }
     match action {
         "create" => return html! { "Subject created" },
         "update" => return html! { "Subject updated" },
@@ -99,6 +135,31 @@ pub(super) fn activity_sentence(action: &str) -> Markup {
         },
         None => html! { (action) },
     }
+}
+
+/// `corrected date_consented: <old> -> <new> (<reason>)` as a sentence.
+fn correction_sentence(action: &str) -> Option<Markup> {
+    let rest = action.strip_prefix("corrected ")?;
+    let (field, rest) = rest.split_once(": ")?;
+    let (old, rest) = rest.split_once(" -> ")?;
+    let (new, reason) = rest.split_once(" (")?;
+    let reason = reason.strip_suffix(')')?;
+    let what = match field {
+        "date_invited" => "Invitation date",
+        "date_consented" => "Consent date",
+        "date_enrolled" => "Enrolment date",
+        "date_withdrawn" => "Withdrawal date",
+        _ => return None,
+    };
+    let date = |text: &str| -> Option<Markup> {
+        if text == "none" {
+            return Some(html! { "none" });
+        }
+        let at = DateTime::parse_from_rfc3339(text).ok()?;
+        Some(day(at.with_timezone(&Utc)))
+    };
+    let (old, new) = (date(old)?, date(new)?);
+    Some(html! { (what) " corrected from " (old) " to " (new) " (" (reason) ")" })
 }
 
 pub(super) fn activity_card(sssid: &str, activity: &[AuditRecord]) -> Markup {

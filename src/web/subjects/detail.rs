@@ -10,9 +10,10 @@ use maud::{Markup, html};
 
 use super::activity::activity_card;
 use super::form::{SubjectForm, person_fields};
+use super::records::{CorrectionForm, is_admin, records_card};
 use super::revoke::revoke_link_button;
 use super::steps::{Step, step_action};
-use super::{birth_date, moment, qr_button, standing_badge, subject_url};
+use super::{birth_date, born, display_name, moment, qr_button, standing_badge, subject_url};
 use crate::app::AppState;
 use crate::error::Error;
 use crate::service::links::LinkView;
@@ -21,7 +22,7 @@ use crate::store::AuditRecord;
 use crate::web::error::WebError;
 use crate::web::layout::{Flash, Section, csrf_field, flash, page};
 use crate::web::messages::{FieldMessages, sentence};
-use crate::web::session::{SignedIn, Visitor};
+use crate::web::session::{SignedIn, Visitor, Writer};
 
 // ------------------------------------------------------------ one subject
 
@@ -56,7 +57,10 @@ pub(super) fn journey(
     pending: Option<&Markup>,
 ) -> Markup {
     let withdrawn = subject.date_withdrawn.is_some();
+    // Monitors see the journey without its buttons.
+    let writable = visitor.can_write();
     let row = |label: &str, at: Option<DateTime<Utc>>, action: Option<Markup>| {
+        let action = action.filter(|_| writable);
         html! {
             div.journey-step {
                 dt { (label) }
@@ -72,7 +76,7 @@ pub(super) fn journey(
         section.card aria-labelledby="journey-heading" {
             div.toolbar {
                 h2 #journey-heading { "Study journey" }
-                @if subject.journey().can_invite() { (qr_button(visitor, subject, false)) }
+                @if writable && subject.journey().can_invite() { (qr_button(visitor, subject, false)) }
             }
             dl.journey {
                 div.journey-step { dt { "Status" } dd { (standing_badge(subject)) } }
@@ -98,15 +102,39 @@ pub(super) fn edit_form(
     errors: &FieldMessages,
 ) -> Markup {
     let action = subject_url(&subject.sssid);
+    if !visitor.can_write() {
+        return read_only_details(subject);
+    }
     html! {
         section.card aria-labelledby="edit-heading" {
             h2 #edit-heading { "Details" }
+            @if subject.bday.is_none() {
+                p { "SSSID " strong { (subject.sssid) } span.muted { " · created " (moment(subject.created)) } }
+                p.muted { "The personal data of this subject was erased; there is nothing to edit." }
+            } @else {
             form #edit-subject method="post" action=(action)
                 hx-post=(action) hx-target="#subject-panel" hx-swap="outerHTML" novalidate {
                 (csrf_field(&visitor.csrf))
                 p { "SSSID " strong { (subject.sssid) } span.muted { " · created " (moment(subject.created)) } }
                 div.form-row { (person_fields(form, errors, "edit-subject")) }
                 button type="submit" { "Save changes" }
+            }
+            }
+        }
+    }
+}
+
+/// The subject's details for a monitor: read, not edited.
+fn read_only_details(subject: &SubjectView) -> Markup {
+    html! {
+        section.card aria-labelledby="edit-heading" {
+            h2 #edit-heading { "Details" }
+            dl.details {
+                div { dt { "SSSID" } dd { (subject.sssid) } }
+                div { dt { "Name" } dd { (subject.name) } }
+                div { dt { "Date of birth" } dd { (birth_date(subject.bday)) } }
+                div { dt { "Email" } dd { (subject.email.as_deref().unwrap_or("—")) } }
+                div { dt { "Created" } dd { (moment(subject.created)) } }
             }
         }
     }
@@ -127,7 +155,7 @@ pub(super) fn link_state(link: &LinkView, now: DateTime<Utc>) -> Markup {
     }
 }
 
-pub(super) fn links_card(links: &[LinkView], now: DateTime<Utc>) -> Markup {
+pub(super) fn links_card(links: &[LinkView], now: DateTime<Utc>, writable: bool) -> Markup {
     html! {
         section.card aria-labelledby="links-heading" {
             h2 #links-heading { "Invitation links" }
@@ -143,7 +171,7 @@ pub(super) fn links_card(links: &[LinkView], now: DateTime<Utc>) -> Markup {
                                     td data-label="Created" { (moment(link.created)) }
                                     td data-label="State" { (link_state(link, now)) }
                                     td data-label="Link id" { code.small-text { (link.id) } }
-                                    td { (revoke_link_button(link)) }
+                                    td { @if writable { (revoke_link_button(link)) } }
                                 }
                             }
                         }
@@ -159,10 +187,10 @@ pub(super) fn panel(
     visitor: &Visitor,
     details: &Details,
     message: Option<&Flash>,
-    form: &SubjectForm,
-    errors: &FieldMessages,
+    (form, errors): (&SubjectForm, &FieldMessages),
     now: DateTime<Utc>,
     pending: Option<&Markup>,
+    records: Option<&Markup>,
 ) -> Markup {
     html! {
         div #subject-panel {
@@ -170,7 +198,8 @@ pub(super) fn panel(
             (flash(message))
             (journey(visitor, &details.subject, pending))
             (edit_form(visitor, &details.subject, form, errors))
-            (links_card(&details.links, now))
+            (links_card(&details.links, now, visitor.can_write()))
+            @if let Some(records) = records { (records) }
             (activity_card(&details.subject.sssid, &details.activity))
         }
     }
@@ -189,10 +218,10 @@ pub(super) fn form_of(subject: &SubjectView) -> SubjectForm {
 pub(super) fn subject_heading(subject: &SubjectView) -> Markup {
     html! {
         div.title-row.subject-title {
-            h1 { (subject.name) }
+            h1 { (display_name(subject)) }
             (standing_badge(subject))
         }
-        p.muted { "SSSID " (subject.sssid) " · born " (birth_date(subject.bday)) }
+        p.muted { "SSSID " (subject.sssid) " · " (born(subject)) }
     }
 }
 
@@ -217,6 +246,10 @@ pub(super) struct Shown<'a> {
     pub(super) typed: Option<(&'a SubjectForm, &'a FieldMessages)>,
     /// A step confirmation to show open.
     pub(super) pending: Option<Markup>,
+    /// The correction form as typed, with its errors (admins).
+    pub(super) correction: Option<(&'a CorrectionForm, &'a FieldMessages)>,
+    /// An erasure confirmation to show open (admins).
+    pub(super) erasure: Option<Markup>,
 }
 
 /// The panel (htmx) or the whole page, with `status`.
@@ -231,6 +264,8 @@ pub(super) async fn respond(
         message,
         typed,
         pending,
+        correction,
+        erasure,
     } = shown;
     let details = details(state, visitor, sssid)
         .await
@@ -239,14 +274,16 @@ pub(super) async fn respond(
     let none = FieldMessages::default();
     let (form, errors) = typed.unwrap_or((&stored, &none));
     let now = state.services.deps.clock.now();
+    let records = is_admin(visitor)
+        .then(|| records_card(visitor, &details.subject, correction, erasure.as_ref()));
     let content = panel(
         visitor,
         &details,
         message.as_ref(),
-        form,
-        errors,
+        (form, errors),
         now,
         pending.as_ref(),
+        records.as_ref(),
     );
     Ok(if visitor.htmx {
         (status, content).into_response()
@@ -312,7 +349,7 @@ pub async fn show(
 
 pub async fn update(
     State(state): State<AppState>,
-    SignedIn(visitor): SignedIn,
+    Writer(visitor): Writer,
     Path(sssid): Path<String>,
     Form(form): Form<SubjectForm>,
 ) -> Result<Response, WebError> {

@@ -8,15 +8,14 @@ use serde::Deserialize;
 
 use super::export::study_audit_card;
 use super::{
-    LIST_LOADING, PER_PAGE, RECENT_ON_HOME, birth_date, day, moment, qr_button, record_url,
+    LIST_LOADING, PER_PAGE, RECENT_ON_HOME, born, day, display_name, moment, qr_button, record_url,
     standing_badge, subject_url,
 };
 use crate::app::AppState;
 use crate::error::Error;
 use crate::service::listing::{Paging, SortDirection, SubjectListQuery};
-use crate::service::subjects::SubjectView;
-use crate::store::Page;
-use crate::store::{SubjectColumn, SubjectStatus};
+use crate::service::subjects::{SubjectList, SubjectView};
+use crate::store::{SubjectColumn, SubjectStatus, Total};
 use crate::web::error::WebError;
 use crate::web::layout::{Section, page};
 use crate::web::session::{SignedIn, Visitor};
@@ -131,16 +130,19 @@ impl ListView {
 
     /// What the list region is called: the order and page, so a screen
     /// reader says what changed when focus lands on it after a sort or a
-    /// page change.
-    pub(super) fn region_label(&self, pages: u64) -> String {
+    /// page change. `pages`: how many, when the total is exact.
+    pub(super) fn region_label(&self, pages: Option<u64>) -> String {
         let column = column_label(self.sort());
         let direction = if self.direction().is_descending() {
             "descending"
         } else {
             "ascending"
         };
+        let of = pages
+            .map(|pages| format!(" of {pages}"))
+            .unwrap_or_default();
         format!(
-            "Subjects by {column}, {direction}, page {} of {pages}",
+            "Subjects by {column}, {direction}, page {}{of}",
             self.page()
         )
     }
@@ -157,7 +159,7 @@ impl ListView {
 }
 
 /// The most recently changed subjects, for the start page.
-pub async fn recent(state: &AppState, visitor: &Visitor) -> Result<Page<SubjectView>, Error> {
+pub async fn recent(state: &AppState, visitor: &Visitor) -> Result<SubjectList, Error> {
     let query = SubjectListQuery {
         order_by: SubjectColumn::Changed,
         direction: SortDirection::Descending,
@@ -176,9 +178,9 @@ pub(super) fn subject_row(visitor: &Visitor, subject: &SubjectView, invited: boo
             td data-label="Status" { (standing_badge(subject)) }
             td.sssid data-label="SSSID" { a href=(url) { (subject.sssid) } }
             td data-label="Name" {
-                (subject.name)
+                (display_name(subject))
                 br;
-                span.muted.small-text.nowrap { "born " (birth_date(subject.bday)) }
+                span.muted.small-text.nowrap { (born(subject)) }
             }
             @if invited {
                 td.date data-label="Invited" {
@@ -188,7 +190,7 @@ pub(super) fn subject_row(visitor: &Visitor, subject: &SubjectView, invited: boo
             td.date data-label="Consented" {
                 @if let Some(at) = subject.date_consented {
                     (day(at))
-                } @else if subject.date_withdrawn.is_none() {
+                } @else if subject.date_withdrawn.is_none() && visitor.can_write() {
                     a.button.small.secondary href=(record_url(&subject.sssid, "consented"))
                         aria-label=(format!("Record consent of {}", subject.sssid)) { "Record consent…" }
                 } @else {
@@ -201,7 +203,7 @@ pub(super) fn subject_row(visitor: &Visitor, subject: &SubjectView, invited: boo
             td.date data-label="Last update" { (moment(subject.changed)) }
             td.actions-cell {
                 div.actions {
-                    @if subject.journey().can_invite() { (qr_button(visitor, subject, true)) }
+                    @if visitor.can_write() && subject.journey().can_invite() { (qr_button(visitor, subject, true)) }
                     a.button.small.secondary href=(url)
                         aria-label=(format!("Details of {}", subject.sssid)) { "Details" }
                 }
@@ -271,13 +273,46 @@ pub fn subjects_table(
     }
 }
 
-pub(super) fn list_fragment(
-    visitor: &Visitor,
-    view: &ListView,
-    subjects: &Page<SubjectView>,
-) -> Markup {
+/// `n` with a thin space between thousands ("2 000"), as the pager
+/// shows counts.
+fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3 * 3);
+    for (i, digit) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push('\u{202F}');
+        }
+        out.push(digit);
+    }
+    out
+}
+
+/// What the pager says about the total: "31 subjects", or past the
+/// count limit "more than 2 000 subjects".
+fn total_text(total: Total) -> String {
+    match total {
+        Total::Exact(1) => "1 subject".into(),
+        Total::Exact(n) => format!("{} subjects", thousands(n)),
+        Total::AtLeast(n) => format!("More than {} subjects", thousands(n.saturating_sub(1))),
+    }
+}
+
+pub(super) fn list_fragment(visitor: &Visitor, view: &ListView, subjects: &SubjectList) -> Markup {
     let page_no = view.page();
-    let pages = subjects.total.div_ceil(PER_PAGE).max(1);
+    // Past the count limit the last page is unknown; the total still says
+    // whether one follows this page.
+    let pages = match subjects.total {
+        Total::Exact(total) => Some(total.div_ceil(PER_PAGE).max(1)),
+        Total::AtLeast(_) => None,
+    };
+    let shown = view.query().paging.offset + subjects.items.len() as u64;
+    let next = subjects.total.value() > shown && !subjects.items.is_empty();
+    let links = [
+        ("First", Some(1), "first"),
+        ("Previous", Some(page_no.saturating_sub(1)), "prev"),
+        ("Next", next.then_some(page_no + 1), "next"),
+        ("Last", pages, "last"),
+    ];
     let filtered = !view.q.trim().is_empty() || view.status().is_some();
     // A labelled region that can take focus: after a sort or page change
     // the link that was clicked is gone, and focus goes here (static/app.js)
@@ -290,22 +325,26 @@ pub(super) fn list_fragment(
             input type="hidden" form="subject-filter" name="dir" value=(view.direction().as_str());
             @if subjects.items.is_empty() {
                 p.empty {
-                    @if filtered { "No subject matches." } @else { "No subjects yet." }
+                    @if page_no > 1 && subjects.total.value() > 0 { "No subject on this page." }
+                    @else if filtered { "No subject matches." } @else { "No subjects yet." }
                 }
             } @else {
                 (subjects_table(visitor, &subjects.items, Some(view)))
             }
             nav.pager aria-label="Pages" {
-                span.muted { (subjects.total) " subject" @if subjects.total != 1 { "s" } " · page " (page_no) " of " (pages) }
+                span.muted {
+                    (total_text(subjects.total)) " · page " (page_no)
+                    @if let Some(pages) = pages { " of " (pages) }
+                }
                 span.actions {
-                    @if subjects.total > 0 {
+                    @if subjects.total.value() > 0 {
                         a.button.small.secondary #subjects-download href=(view.export_url()) download
-                            aria-label=(format!("Download CSV of the {} subject{} of this list", subjects.total, if subjects.total == 1 { "" } else { "s" })) {
+                            aria-label=(format!("Download CSV of the {} of this list", total_text(subjects.total).to_lowercase())) {
                             "Download CSV"
                         }
                     }
-                    @for (label, target, rel) in [("First", 1, "first"), ("Previous", page_no.saturating_sub(1), "prev"), ("Next", page_no + 1, "next"), ("Last", pages, "last")] {
-                        @if target >= 1 && target <= pages && target != page_no {
+                    @for (label, target, rel) in links {
+                        @if let Some(target) = target.filter(|t| *t >= 1 && *t != page_no && pages.is_none_or(|p| *t <= p)) {
                             a.button.small.secondary href=(view.url(target)) hx-get=(view.url(target))
                                 hx-target="#subjects-list" hx-swap="outerHTML" hx-push-url="true"
                                 hx-indicator=(LIST_LOADING) rel=(rel) { (label) }
@@ -317,11 +356,7 @@ pub(super) fn list_fragment(
     }
 }
 
-pub(super) fn subjects_page(
-    visitor: &Visitor,
-    view: &ListView,
-    subjects: &Page<SubjectView>,
-) -> Markup {
+pub(super) fn subjects_page(visitor: &Visitor, view: &ListView, subjects: &SubjectList) -> Markup {
     page(
         "Subjects",
         Some(&visitor.chrome(Section::Subjects)),
@@ -329,9 +364,11 @@ pub(super) fn subjects_page(
         html! {
             div.title-row {
                 h1 { "Subjects" }
-                div.actions {
-                    a.button.secondary href=(super::IMPORT_PATH) { "Import CSV" }
-                    a.button href="/subjects/new" { "New subject" }
+                @if visitor.can_write() {
+                    div.actions {
+                        a.button.secondary href=(super::IMPORT_PATH) { "Import CSV" }
+                        a.button href="/subjects/new" { "New subject" }
+                    }
                 }
             }
             section.card aria-labelledby="list-heading" {

@@ -12,6 +12,7 @@ mod form;
 mod import;
 mod list;
 mod new;
+mod records;
 mod revoke;
 mod steps;
 
@@ -20,6 +21,7 @@ pub use export::{export_activity, export_list, export_study_audits};
 pub use import::{IMPORT_PATH, import_form, import_upload};
 pub use list::{ListView, list, recent, subjects_table};
 pub use new::{create, new_form};
+pub use records::{confirm_erasure, correct, erase};
 pub use revoke::{confirm_revoke, revoke_link};
 pub use steps::{confirm_step, record_step};
 
@@ -87,8 +89,31 @@ pub fn moment(t: DateTime<Utc>) -> Markup {
     html! { time datetime=(t.to_rfc3339()) { (t.format("%Y-%m-%d %H:%M UTC")) } }
 }
 
-fn birth_date(d: NaiveDate) -> String {
-    d.format("%Y-%m-%d").to_string()
+/// `YYYY-MM-DD`, or nothing once the subject's personal data was erased.
+fn birth_date(d: Option<NaiveDate>) -> String {
+    d.map(|d| d.format("%Y-%m-%d").to_string())
+        .unwrap_or_default()
+}
+
+/// What stands for the name and birth date of a subject whose personal
+/// data was erased.
+const ERASED: &str = "Personal data erased";
+
+/// The subject's name, or that it was erased.
+pub fn display_name(subject: &SubjectView) -> &str {
+    if subject.bday.is_none() {
+        ERASED
+    } else {
+        &subject.name
+    }
+}
+
+/// `born 1980-12-31`, or that the personal data was erased.
+fn born(subject: &SubjectView) -> String {
+    match subject.bday {
+        Some(d) => format!("born {}", d.format("%Y-%m-%d")),
+        None => ERASED.to_lowercase(),
+    }
 }
 
 fn record_url(sssid: &str, step: &str) -> String {

@@ -13,7 +13,7 @@ use crate::service::subjects::SubjectFields;
 use crate::web::error::WebError;
 use crate::web::layout::{Field, Flash, Section, csrf_field, page};
 use crate::web::messages::FieldMessages;
-use crate::web::session::{SignedIn, Visitor};
+use crate::web::session::{Visitor, Writer};
 
 pub(super) fn new_subject_page(
     visitor: &Visitor,
@@ -45,7 +45,7 @@ pub(super) fn new_subject_page(
     )
 }
 
-pub async fn new_form(SignedIn(visitor): SignedIn) -> Result<Response, WebError> {
+pub async fn new_form(Writer(visitor): Writer) -> Result<Response, WebError> {
     Ok(
         new_subject_page(&visitor, &SubjectForm::default(), &FieldMessages::default())
             .into_response(),
@@ -54,7 +54,7 @@ pub async fn new_form(SignedIn(visitor): SignedIn) -> Result<Response, WebError>
 
 pub async fn create(
     State(state): State<AppState>,
-    SignedIn(visitor): SignedIn,
+    Writer(visitor): Writer,
     Form(form): Form<SubjectForm>,
 ) -> Result<Response, WebError> {
     let fields = SubjectFields {

@@ -14,7 +14,7 @@ use crate::error::Error;
 use crate::service::links::LinkView;
 use crate::web::error::WebError;
 use crate::web::layout::csrf_field;
-use crate::web::session::{SignedIn, Visitor};
+use crate::web::session::{Visitor, Writer};
 
 fn revoke_url(link: &LinkView) -> String {
     format!("{}/links/{}/revoke", subject_url(&link.sub), link.id)
@@ -61,7 +61,7 @@ fn revoke_confirmation(visitor: &Visitor, link: &LinkView) -> Markup {
 /// nothing.
 pub async fn confirm_revoke(
     State(state): State<AppState>,
-    SignedIn(visitor): SignedIn,
+    Writer(visitor): Writer,
     Path((sssid, id)): Path<(String, String)>,
 ) -> Result<Response, WebError> {
     let services = &state.services;
@@ -86,7 +86,7 @@ pub async fn confirm_revoke(
 
 pub async fn revoke_link(
     State(state): State<AppState>,
-    SignedIn(visitor): SignedIn,
+    Writer(visitor): Writer,
     Path((sssid, id)): Path<(String, String)>,
 ) -> Result<Response, WebError> {
     let result = state

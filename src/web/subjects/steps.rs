@@ -17,7 +17,7 @@ use crate::service::subjects::{JourneyDate, StepDay, SubjectView};
 use crate::web::error::WebError;
 use crate::web::layout::csrf_field;
 use crate::web::messages::sentence;
-use crate::web::session::{SignedIn, Visitor};
+use crate::web::session::{Visitor, Writer};
 
 /// The journey steps staff record by hand; enrolment comes from the app.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -233,7 +233,7 @@ pub(super) fn confirmation_page(
 /// Changes nothing.
 pub async fn confirm_step(
     State(state): State<AppState>,
-    SignedIn(visitor): SignedIn,
+    Writer(visitor): Writer,
     Path(sssid): Path<String>,
     Query(input): Query<StepInput>,
 ) -> Result<Response, WebError> {
@@ -255,7 +255,7 @@ pub async fn confirm_step(
 
 pub async fn record_step(
     State(state): State<AppState>,
-    SignedIn(visitor): SignedIn,
+    Writer(visitor): Writer,
     Path(sssid): Path<String>,
     Form(input): Form<StepInput>,
 ) -> Result<Response, WebError> {

@@ -11,42 +11,61 @@ pub struct CreateInput {
     username: String,
     #[serde(default)]
     password: String,
+    /// `admin`, `staff` or `monitor`.
+    #[serde(default)]
+    role: Option<String>,
+    /// The former "Administrator" checkbox: `true` is role admin.
     #[serde(default)]
     admin: Option<String>,
     #[serde(flatten)]
     view: ListView,
 }
 
+/// Creates an account: with a password an active one, without one (the
+/// console's default) an invited one that gets its invitation email.
 pub async fn create(
     State(state): State<AppState>,
     Admin(visitor): Admin,
     Form(input): Form<CreateInput>,
 ) -> Result<Response, WebError> {
-    let users = &state.services.users;
+    let role = match (input.role.as_deref(), input.admin.as_deref()) {
+        (Some(role), _) => Role::parse(role),
+        (None, Some("true")) => Ok(Role::Admin),
+        (None, _) => Ok(Role::Staff),
+    };
     let mut form = CreateForm {
         username: input.username.clone(),
-        admin: input.admin.is_some(),
+        role: role.as_ref().ok().copied(),
         ..CreateForm::default()
     };
-    let new = NewUser {
-        username: input.username.clone(),
-        password: input.password,
-        admin: form.admin,
+    let password = Some(input.password).filter(|p| !p.is_empty());
+    let invited = password.is_none();
+    let result = match role {
+        Ok(role) => {
+            state
+                .services
+                .accounts
+                .create(&visitor.ctx, &input.username, password, role)
+                .await
+        }
+        Err(error) => Err(error),
     };
-    let status = match users.create(&visitor.ctx, new).await {
+    let status = match result {
         Ok(user) => {
-            let role = if user.admin {
-                "administrator"
-            } else {
-                "staff member"
+            let role = match user.role {
+                Role::Admin => "administrator",
+                Role::Staff => "staff member",
+                Role::Monitor => "monitor",
             };
-            return outcome(
-                &state,
-                &visitor,
-                &input.view,
-                Ok(format!("Created {} as {role}.", user.username)),
-            )
-            .await;
+            let done = if invited {
+                format!(
+                    "Invited {} as {role}. The invitation email is on its way.",
+                    user.username
+                )
+            } else {
+                format!("Created {} as {role}.", user.username)
+            };
+            return outcome(&state, &visitor, &input.view, Ok(done)).await;
         }
         // A taken address is about the email field too.
         Err(error @ (Error::Conflict(_) | Error::Invalid(_))) => {
@@ -76,7 +95,7 @@ pub async fn set_admin(
 ) -> Result<Response, WebError> {
     let changes = UserChanges {
         admin: Some(input.admin == "true"),
-        password: None,
+        ..UserChanges::default()
     };
     let result = state
         .services

@@ -11,9 +11,10 @@ use maud::{Markup, html};
 use serde::Deserialize;
 
 use crate::app::AppState;
+use crate::domain::{AccountState, Role};
 use crate::error::Error;
 use crate::service::listing::{Paging, UserListQuery};
-use crate::service::users::{NewUser, UserChanges, UserView};
+use crate::service::users::{UserChanges, UserView};
 use crate::store::Page;
 use crate::web::error::WebError;
 use crate::web::layout::{Field, Flash, Section, csrf_field, flash, form_problems, page};
@@ -22,8 +23,10 @@ use crate::web::session::{Admin, Visitor};
 use crate::web::subjects::moment;
 
 mod actions;
+mod detail;
 
 pub use actions::{confirm_delete, create, delete, send_reset, set_admin};
+pub use detail::{act, show};
 
 const PER_PAGE: u64 = 20;
 
@@ -73,7 +76,7 @@ impl ListView {
 #[derive(Debug, Default)]
 struct CreateForm {
     username: String,
-    admin: bool,
+    role: Option<Role>,
     errors: FieldMessages,
 }
 
@@ -111,16 +114,46 @@ fn delete_url(user: &UserView, view: &ListView) -> String {
     format!("/users/delete?{query}")
 }
 
+pub(crate) fn role_badge(role: Role) -> Markup {
+    html! {
+        @match role {
+            Role::Admin => span.badge { "Admin" },
+            Role::Staff => span.badge.staff { "Staff" },
+            Role::Monitor => span.badge.staff { "Monitor" },
+        }
+    }
+}
+
+pub(crate) fn state_badge(state: AccountState) -> Markup {
+    html! {
+        @match state {
+            AccountState::Active => span.badge.staff { "Active" },
+            AccountState::Invited => span.badge.staff { "Invited" },
+            AccountState::Disabled => span.badge.danger { "Disabled" },
+        }
+    }
+}
+
+/// The page of one account.
+pub(crate) fn user_url(username: &str) -> String {
+    format!(
+        "/users/{}",
+        percent_encoding::utf8_percent_encode(username, percent_encoding::NON_ALPHANUMERIC)
+    )
+}
+
 fn user_row(visitor: &Visitor, view: &ListView, user: &UserView) -> Markup {
     let me = is_me(visitor, user);
     html! {
         tr {
             td data-label="User" {
-                (user.username)
+                a href=(user_url(&user.username)) { (user.username) }
                 @if me { " " span.muted { "(you)" } }
             }
             td data-label="Role" {
-                @if user.admin { span.badge { "Admin" } } @else { span.badge.staff { "Staff" } }
+                (role_badge(user.role))
+                @if user.state != AccountState::Active { " " (state_badge(user.state)) }
+                @if user.mfa { " " span.badge.staff title="Signs in with a second factor" { "2FA" } }
             }
             td data-label="Last sign-in" { (when(user.last_login)) }
             td.actions-cell {
@@ -206,17 +239,20 @@ fn create_form(visitor: &Visitor, view: &ListView, form: &CreateForm) -> Markup 
                     .value(&form.username)
                     .error(form.errors.get("username"))
                     .render("new-user"))
-                (Field::new("password", "Initial password", "password")
-                    .autocomplete("new-password")
-                    .error(form.errors.get("password"))
-                    .hint("At least 8 characters; common passwords are refused.")
-                    .render("new-user"))
                 div.field.shrink {
-                    label.checkbox for="new-user-admin" {
-                        input #new-user-admin type="checkbox" name="admin" value="true" checked[form.admin];
-                        "Administrator"
+                    label for="new-user-role" { "Role" }
+                    select #new-user-role name="role" {
+                        @for role in [Role::Staff, Role::Monitor, Role::Admin] {
+                            option value=(role.as_str()) selected[form.role.unwrap_or(Role::Staff) == role] { (role.label()) }
+                        }
                     }
                 }
+                (Field::new("password", "Initial password", "password")
+                    .optional()
+                    .autocomplete("new-password")
+                    .error(form.errors.get("password"))
+                    .hint("Leave empty to send an invitation: the person chooses their own password from the email.")
+                    .render("new-user"))
             }
             button type="submit" { "Create user" }
         }

@@ -1,8 +1,12 @@
 //! Staff accounts, tokens and the JSON error envelope (SPEC sections 1-3),
 //! over real HTTP against a real server with a fresh SQLite file.
 
+mod detail;
 mod envelope;
+mod invitations;
 mod login_limits;
+mod mfa;
+mod roles;
 mod setup;
 mod tokens;
 mod users;

@@ -1,6 +1,7 @@
 //! The `idm` binary as an operator uses it: defaults, configuration layers,
 //! user commands, exit codes, and durability across SIGKILL.
 
+mod accounts;
 mod lifecycle;
 mod private_files;
 mod settings;

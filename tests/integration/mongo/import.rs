@@ -186,7 +186,7 @@ async fn import_from_the_old_layout_is_complete_upgrades_bcrypt_and_is_idempoten
             .admin
     );
     let s1 = store.subject("S-1").await.unwrap().unwrap();
-    assert_eq!(s1.bday.to_string(), "1980-02-03");
+    assert_eq!(s1.bday.unwrap().to_string(), "1980-02-03");
     assert_eq!(
         s1.date_invited,
         Some(
@@ -209,6 +209,7 @@ async fn import_from_the_old_layout_is_complete_upgrades_bcrypt_and_is_idempoten
             .unwrap()
             .unwrap()
             .bday
+            .unwrap()
             .to_string(),
         "1975-01-31"
     );

@@ -13,7 +13,9 @@ use super::mongo_config;
 
 /// Two instances of the service on one database, as behind a load
 /// balancer: same secrets, different ports and data folders.
-async fn two_instances(configure: impl Fn(&mut Config)) -> (TestApp, TestApp, TestDatabase) {
+pub(super) async fn two_instances(
+    configure: impl Fn(&mut Config),
+) -> (TestApp, TestApp, TestDatabase) {
     let db = TestDatabase::new();
     let dir_a = tempfile::tempdir().unwrap();
     let mut config = mongo_config(&dir_a, &db.uri, &db.name);

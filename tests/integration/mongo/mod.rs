@@ -3,6 +3,7 @@
 //! service. Needs `IDM_TEST_MONGODB_URI` (see tests/integration/common/mongo.rs).
 
 mod admin_fence;
+mod audit_chain;
 mod database;
 mod failover;
 mod import;

@@ -112,7 +112,7 @@ async fn the_activity_log_reads_as_sentences_while_the_api_keeps_its_texts() {
         [
             "create".to_owned(),
             format!("consented: {yesterday}T12:00:00Z"),
-            r#"name: "Ada; King"; email: "ada@example.org""#.to_owned(),
+            r#"name: "Ada Lovelace" -> "Ada; King"; email: "" -> "ada@example.org""#.to_owned(),
             "[Link] create".to_owned(),
             "[Link] create JWT".to_owned(),
             "[Link] link to app-install-1".to_owned(),

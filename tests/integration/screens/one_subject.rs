@@ -63,7 +63,7 @@ async fn editing_goes_through_the_service_with_errors_next_to_fields() {
     assert_eq!(
         audit_actions(&app, "S1").await[1],
         (
-            r#"name: "Ada King"; email: "ada@example.org""#.to_owned(),
+            r#"name: "Ada Lovelace" -> "Ada King"; email: "" -> "ada@example.org""#.to_owned(),
             Some(STAFF.to_owned())
         )
     );

@@ -6,6 +6,7 @@
 //! Timestamps are whole milliseconds near the real time: that is the
 //! precision every store keeps, and MongoDB's TTL monitor leaves them alone.
 
+mod accounts;
 mod checks;
 mod mongodb_two_clients;
 
@@ -110,6 +111,17 @@ macro_rules! core_conformance {
                     &*$open().await.store,
                 )
                 .await;
+            }
+
+            #[tokio::test]
+            async fn audit_chain_verifies() {
+                checks::audits::audit_chain_verifies(&*$open().await.store).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn concurrent_appends_form_one_chain() {
+                let f = $open().await;
+                checks::audits::concurrent_appends_form_one_chain(vec![f.store.clone()]).await;
             }
 
             #[tokio::test]

@@ -49,3 +49,9 @@ async fn concurrent_reset_token_takes_have_one_winner() {
     let (stores, _db) = two_clients().await;
     checks::reset_tokens::concurrent_reset_token_takes_have_one_winner(stores).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_appends_form_one_chain() {
+    let (stores, _db) = two_clients().await;
+    checks::audits::concurrent_appends_form_one_chain(stores).await;
+}

@@ -120,7 +120,7 @@ async fn sssid_cannot_change_and_other_fields_can() {
     let audits = audit_actions(&app, &token, "S1").await;
     assert_eq!(
         audits.last().unwrap().0,
-        r#"name: "Ada \"Countess\" Lovelace"; bday: "1915-12-10"; email: """#
+        r#"name: "Ada" -> "Ada \"Countess\" Lovelace"; bday: "1980-02-29" -> "1915-12-10"; email: "p@example.org" -> """#
     );
 }
 

@@ -272,8 +272,8 @@ async fn wrong_input_on_create_user_rerenders_the_form() {
         let page = browser.post("/users", &plain).await;
         assert_form_error(&page, status, username, password, &next_to_field, username);
         assert!(
-            page.body.contains("name=\"admin\" value=\"true\" checked"),
-            "admin box kept"
+            page.body.contains("<option value=\"admin\" selected>"),
+            "admin role kept"
         );
         let fragment = browser.post_htmx("/users", &token, &form).await;
         assert_form_error(

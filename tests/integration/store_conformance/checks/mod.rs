@@ -30,7 +30,7 @@ fn subject(sssid: &str, name: &str, bday: &str, at: DateTime<Utc>) -> SubjectRec
     SubjectRecord {
         sssid: sssid.into(),
         name: name.into(),
-        bday: NaiveDate::parse_from_str(bday, "%Y-%m-%d").unwrap(),
+        bday: Some(NaiveDate::parse_from_str(bday, "%Y-%m-%d").unwrap()),
         email: None,
         date_invited: None,
         date_consented: None,
