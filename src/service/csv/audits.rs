@@ -17,7 +17,7 @@ use crate::store::{AuditCursor, AuditRange, AuditRecord};
 /// The columns of an audit export. `subject`, `link` and `user` say what
 /// an entry is about; `request_id` and `client_ip` tie it to the request
 /// behind it.
-pub const AUDIT_COLUMNS: [&str; 8] = [
+pub const AUDIT_COLUMNS: [&str; 10] = [
     "datetime",
     "actor",
     "action",
@@ -26,6 +26,8 @@ pub const AUDIT_COLUMNS: [&str; 8] = [
     "user",
     "request_id",
     "client_ip",
+    "seq",
+    "hash",
 ];
 
 /// Entries read from the store at once.
@@ -35,7 +37,14 @@ fn text(value: &Option<String>) -> Cow<'_, str> {
     Cow::Borrowed(value.as_deref().unwrap_or(""))
 }
 
-fn audit_cells(e: &AuditRecord) -> [Cow<'_, str>; 8] {
+/// One entry's cells, in the order of [`AUDIT_COLUMNS`]; `seq` and `hash`
+/// are its place in the tamper-evident chain, so a reader of the file sees
+/// gaps and can match rows against `GET /audit/verify`.
+fn audit_cells(e: &AuditRecord) -> [Cow<'_, str>; 10] {
+    let (seq, hash) = match &e.chain {
+        Some(link) => (Cow::Owned(link.seq.to_string()), Cow::Borrowed(link.hash.as_str())),
+        None => (Cow::Borrowed(""), Cow::Borrowed("")),
+    };
     [
         Cow::Owned(format_timestamp(e.datetime)),
         text(&e.actor),
@@ -45,6 +54,8 @@ fn audit_cells(e: &AuditRecord) -> [Cow<'_, str>; 8] {
         text(&e.user),
         text(&e.request_id),
         text(&e.client_ip),
+        seq,
+        hash,
     ]
 }
 

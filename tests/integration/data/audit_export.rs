@@ -33,10 +33,15 @@ async fn a_subjects_trail_as_csv_holds_the_entries_of_the_json_trail() {
         assert_eq!(row[1], entry["actor"].as_str().unwrap());
         assert_eq!(row[2], entry["action"].as_str().unwrap());
         assert_eq!(row[3], "S-1", "about the subject");
+        assert_eq!(row[9].len(), 64, "the chain hash: {row:?}");
+        assert!(row[9].chars().all(|c| c.is_ascii_hexdigit()));
     }
+    // The chain's sequence numbers, rising through the trail.
+    let seqs: Vec<u64> = rows[1..].iter().map(|r| r[8].parse().unwrap()).collect();
+    assert!(seqs.windows(2).all(|w| w[0] < w[1]), "{seqs:?}");
     assert_eq!(
         rows[2][2],
-        "name: \"Ada, \\\"the\\\" Countess\"; consented: 2026-01-02T00:00:00Z"
+        "name: \"Ada\" -> \"Ada, \\\"the\\\" Countess\"; consented: 2026-01-02T00:00:00Z"
     );
 
     // The export is itself in the subject's trail, with who and how many.

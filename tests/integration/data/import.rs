@@ -345,5 +345,8 @@ async fn the_subject_called_import_keeps_its_path() {
         .json()
         .await
         .unwrap();
-    assert_eq!(trail["data"][1]["action"], "name: \"Ima Changed\"");
+    assert_eq!(
+        trail["data"][1]["action"],
+        "name: \"Ima Port\" -> \"Ima Changed\""
+    );
 }
