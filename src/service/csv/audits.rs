@@ -42,7 +42,10 @@ fn text(value: &Option<String>) -> Cow<'_, str> {
 /// gaps and can match rows against `GET /audit/verify`.
 fn audit_cells(e: &AuditRecord) -> [Cow<'_, str>; 10] {
     let (seq, hash) = match &e.chain {
-        Some(link) => (Cow::Owned(link.seq.to_string()), Cow::Borrowed(link.hash.as_str())),
+        Some(link) => (
+            Cow::Owned(link.seq.to_string()),
+            Cow::Borrowed(link.hash.as_str()),
+        ),
         None => (Cow::Borrowed(""), Cow::Borrowed("")),
     };
     [

@@ -15,7 +15,7 @@ use crate::error::Error;
 use crate::service::csv::{ImportCheck, ImportMode, SUBJECT_COLUMNS};
 use crate::web::error::WebError;
 use crate::web::layout::{Flash, Section, csrf_field, flash, page};
-use crate::web::session::{SignedIn, Visitor};
+use crate::web::session::{Visitor, Writer};
 
 /// Rows shown in the preview table; problems are all shown.
 const PREVIEW_ROWS: usize = 20;
@@ -64,7 +64,7 @@ fn import_page(visitor: &Visitor, message: Option<&Flash>, body: Markup) -> Mark
     )
 }
 
-pub async fn import_form(SignedIn(visitor): SignedIn) -> Result<Response, WebError> {
+pub async fn import_form(Writer(visitor): Writer) -> Result<Response, WebError> {
     let message = visitor.take_flash().await?;
     let body = html! {
         (upload_form(&visitor, "Choose a file"))
@@ -112,7 +112,7 @@ async fn read_upload(mut multipart: Multipart) -> Result<Upload, Error> {
 
 pub async fn import_upload(
     State(state): State<AppState>,
-    SignedIn(visitor): SignedIn,
+    Writer(visitor): Writer,
     multipart: Multipart,
 ) -> Result<Response, WebError> {
     let upload = read_upload(multipart).await.map_err(|e| visitor.fail(e))?;

@@ -20,7 +20,7 @@ async fn signed_in() -> (TestApp, Browser, String) {
 
 /// A multipart post as the browser sends the upload form: the token and
 /// the action first, then the file.
-async fn upload(
+pub(super) async fn upload(
     browser: &Browser,
     csrf: &str,
     fields: &[(&str, &str)],

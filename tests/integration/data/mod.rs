@@ -6,6 +6,7 @@ mod audit_export;
 mod console_import;
 mod export;
 mod import;
+mod roles;
 
 use crate::common::*;
 use reqwest::StatusCode;
