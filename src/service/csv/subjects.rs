@@ -12,6 +12,14 @@ use crate::error::Result;
 use crate::service::Context;
 use crate::service::audits::AuditTarget;
 use crate::service::listing::{MAX_PER_PAGE, Paging, SubjectListQuery};
+
+/// The page after `read`, if `read` came back full: twice as large (up to
+/// [`crate::service::listing::MAX_EXPORT_PAGE`]), so the first rows leave
+/// at once and a long list is read in few, large pages.
+fn page_after(read: Paging, rows: usize) -> Option<Paging> {
+    (rows as u64 == read.perpage)
+        .then(|| Paging::for_export(read.offset + read.perpage, read.perpage * 2))
+}
 use crate::service::subjects::SubjectView;
 
 /// The columns of the export, which the import reads back: every field a
@@ -83,8 +91,8 @@ struct Export {
     header_sent: bool,
     /// The page read but not sent yet.
     pending: Option<Vec<SubjectView>>,
-    /// The offset of the next page to read, if there is one.
-    next: Option<u64>,
+    /// The next page to read, if there is one.
+    next: Option<Paging>,
     audit: Option<ExportAudit>,
 }
 
@@ -103,8 +111,8 @@ impl Export {
                 }
                 return Some(csv_rows(items.iter().map(subject_cells)));
             }
-            let offset = self.next.take()?;
-            if let Err(e) = self.read(offset).await {
+            let paging = self.next.take()?;
+            if let Err(e) = self.read(paging).await {
                 // Audited as stopped early, now: the stream ends here.
                 self.audit.take();
                 return Some(Err(e));
@@ -112,15 +120,14 @@ impl Export {
         }
     }
 
-    /// Reads the page at `offset` into `pending`.
-    async fn read(&mut self, offset: u64) -> Result<()> {
+    /// Reads the page `paging` names into `pending`.
+    async fn read(&mut self, paging: Paging) -> Result<()> {
         let query = SubjectListQuery {
-            paging: Paging::new(offset, MAX_PER_PAGE),
+            paging,
             ..self.query.clone()
         };
         let page = self.service.subjects.list(&self.ctx, query).await?.items;
-        let full = page.len() as u64 == MAX_PER_PAGE;
-        self.next = full.then_some(offset + MAX_PER_PAGE);
+        self.next = page_after(paging, page.len());
         self.pending = Some(page);
         Ok(())
     }
@@ -155,7 +162,7 @@ impl CsvService {
             )
             .await?
             .items;
-        let next = (whole_list && page.len() as u64 == MAX_PER_PAGE).then_some(MAX_PER_PAGE);
+        let next = page_after(first, page.len()).filter(|_| whole_list);
         let export = Export {
             service: self.clone(),
             ctx: ctx.clone(),
@@ -187,7 +194,7 @@ impl CsvService {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::service::listing::SortDirection;
+    use crate::service::listing::{MAX_EXPORT_PAGE, SortDirection};
     use crate::store::{SubjectColumn, SubjectStatus};
 
     #[test]
@@ -207,5 +214,38 @@ mod tests {
             describe(&SubjectListQuery::default(), false),
             "export subjects as CSV (by sssid asc, offset 0, perpage 50)"
         );
+    }
+
+    #[test]
+    fn an_export_reads_growing_pages_without_gaps_until_a_short_one() {
+        let mut read = Paging::new(0, MAX_PER_PAGE);
+        let mut sizes = vec![read.perpage];
+        while let Some(next) = page_after(read, read.perpage as usize) {
+            assert_eq!(
+                next.offset,
+                read.offset + read.perpage,
+                "no gap, no overlap"
+            );
+            read = next;
+            sizes.push(read.perpage);
+            if sizes.len() == 8 {
+                break;
+            }
+        }
+        assert_eq!(
+            sizes,
+            [
+                500,
+                1_000,
+                2_000,
+                4_000,
+                8_000,
+                MAX_EXPORT_PAGE,
+                MAX_EXPORT_PAGE,
+                MAX_EXPORT_PAGE
+            ]
+        );
+        assert_eq!(page_after(read, 9_999), None, "a short page is the last");
+        assert_eq!(page_after(Paging::new(0, 500), 0), None);
     }
 }
