@@ -6,7 +6,7 @@ use std::borrow::Cow;
 use chrono::{DateTime, Days, TimeZone, Utc};
 use futures_util::stream;
 
-use super::{CsvChunks, CsvService, ExportAudit, csv_rows, header};
+use super::{CsvChunks, CsvService, ExportAudit, Rows, audited_export, csv_rows};
 use crate::domain::{Timestamp, format_timestamp};
 use crate::error::{Error, Result};
 use crate::service::audits::AuditTarget;
@@ -126,25 +126,20 @@ impl AuditExportRange {
     }
 }
 
-/// Where the stream of a study-wide export stands.
+/// Where the rows of a study-wide export stand.
 struct StudyExport {
     service: CsvService,
     range: AuditExportRange,
     /// Account entries are for admins only (as `GET /user/<name>/audits`).
     with_accounts: bool,
-    header_sent: bool,
     /// Where the next page starts; `None` before the first page.
     after: Option<AuditCursor>,
     more: bool,
-    audit: Option<ExportAudit>,
 }
 
 impl StudyExport {
-    async fn step(&mut self) -> Option<Result<Vec<u8>>> {
-        if !self.header_sent {
-            self.header_sent = true;
-            return Some(header(&AUDIT_COLUMNS));
-        }
+    /// The next page's entries as CSV rows, or `None` at the end.
+    async fn step(&mut self) -> Option<Rows> {
         while self.more {
             let range = AuditRange {
                 from: self.range.from,
@@ -156,7 +151,6 @@ impl StudyExport {
                 Ok(page) => page,
                 Err(e) => {
                     self.more = false;
-                    self.audit.take();
                     return Some(Err(e.into()));
                 }
             };
@@ -170,10 +164,8 @@ impl StudyExport {
             if rows.is_empty() {
                 continue;
             }
-            if let Some(audit) = self.audit.as_mut() {
-                audit.rows += rows.len() as u64;
-            }
-            return Some(csv_rows(rows.into_iter().map(audit_cells)));
+            let count = rows.len() as u64;
+            return Some(csv_rows(rows.into_iter().map(audit_cells)).map(|text| (text, count)));
         }
         None
     }
@@ -185,34 +177,19 @@ impl CsvService {
     /// same trail.
     pub async fn export_subject_audits(&self, ctx: &Context, sssid: &str) -> Result<CsvChunks> {
         let entries = self.subjects.audits(ctx, sssid).await?;
-        let mut audit = ExportAudit::new(
+        let audit = ExportAudit::new(
             self.audits.clone(),
             ctx,
             subject_target(sssid),
             "export audit trail as CSV".to_owned(),
         );
-        audit.rows = entries.len() as u64;
-        let mut chunks = vec![header(&AUDIT_COLUMNS)];
-        chunks.extend(
-            entries
-                .chunks(PAGE as usize)
-                .map(|page| csv_rows(page.iter().map(audit_cells))),
-        );
-        let audit = Some(audit);
-        Ok(Box::pin(stream::unfold(
-            (chunks.into_iter(), audit),
-            |(mut chunks, mut audit)| async move {
-                match chunks.next() {
-                    Some(chunk) => Some((chunk, (chunks, audit))),
-                    None => {
-                        if let Some(audit) = audit.take() {
-                            audit.finish().await;
-                        }
-                        None
-                    }
-                }
-            },
-        )))
+        let pages: Vec<Rows> = entries
+            .chunks(PAGE as usize)
+            .map(|page| {
+                csv_rows(page.iter().map(audit_cells)).map(|text| (text, page.len() as u64))
+            })
+            .collect();
+        Ok(audited_export(&AUDIT_COLUMNS, stream::iter(pages), audit))
     }
 
     /// Every study entry of the audit trail in `range` (subjects, links,
@@ -233,27 +210,19 @@ impl CsvService {
             service: self.clone(),
             range,
             with_accounts,
-            header_sent: false,
             after: None,
             more: true,
-            audit: Some(ExportAudit::new(
-                self.audits.clone(),
-                ctx,
-                AuditTarget::default(),
-                format!("export study audit trail as CSV ({})", range.describe()),
-            )),
         };
-        Ok(Box::pin(stream::unfold(export, |mut export| async move {
-            match export.step().await {
-                Some(chunk) => Some((chunk, export)),
-                None => {
-                    if let Some(audit) = export.audit.take() {
-                        audit.finish().await;
-                    }
-                    None
-                }
-            }
-        })))
+        let pages = stream::unfold(export, |mut export| async move {
+            Some((export.step().await?, export))
+        });
+        let audit = ExportAudit::new(
+            self.audits.clone(),
+            ctx,
+            AuditTarget::default(),
+            format!("export study audit trail as CSV ({})", range.describe()),
+        );
+        Ok(audited_export(&AUDIT_COLUMNS, pages, audit))
     }
 }
 

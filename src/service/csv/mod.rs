@@ -13,7 +13,7 @@
 use std::borrow::Cow;
 use std::pin::Pin;
 
-use futures_util::Stream;
+use futures_util::{Stream, StreamExt, stream};
 
 use crate::error::{Error, Result};
 use crate::service::audits::{AuditTarget, Auditor};
@@ -116,8 +116,46 @@ where
 }
 
 /// The header row of `columns`.
-pub(crate) fn header(columns: &[&'static str]) -> Result<Vec<u8>> {
+fn header(columns: &[&'static str]) -> Result<Vec<u8>> {
     csv_rows([columns.iter().map(|c| Cow::Borrowed(*c))])
+}
+
+/// A piece of an export: CSV text and how many rows it holds.
+pub(crate) type Rows = Result<(Vec<u8>, u64)>;
+
+/// An export as it is sent: the header row of `columns`, then the pieces
+/// `pages` yields, then (once the last was read, before the end of the
+/// download is sent) the export's audit entry with the rows sent. A piece
+/// that failed ends the export, audited as stopped early, as is one the
+/// client leaves (`ExportAudit`'s drop).
+pub(crate) fn audited_export(
+    columns: &[&'static str],
+    pages: impl Stream<Item = Rows> + Send + 'static,
+    audit: ExportAudit,
+) -> CsvChunks {
+    let header = stream::once(std::future::ready(header(columns).map(|text| (text, 0))));
+    let pieces = Box::pin(header.chain(pages));
+    Box::pin(stream::unfold(
+        (pieces, Some(audit)),
+        |(mut pieces, mut audit)| async move {
+            // `None` after a failed piece: the export has ended.
+            let current = audit.as_mut()?;
+            match pieces.next().await {
+                Some(Ok((text, rows))) => {
+                    current.rows += rows;
+                    Some((Ok(text), (pieces, audit)))
+                }
+                // Dropping the audit records the export as stopped early.
+                Some(Err(e)) => Some((Err(e), (pieces, None))),
+                None => {
+                    if let Some(audit) = audit.take() {
+                        audit.finish().await;
+                    }
+                    None
+                }
+            }
+        },
+    ))
 }
 
 /// The audit entry of one export: who (the context), what (`what`, which
@@ -130,7 +168,7 @@ pub(crate) struct ExportAudit {
     ctx: Context,
     target: AuditTarget,
     what: String,
-    pub(crate) rows: u64,
+    rows: u64,
     recorded: bool,
 }
 
@@ -181,6 +219,101 @@ impl Drop for ExportAudit {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::clock::{OsRandom, SystemClock};
+    use crate::store::sqlite::SqliteStore;
+    use crate::store::{AuditRange, AuditStore};
+    use std::sync::Arc;
+
+    /// The study-level audit actions of `store`, once there are `count`
+    /// of them: an export that stops early is audited by a task its drop
+    /// spawns, so this waits (bounded) for that task's entry.
+    async fn study_actions(store: &SqliteStore, count: usize) -> Vec<String> {
+        let read = async {
+            loop {
+                let page = store
+                    .audits_between(&AuditRange {
+                        from: chrono::DateTime::UNIX_EPOCH,
+                        to: chrono::Utc::now() + chrono::Duration::days(1),
+                        after: None,
+                        limit: 100,
+                    })
+                    .await
+                    .unwrap();
+                if page.entries.len() >= count {
+                    return page.entries.into_iter().map(|e| e.action).collect();
+                }
+                tokio::task::yield_now().await;
+            }
+        };
+        tokio::time::timeout(std::time::Duration::from_secs(10), read)
+            .await
+            .expect("the export's audit entry")
+    }
+
+    fn rows(texts: &[&str]) -> Vec<Rows> {
+        texts
+            .iter()
+            .map(|t| Ok((t.as_bytes().to_vec(), 1)))
+            .collect()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_export_is_audited_whole_after_a_failure_or_when_left() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(
+            SqliteStore::open(&dir.path().join("idm.sqlite3"))
+                .await
+                .unwrap(),
+        );
+        let auditor = Auditor::new(Deps {
+            store: store.clone(),
+            clock: Arc::new(SystemClock),
+            random: Arc::new(OsRandom),
+        });
+        let audit = |what: &str| {
+            ExportAudit::new(
+                auditor.clone(),
+                &Context::system(),
+                AuditTarget::default(),
+                what.to_owned(),
+            )
+        };
+
+        // Read to the end: the header, every piece, then the entry.
+        let whole = audited_export(
+            &["x"],
+            stream::iter(rows(&["a\r\n", "b\r\n"])),
+            audit("whole"),
+        );
+        let sent: Vec<Vec<u8>> = whole.map(|piece| piece.unwrap()).collect().await;
+        assert_eq!(
+            sent,
+            [b"x\r\n".to_vec(), b"a\r\n".to_vec(), b"b\r\n".to_vec()]
+        );
+        assert_eq!(study_actions(&store, 1).await, ["whole: 2 rows"]);
+
+        // A piece fails: the error is sent, then nothing more.
+        let mut pieces = rows(&["a\r\n"]);
+        pieces.push(Err(Error::Unavailable("the store went away".into())));
+        pieces.extend(rows(&["never sent\r\n"]));
+        let failing = audited_export(&["x"], stream::iter(pieces), audit("failing"));
+        let sent: Vec<Result<Vec<u8>>> = failing.collect().await;
+        assert_eq!(sent.len(), 3, "header, one row, the error");
+        assert!(matches!(sent[2], Err(Error::Unavailable(_))));
+        assert_eq!(
+            study_actions(&store, 2).await[1],
+            "failing: 1 row, stopped early"
+        );
+
+        // The client leaves after the header.
+        let mut left = audited_export(&["x"], stream::iter(rows(&["a\r\n"])), audit("left"));
+        assert_eq!(left.next().await.unwrap().unwrap(), b"x\r\n");
+        drop(left);
+        assert_eq!(
+            study_actions(&store, 3).await[2],
+            "left: 0 rows, stopped early"
+        );
+    }
 
     #[test]
     fn formulas_are_neutralised_and_restored_exactly() {

@@ -6,7 +6,7 @@ use std::borrow::Cow;
 use chrono::{DateTime, Utc};
 use futures_util::stream;
 
-use super::{CsvChunks, CsvService, ExportAudit, csv_rows, header};
+use super::{CsvChunks, CsvService, ExportAudit, Rows, audited_export, csv_rows};
 use crate::domain::format_timestamp;
 use crate::error::Result;
 use crate::service::Context;
@@ -83,38 +83,27 @@ fn describe(query: &SubjectListQuery, whole_list: bool) -> String {
     format!("export subjects as CSV ({})", parts.join(", "))
 }
 
-/// Where the stream of an export stands.
+/// Where the rows of an export stand.
 struct Export {
     service: CsvService,
     ctx: Context,
     query: SubjectListQuery,
-    header_sent: bool,
     /// The page read but not sent yet.
     pending: Option<Vec<SubjectView>>,
     /// The next page to read, if there is one.
     next: Option<Paging>,
-    audit: Option<ExportAudit>,
 }
 
 impl Export {
-    /// The next piece of CSV text, or `None` at the end (once the export
-    /// is audited).
-    async fn step(&mut self) -> Option<Result<Vec<u8>>> {
-        if !self.header_sent {
-            self.header_sent = true;
-            return Some(header(&SUBJECT_COLUMNS));
-        }
+    /// The next page as CSV rows, or `None` at the end.
+    async fn step(&mut self) -> Option<Rows> {
         loop {
             if let Some(items) = self.pending.take() {
-                if let Some(audit) = self.audit.as_mut() {
-                    audit.rows += items.len() as u64;
-                }
-                return Some(csv_rows(items.iter().map(subject_cells)));
+                let text = csv_rows(items.iter().map(subject_cells));
+                return Some(text.map(|text| (text, items.len() as u64)));
             }
             let paging = self.next.take()?;
             if let Err(e) = self.read(paging).await {
-                // Audited as stopped early, now: the stream ends here.
-                self.audit.take();
                 return Some(Err(e));
             }
         }
@@ -167,27 +156,14 @@ impl CsvService {
             service: self.clone(),
             ctx: ctx.clone(),
             query,
-            header_sent: false,
             pending: Some(page),
             next,
-            audit: Some(ExportAudit::new(
-                self.audits.clone(),
-                ctx,
-                AuditTarget::default(),
-                what,
-            )),
         };
-        Ok(Box::pin(stream::unfold(export, |mut export| async move {
-            match export.step().await {
-                Some(chunk) => Some((chunk, export)),
-                None => {
-                    if let Some(audit) = export.audit.take() {
-                        audit.finish().await;
-                    }
-                    None
-                }
-            }
-        })))
+        let pages = stream::unfold(export, |mut export| async move {
+            Some((export.step().await?, export))
+        });
+        let audit = ExportAudit::new(self.audits.clone(), ctx, AuditTarget::default(), what);
+        Ok(audited_export(&SUBJECT_COLUMNS, pages, audit))
     }
 }
 
