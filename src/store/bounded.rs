@@ -78,7 +78,7 @@ macro_rules! for_each_store_call {
     $m!(AuditStore {
         fn append_audit(&self, entry: &AuditRecord) -> ();
         fn audits_between(&self, range: &AuditRange) -> AuditPage;
-        fn verify_audit_chain(&self) -> chain::ChainReport;
+        fn verify_audit_chain_part(&self, verifier: chain::ChainVerifier, limit: u64) -> chain::ChainVerifier;
         fn erase_personal_values(&self, sssid: &str) -> u64;
         fn audits_for_subject(&self, sssid: &str) -> Vec<AuditRecord>;
         fn audits_for_user(&self, username: &str) -> Vec<AuditRecord>;

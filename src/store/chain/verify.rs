@@ -68,13 +68,18 @@ pub struct ChainReport {
 }
 
 /// Checks entries one at a time in `seq` order, keeping only the previous
-/// hash, so verifying needs the same memory for any length of trail.
-#[derive(Debug)]
+/// hash, so verifying needs the same memory for any length of trail. A
+/// store reads the trail to it a part at a time
+/// ([`super::super::AuditStore::verify_audit_chain_part`]), each part one
+/// bounded store call, so a trail of any length can be verified.
+#[derive(Debug, Clone)]
 pub struct ChainVerifier {
     next_seq: u64,
     previous: String,
     entries: u64,
     broken: Option<BrokenEntry>,
+    /// The store reported the end of the trail.
+    ended: bool,
 }
 
 impl Default for ChainVerifier {
@@ -84,6 +89,7 @@ impl Default for ChainVerifier {
             previous: GENESIS.to_owned(),
             entries: 0,
             broken: None,
+            ended: false,
         }
     }
 }
@@ -129,6 +135,36 @@ impl ChainVerifier {
                 self.entries += 1;
                 true
             }
+        }
+    }
+
+    /// The sequence number of the last entry found intact (0 before the
+    /// first): the next part is read from after it.
+    pub fn last_seq(&self) -> u64 {
+        self.next_seq - 1
+    }
+
+    /// Whether the verdict is reached: a broken entry, or the trail's end.
+    pub fn is_done(&self) -> bool {
+        self.broken.is_some() || self.ended
+    }
+
+    /// The store read the last entry after [`ChainVerifier::last_seq`];
+    /// `stored` is how many entries the trail holds in all. More than the
+    /// chain covers means entries outside its order: a sequence number
+    /// below 1, or (MongoDB) one that is not a whole number, which a read
+    /// after the last number never meets.
+    pub fn end_of_trail(&mut self, stored: u64) {
+        self.ended = true;
+        if self.broken.is_none() && stored > self.entries {
+            self.broken = Some(BrokenEntry::unreadable(
+                None,
+                format!(
+                    "the trail holds {stored} entries but the chain only {}: {} have a sequence                      number outside the chain (inserted)",
+                    self.entries,
+                    stored - self.entries
+                ),
+            ));
         }
     }
 

@@ -15,9 +15,7 @@ use tokio::sync::Mutex;
 use super::{
     DocExt, MongoStore, classify, collect, is_duplicate, malformed, put_opt, to_bson_time,
 };
-use crate::store::chain::{
-    self, BrokenEntry, ChainReport, ChainVerifier, PersonalValue, SealedAudit, Unsealed,
-};
+use crate::store::chain::{self, BrokenEntry, ChainVerifier, PersonalValue, SealedAudit, Unsealed};
 use crate::store::{
     AuditCursor, AuditPage, AuditRange, AuditRecord, AuditStore, StoreError, StoreResult,
 };
@@ -240,21 +238,36 @@ impl AuditStore for MongoStore {
         ))
     }
 
-    async fn verify_audit_chain(&self) -> StoreResult<ChainReport> {
+    async fn verify_audit_chain_part(
+        &self,
+        mut verifier: ChainVerifier,
+        limit: u64,
+    ) -> StoreResult<ChainVerifier> {
+        let last = i64::try_from(verifier.last_seq()).unwrap_or(i64::MAX);
         let mut cursor = self
             .audits()
-            .find(doc! {})
+            .find(doc! { "seq": { "$gt": last } })
             .sort(doc! { "seq": 1 })
+            .limit(i64::try_from(limit).unwrap_or(i64::MAX))
             .await
             .map_err(classify)?;
-        let mut verifier = ChainVerifier::default();
+        let mut read = 0;
         while cursor.advance().await.map_err(classify)? {
+            read += 1;
             let d: Document = cursor.deserialize_current().map_err(classify)?;
             if !verifier.check(sealed_from_doc(&d).as_ref().map_err(|b| &**b)) {
-                break;
+                return Ok(verifier);
             }
         }
-        Ok(verifier.finish())
+        if read < limit {
+            let stored = self
+                .audits()
+                .count_documents(doc! {})
+                .await
+                .map_err(classify)?;
+            verifier.end_of_trail(stored);
+        }
+        Ok(verifier)
     }
 
     async fn erase_personal_values(&self, sssid: &str) -> StoreResult<u64> {

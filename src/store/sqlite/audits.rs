@@ -4,8 +4,8 @@ use rusqlite::{self, OptionalExtension, Row, TransactionBehavior, params};
 use super::cached::CachedStatements;
 use super::{SqliteStore, classify, parse_ts, ts};
 use crate::store::chain::{
-    self, BrokenEntry, ChainReport, ChainVerifier, PersonalValue, SealedAudit, Unsealed,
-    personal_from_json, personal_to_json,
+    self, BrokenEntry, ChainVerifier, PersonalValue, SealedAudit, Unsealed, personal_from_json,
+    personal_to_json,
 };
 use crate::store::{AuditCursor, AuditPage, AuditRange, AuditRecord, AuditStore, StoreResult};
 
@@ -211,19 +211,30 @@ impl AuditStore for SqliteStore {
         .await
     }
 
-    async fn verify_audit_chain(&self) -> StoreResult<ChainReport> {
-        self.read(|c| {
-            let mut verifier = ChainVerifier::default();
-            let mut stmt =
-                c.prepare(&format!("SELECT {AUDIT_COLUMNS} FROM audits ORDER BY seq"))?;
-            let mut rows = stmt.query([])?;
+    async fn verify_audit_chain_part(
+        &self,
+        mut verifier: ChainVerifier,
+        limit: u64,
+    ) -> StoreResult<ChainVerifier> {
+        self.read(move |c| {
+            let mut stmt = c.prepare_cached(&format!(
+                "SELECT {AUDIT_COLUMNS} FROM audits WHERE seq > ?1 ORDER BY seq LIMIT ?2"
+            ))?;
+            let last = i64::try_from(verifier.last_seq()).unwrap_or(i64::MAX);
+            let mut rows = stmt.query(params![last, i64::try_from(limit).unwrap_or(i64::MAX)])?;
+            let mut read = 0;
             while let Some(row) = rows.next()? {
+                read += 1;
                 let entry = sealed_from_row(row)?;
                 if !verifier.check(entry.as_ref().map_err(|b| &**b)) {
-                    break;
+                    return Ok(verifier);
                 }
             }
-            Ok(verifier.finish())
+            if read < limit {
+                let stored: i64 = c.query_row("SELECT count(*) FROM audits", [], |r| r.get(0))?;
+                verifier.end_of_trail(u64::try_from(stored).unwrap_or(0));
+            }
+            Ok(verifier)
         })
         .await
     }

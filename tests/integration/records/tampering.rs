@@ -1,7 +1,8 @@
 //! Tampering directly in the database, on both stores: changing one
 //! entry's text, date or actor, deleting one, swapping two, inserting one
-//! (with a correctly computed hash of its own). `idm audit verify` names
-//! the first broken entry each time and exits 1.
+//! (with a correctly computed hash of its own), adding a copy with a
+//! sequence number outside the chain. `idm audit verify` names the first
+//! broken entry each time and exits 1.
 
 use std::path::Path;
 use std::process::Command;
@@ -26,15 +27,19 @@ enum Tamper {
     Delete,
     Swap,
     Insert,
+    /// A copy of an entry under a number no read of the chain's order
+    /// meets: 0 on SQLite, a text on MongoDB.
+    Outside,
 }
 
-const ALL: [Tamper; 6] = [
+const ALL: [Tamper; 7] = [
     Tamper::Text,
     Tamper::Date,
     Tamper::Actor,
     Tamper::Delete,
     Tamper::Swap,
     Tamper::Insert,
+    Tamper::Outside,
 ];
 
 /// The entry that is tampered with (or the first of two swapped, or
@@ -46,11 +51,13 @@ impl Tamper {
     /// The entry `idm audit verify` must name: the changed one, or the one
     /// after a deleted or inserted one (the inserted entry's own hash is
     /// right, but the original entry behind it no longer follows its
-    /// predecessor).
-    fn first_broken(self) -> i64 {
+    /// predecessor); none for an entry outside the chain, which is found
+    /// by counting once every entry of the chain verified.
+    fn first_broken(self) -> Option<i64> {
         match self {
-            Tamper::Text | Tamper::Date | Tamper::Actor | Tamper::Swap => AT,
-            Tamper::Delete | Tamper::Insert => AT + 1,
+            Tamper::Text | Tamper::Date | Tamper::Actor | Tamper::Swap => Some(AT),
+            Tamper::Delete | Tamper::Insert => Some(AT + 1),
+            Tamper::Outside => None,
         }
     }
 }
@@ -103,7 +110,7 @@ fn assert_broken_at(tamper: Tamper, (code, report): (i32, Value)) {
     assert_eq!(report["ok"], false, "{tamper:?}: {report}");
     assert_eq!(
         report["first_broken"]["seq"],
-        tamper.first_broken(),
+        serde_json::json!(tamper.first_broken()),
         "{tamper:?}: {report}"
     );
     assert!(
@@ -111,11 +118,24 @@ fn assert_broken_at(tamper: Tamper, (code, report): (i32, Value)) {
         "{report}"
     );
     // The entries before the break; a deleted entry leaves one fewer.
-    let intact = match tamper {
-        Tamper::Delete => AT - 1,
-        _ => tamper.first_broken() - 1,
+    let intact = match (tamper, tamper.first_broken()) {
+        (Tamper::Delete, _) => AT - 1,
+        (_, Some(seq)) => seq - 1,
+        (_, None) => ENTRIES as i64,
     };
     assert_eq!(report["entries"], intact, "{report}");
+}
+
+/// The verdict read a few entries per store call, with the parts ending
+/// before, at and after the tampered place: the CLI's, whole.
+async fn assert_parts_agree(store: &dyn AuditStore, tamper: Tamper, (_, whole): &(i32, Value)) {
+    for part in [1, 2, 3, AT as u64, 100] {
+        let report = idm::store::chain::verify_in_parts(store, part)
+            .await
+            .unwrap();
+        let report = serde_json::to_value(report).unwrap();
+        assert_eq!(&report, whole, "{tamper:?}, parts of {part}");
+    }
 }
 
 fn assert_intact((code, report): (i32, Value)) {
@@ -179,6 +199,10 @@ fn tamper_sqlite(path: &Path, tamper: Tamper) {
             )
             .unwrap();
         }
+        Tamper::Outside => sql(&format!(
+            "INSERT INTO audits (seq, hash, datetime, action, actor)
+             SELECT 0, hash, datetime, action, actor FROM audits WHERE seq = {AT}"
+        )),
     }
 }
 
@@ -193,7 +217,10 @@ async fn tampering_with_the_sqlite_trail_is_found() {
         let env = [("IDM_DATABASE_URL", format!("sqlite://{}", path.display()))];
         assert_intact(verify(&env, dir.path()));
         tamper_sqlite(&path, tamper);
-        assert_broken_at(tamper, verify(&env, dir.path()));
+        let verdict = verify(&env, dir.path());
+        let store = SqliteStore::open(&path).await.unwrap();
+        assert_parts_agree(&store, tamper, &verdict).await;
+        assert_broken_at(tamper, verdict);
     }
 }
 
@@ -268,6 +295,12 @@ async fn tamper_mongo(db: &mongodb::Database, tamper: Tamper) {
                 .await
                 .unwrap();
         }
+        Tamper::Outside => {
+            let mut copy = audits.find_one(doc! { "seq": AT }).await.unwrap().unwrap();
+            copy.remove("_id");
+            copy.insert("seq", AT.to_string());
+            audits.insert_one(copy).await.unwrap();
+        }
     }
 }
 
@@ -287,6 +320,8 @@ async fn tampering_with_the_mongodb_trail_is_found() {
         ];
         assert_intact(verify(&env, dir.path()));
         tamper_mongo(store.database(), tamper).await;
-        assert_broken_at(tamper, verify(&env, dir.path()));
+        let verdict = verify(&env, dir.path());
+        assert_parts_agree(&store, tamper, &verdict).await;
+        assert_broken_at(tamper, verdict);
     }
 }
