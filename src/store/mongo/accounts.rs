@@ -147,11 +147,13 @@ impl AccountStore for MongoStore {
         let total = self
             .users()
             .count_documents(filter.clone())
+            .max_time(self.scan_limit)
             .await
             .map_err(classify)?;
         let cursor = self
             .users()
             .find(filter)
+            .max_time(self.scan_limit)
             .sort(doc! { "username": 1 })
             .skip(query.offset)
             .limit(i64::try_from(query.limit).unwrap_or(i64::MAX))

@@ -23,10 +23,11 @@ use chrono::{DateTime, Utc};
 use mongodb::bson::{Bson, Document, doc};
 
 use super::{
-    DocExt, MongoStore, classify, collect, insert_unique, is_duplicate, put_opt, regex_literal,
-    retry_idempotent, to_bson_time,
+    DocExt, MongoStore, classify, insert_unique, is_duplicate, put_opt, retry_idempotent,
+    to_bson_time,
 };
 use crate::clock::{OsRandom, random_hex};
+use crate::store::accounts::AccountStore;
 use crate::store::{
     Page, StoreError, StoreResult, UserQuery, UserRecord, UserStore, UserUpdate, UserWriteOutcome,
 };
@@ -370,50 +371,22 @@ impl UserStore for MongoStore {
         }
     }
 
+    // The account reads (accounts.rs) hold everything a user record does;
+    // `admin` read through them always agrees with the account's role.
     async fn user_by_username(&self, username: &str) -> StoreResult<Option<UserRecord>> {
-        self.user_doc_by_username(username)
-            .await?
-            .as_ref()
-            .map(user_from_doc)
-            .transpose()
+        Ok(self.account_by_username(username).await?.map(|a| a.user))
     }
 
     async fn user_by_id(&self, id: &str) -> StoreResult<Option<UserRecord>> {
-        self.users()
-            .find_one(doc! { "_id": id })
-            .await
-            .map_err(classify)?
-            .as_ref()
-            .map(user_from_doc)
-            .transpose()
+        Ok(self.account_by_id(id).await?.map(|a| a.user))
     }
 
     async fn list_users(&self, query: &UserQuery) -> StoreResult<Page<UserRecord>> {
-        let filter = match query.search.as_deref().filter(|s| !s.is_empty()) {
-            Some(s) => doc! { "username": { "$regex": regex_literal(s), "$options": "i" } },
-            None => doc! {},
-        };
-        let total = self
-            .users()
-            .count_documents(filter.clone())
-            .max_time(self.scan_limit)
-            .await
-            .map_err(classify)?;
-        let cursor = self
-            .users()
-            .find(filter)
-            .max_time(self.scan_limit)
-            .sort(doc! { "username": 1 })
-            .skip(query.offset)
-            .limit(i64::try_from(query.limit).unwrap_or(i64::MAX))
-            .await
-            .map_err(classify)?;
-        let items = collect(cursor)
-            .await?
-            .iter()
-            .map(user_from_doc)
-            .collect::<StoreResult<Vec<_>>>()?;
-        Ok(Page { items, total })
+        let page = self.list_accounts(query).await?;
+        Ok(Page {
+            items: page.items.into_iter().map(|a| a.user).collect(),
+            total: page.total,
+        })
     }
 
     async fn admin_exists(&self) -> StoreResult<bool> {

@@ -3,7 +3,8 @@ use chrono::{DateTime, Utc};
 use rusqlite::{self, OptionalExtension, Row, TransactionBehavior, params};
 
 use super::cached::CachedStatements;
-use super::{SqliteStore, classify, like_literal, parse_opt_ts, parse_ts, ts};
+use super::{SqliteStore, classify, parse_opt_ts, parse_ts, ts};
+use crate::store::accounts::AccountStore;
 use crate::store::{
     Page, StoreResult, UserQuery, UserRecord, UserStore, UserUpdate, UserWriteOutcome,
 };
@@ -90,44 +91,22 @@ impl UserStore for SqliteStore {
         .await
     }
 
+    // The account reads (accounts.rs) hold everything a user record does;
+    // `admin` read through them always agrees with the account's role.
     async fn user_by_username(&self, username: &str) -> StoreResult<Option<UserRecord>> {
-        self.read_by_key(|c| by_username(c, username)).await
+        Ok(self.account_by_username(username).await?.map(|a| a.user))
     }
 
     async fn user_by_id(&self, id: &str) -> StoreResult<Option<UserRecord>> {
-        self.read_by_key(|c| {
-            c.query_row_cached(
-                &format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?1"),
-                [id],
-                user_from_row,
-            )
-            .optional()
-        })
-        .await
+        Ok(self.account_by_id(id).await?.map(|a| a.user))
     }
 
     async fn list_users(&self, query: &UserQuery) -> StoreResult<Page<UserRecord>> {
-        let pattern = format!("%{}%", like_literal(query.search.as_deref().unwrap_or("")));
-        let (offset, limit) = (query.offset as i64, query.limit as i64);
-        self.read(move |c| {
-            let total: i64 = c.query_row_cached(
-                "SELECT count(*) FROM users WHERE username LIKE ?1 ESCAPE '\\'",
-                [&pattern],
-                |r| r.get(0),
-            )?;
-            let mut stmt = c.prepare(&format!(
-                "SELECT {USER_COLUMNS} FROM users WHERE username LIKE ?1 ESCAPE '\\'
-                 ORDER BY username LIMIT ?2 OFFSET ?3"
-            ))?;
-            let items = stmt
-                .query_map(params![pattern, limit, offset], user_from_row)?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
-            Ok(Page {
-                items,
-                total: total as u64,
-            })
+        let page = self.list_accounts(query).await?;
+        Ok(Page {
+            items: page.items.into_iter().map(|a| a.user).collect(),
+            total: page.total,
         })
-        .await
     }
 
     async fn admin_exists(&self) -> StoreResult<bool> {
