@@ -31,11 +31,17 @@ struct Shown {
     mfa_errors: FieldMessages,
 }
 
+/// The signed-in account's username: every action of this page is on
+/// the visitor's own account.
+fn own_username(visitor: &Visitor) -> Result<String, Error> {
+    Ok(visitor.ctx.require_staff()?.username.to_string())
+}
+
 async fn load(
     state: &AppState,
     visitor: &Visitor,
 ) -> Result<(UserView, Vec<SessionView>, u64), Error> {
-    let me = visitor.ctx.require_staff()?.username.to_string();
+    let me = own_username(visitor)?;
     let accounts = &state.services.accounts;
     let user = state.services.users.get(&visitor.ctx, &me).await?;
     let current = visitor.stored_session_id();
@@ -265,12 +271,7 @@ pub async fn revoke_sessions(
     State(state): State<AppState>,
     SignedIn(mut visitor): SignedIn,
 ) -> Result<Response, WebError> {
-    let me = visitor
-        .ctx
-        .require_staff()
-        .map_err(|e| visitor.fail(e))?
-        .username
-        .to_string();
+    let me = own_username(&visitor).map_err(|e| visitor.fail(e))?;
     let keep = visitor.stored_session_id();
     let user = state
         .services
@@ -318,12 +319,7 @@ pub async fn start_mfa(
     SignedIn(visitor): SignedIn,
     Form(input): Form<MfaInput>,
 ) -> Result<Response, WebError> {
-    let me = visitor
-        .ctx
-        .require_staff()
-        .map_err(|e| visitor.fail(e))?
-        .username
-        .to_string();
+    let me = own_username(&visitor).map_err(|e| visitor.fail(e))?;
     match state
         .services
         .accounts
@@ -396,12 +392,7 @@ pub async fn confirm_mfa(
     SignedIn(visitor): SignedIn,
     Form(input): Form<ConfirmInput>,
 ) -> Result<Response, WebError> {
-    let me = visitor
-        .ctx
-        .require_staff()
-        .map_err(|e| visitor.fail(e))?
-        .username
-        .to_string();
+    let me = own_username(&visitor).map_err(|e| visitor.fail(e))?;
     match state
         .services
         .accounts
@@ -449,12 +440,7 @@ pub async fn remove_mfa(
     SignedIn(visitor): SignedIn,
     Form(input): Form<MfaInput>,
 ) -> Result<Response, WebError> {
-    let me = visitor
-        .ctx
-        .require_staff()
-        .map_err(|e| visitor.fail(e))?
-        .username
-        .to_string();
+    let me = own_username(&visitor).map_err(|e| visitor.fail(e))?;
     match state
         .services
         .accounts
