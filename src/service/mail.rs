@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use lettre::message::Mailbox;
+use lettre::message::{Mailbox, MultiPart};
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use secrecy::ExposeSecret;
@@ -35,6 +35,12 @@ async fn create_private_dir(dir: &std::path::Path) -> std::io::Result<()> {
     tokio::task::spawn_blocking(move || private_files::create_dir_all(&dir))
         .await
         .map_err(std::io::Error::other)?
+}
+
+/// A mail's plain-text and HTML bodies.
+pub struct Bodies {
+    pub text: String,
+    pub html: String,
 }
 
 pub struct Mailer {
@@ -87,6 +93,23 @@ impl Mailer {
             last_failure: Mutex::new(None),
             probe_cache: tokio::sync::Mutex::new(None),
         })
+    }
+
+    /// A text + HTML mail to `to`, with our From and Reply-To.
+    pub fn compose(
+        &self,
+        to: &str,
+        subject: &str,
+        bodies: Bodies,
+    ) -> crate::error::Result<Message> {
+        let to: Mailbox = to
+            .parse()
+            .map_err(|e| crate::error::Error::internal(anyhow::anyhow!("cannot mail {to}: {e}")))?;
+        self.message()
+            .to(to)
+            .subject(subject)
+            .multipart(MultiPart::alternative_plain_html(bodies.text, bodies.html))
+            .map_err(crate::error::Error::internal)
     }
 
     /// A message with our From and Reply-To, ready for a body.

@@ -26,6 +26,7 @@ pub mod link_tokens;
 pub mod links;
 pub mod listing;
 pub mod mail;
+pub(crate) mod mailed_keys;
 pub(crate) mod optimistic;
 pub mod passwords;
 pub mod recovery;

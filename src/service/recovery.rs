@@ -1,7 +1,8 @@
 //! Password recovery (SPEC section 8): one-time reset links by email.
 //!
 //! - A token is 256 random bits, stored only as its SHA-256; a newer token
-//!   replaces the older one; it works once and expires.
+//!   replaces the older one; it works once and expires (the rules of every
+//!   mailed key, `service::mailed_keys`).
 //! - `/iforgot` does the same visible work for known and unknown usernames:
 //!   it counts the request against the client IP and hands everything else
 //!   (lookup, token, mail) to a background task, so neither the answer nor
@@ -16,34 +17,33 @@
 
 use std::sync::Arc;
 
-use chrono::{DateTime, Duration, Utc};
-use lettre::Message;
-use lettre::message::{Mailbox, MultiPart};
-use sha2::{Digest, Sha256};
-
-use crate::clock::random_hex;
 use crate::config::Config;
 use crate::domain::{AccountState, PasswordPolicy, Username};
 use crate::error::{Error, Result};
 use crate::service::audits::{AuditTarget, Auditor};
 use crate::service::background::Background;
 use crate::service::mail::Mailer;
+use crate::service::mailed_keys::{KeyKind, MailedKeys};
 use crate::service::throttle::{LoginThrottle, RateLimit};
 use crate::service::users::UserService;
 use crate::service::{Context, Deps, seconds};
-use crate::store::{ResetTokenRecord, UserRecord};
+use crate::store::UserRecord;
+use chrono::{DateTime, Duration, Utc};
 
 pub(crate) mod mails;
 
 /// The name mails and pages use for the service.
 pub const SERVICE_NAME: &str = "C3-PRO IDM";
 
-/// Random bytes in a reset token (hex encoded in the link).
-const TOKEN_BYTES: usize = 32;
-
-/// What an unusable key (unknown, used, superseded or expired) is told.
-const INVALID_KEY: &str =
-    "This reset link is invalid, was already used, was replaced by a newer one or has expired.";
+/// Reset links open active accounts only: invited ones have their
+/// invitation for choosing a password.
+const RESET_KEYS: KeyKind = KeyKind {
+    hash_prefix: "",
+    page: "/reset",
+    opens: AccountState::Active,
+    invalid: "This reset link is invalid, was already used, was replaced by a newer one or has \
+              expired.",
+};
 
 /// A reset key that can still be used, and whose account it resets.
 #[derive(Debug, Clone)]
@@ -75,7 +75,7 @@ pub struct RecoveryService {
     per_ip: RateLimit,
     /// `/reset` submissions per client address.
     submits_per_ip: RateLimit,
-    lifetime: Duration,
+    keys: MailedKeys,
     public_url: String,
 }
 
@@ -105,20 +105,25 @@ impl RecoveryService {
                 window,
             ),
             policy: users.policy().clone(),
+            keys: MailedKeys::new(
+                deps.clone(),
+                RESET_KEYS,
+                seconds(config.reset_token_lifetime_secs),
+                config.public_url(),
+            ),
             deps,
             users,
             audits,
             mailer,
             background,
             login_throttle,
-            lifetime: seconds(config.reset_token_lifetime_secs),
             public_url: config.public_url().to_owned(),
         }
     }
 
     /// How long a reset link stays valid, in words ("2 hours").
     pub fn lifetime_text(&self) -> String {
-        duration_text(self.lifetime)
+        self.keys.lifetime_text()
     }
 
     /// `/iforgot`: answers the same for every well-formed username. Only a
@@ -235,18 +240,7 @@ impl RecoveryService {
     /// Creates a token for `user` (replacing any older one) and mails the
     /// link. The token exists only in this mail and as a hash in the store.
     async fn send_reset_mail(&self, user: &UserRecord, by: RequestedBy) -> Result<()> {
-        let token = random_hex(self.deps.random.as_ref(), TOKEN_BYTES);
-        let now = self.deps.clock.now();
-        self.deps
-            .store
-            .put_reset_token(&ResetTokenRecord {
-                token_hash: token_hash(&token),
-                user_id: user.id.clone(),
-                created: now,
-                expires: now + self.lifetime,
-            })
-            .await?;
-        let link = format!("{}/reset?k={token}", self.public_url);
+        let link = self.keys.issue(&user.id).await?;
         let expiry = self.lifetime_text();
         let iforgot = self.iforgot_url();
         let to = self.recipient(&user.username, &iforgot);
@@ -260,7 +254,7 @@ impl RecoveryService {
                 mails::reset_by_admin(&to, &link, &expiry),
             ),
         };
-        let message = self.compose(&user.username, &subject, bodies)?;
+        let message = self.mailer.compose(&user.username, &subject, bodies)?;
         self.mailer.send(message).await.map_err(|_| {
             Error::Unavailable("the reset email could not be sent; see /status and the log".into())
         })
@@ -268,8 +262,11 @@ impl RecoveryService {
 
     /// Whether `key` can still reset a password, for showing the form.
     pub async fn check_key(&self, key: &str) -> Result<ValidKey> {
-        let (_, key) = self.usable_key(key).await?;
-        Ok(key)
+        let key = self.keys.usable(key).await?;
+        Ok(ValidKey {
+            username: key.username,
+            expires: key.record.expires,
+        })
     }
 
     /// Counts a `/reset` submission against its client address before its
@@ -289,23 +286,12 @@ impl RecoveryService {
     /// password meets the policy. A password the policy refuses leaves the
     /// key usable (`BadRequest`); an unusable key is `Gone`.
     pub async fn complete_reset(&self, ctx: &Context, key: &str, password: String) -> Result<()> {
-        let (record, ValidKey { username, .. }) = self.usable_key(key).await?;
-        let password = self.policy.check(password, &username)?;
-        // Spend the key; of concurrent submissions only one gets here.
-        if self
-            .deps
-            .store
-            .take_reset_token(&record.token_hash)
-            .await?
-            .is_none()
-        {
-            return Err(Error::Gone(INVALID_KEY.into()));
-        }
-        self.users.write_update(&username, &password, true).await?;
-        self.deps
-            .store
-            .delete_reset_tokens_for_user(&record.user_id)
+        let key = self.keys.usable(key).await?;
+        let password = self.policy.check(password, &key.username)?;
+        self.keys
+            .spend_on_password(&self.users, &key, &password)
             .await?;
+        let username = key.username;
         self.login_throttle.clear_account(&username).await?;
         self.audits
             .record(
@@ -315,7 +301,7 @@ impl RecoveryService {
             )
             .await;
         let iforgot = self.iforgot_url();
-        let notice = self.compose(
+        let notice = self.mailer.compose(
             username.as_str(),
             &format!("Your {SERVICE_NAME} password was changed"),
             mails::password_changed(&self.recipient(username.as_str(), &iforgot)),
@@ -326,39 +312,6 @@ impl RecoveryService {
             let _ = mailer.send(notice).await;
         });
         Ok(())
-    }
-
-    /// The stored token for `key` and its user, if the key is well formed,
-    /// known, not expired and its user still exists.
-    async fn usable_key(&self, key: &str) -> Result<(ResetTokenRecord, ValidKey)> {
-        let gone = || Error::Gone(INVALID_KEY.into());
-        let key = key.trim();
-        if key.len() != TOKEN_BYTES * 2 || !key.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Err(gone());
-        }
-        let hash = token_hash(&key.to_ascii_lowercase());
-        let record = self
-            .deps
-            .store
-            .find_reset_token(&hash)
-            .await?
-            .ok_or_else(gone)?;
-        if self.deps.clock.now() >= record.expires {
-            // Housekeeping: an expired token is never useful again.
-            self.deps.store.take_reset_token(&hash).await?;
-            return Err(gone());
-        }
-        let user = self
-            .deps
-            .store
-            .account_by_id(&record.user_id)
-            .await?
-            .filter(|a| a.state == AccountState::Active)
-            .ok_or_else(gone)?
-            .user;
-        let username = Username::from_trusted(user.username);
-        let expires = record.expires;
-        Ok((record, ValidKey { username, expires }))
     }
 
     /// The page that sends a new reset link, named in every reset mail.
@@ -373,25 +326,6 @@ impl RecoveryService {
             iforgot,
         }
     }
-
-    /// A text + HTML mail to `to`.
-    fn compose(&self, to: &str, subject: &str, bodies: mails::Bodies) -> Result<Message> {
-        let to: Mailbox = to
-            .parse()
-            .map_err(|e| Error::internal(anyhow::anyhow!("cannot mail {to}: {e}")))?;
-        self.mailer
-            .message()
-            .to(to)
-            .subject(subject)
-            .multipart(MultiPart::alternative_plain_html(bodies.text, bodies.html))
-            .map_err(Error::internal)
-    }
-}
-
-/// What the store keeps instead of the token. The token has 256 random
-/// bits, so a fast hash is enough: there is nothing to brute-force.
-fn token_hash(token: &str) -> String {
-    hex::encode(Sha256::digest(token.as_bytes()))
 }
 
 /// "2 hours", "90 minutes", "1 hour": for mails and pages.
@@ -420,11 +354,13 @@ mod tests {
     }
 
     #[test]
-    fn the_stored_hash_is_not_the_token() {
-        let token = "ab".repeat(TOKEN_BYTES);
-        let hash = token_hash(&token);
-        assert_eq!(hash.len(), 64);
-        assert_ne!(hash, token);
-        assert_eq!(hash, token_hash(&token), "the hash is deterministic");
+    fn a_reset_key_is_stored_as_its_plain_sha256() {
+        // So the keys already in a store stay usable.
+        use sha2::{Digest, Sha256};
+        let token = crate::service::mailed_keys::tests::some_key();
+        assert_eq!(
+            RESET_KEYS.hash(&token),
+            hex::encode(Sha256::digest(token.as_bytes()))
+        );
     }
 }

@@ -19,6 +19,7 @@ mod home;
 mod init;
 pub(crate) mod invitations;
 pub mod layout;
+mod link_key;
 mod login;
 mod login_code;
 pub mod messages;

@@ -2,13 +2,10 @@
 //! the console's layout and form components.
 //!
 //! The reset key arrives in the query of the emailed link, and must not
-//! stay in the address bar: a page whose URL holds the key keeps it in the
-//! history and, through `Referer`, hands it to whatever the page loads or
-//! links to. So `GET /reset?k=KEY` only checks the key, puts it in a
-//! short-lived HttpOnly cookie that only `/reset` receives, and redirects
-//! to the bare `/reset` (that answer sends no Referer at all). The form
-//! there carries the key on in a hidden field, so two reset pages open in
-//! two tabs each set the password of the account they show.
+//! stay in the address bar: `GET /reset?k=KEY` moves it into a cookie that
+//! only `/reset` receives (see `web::link_key`). The form there carries the
+//! key on in a hidden field, so two reset pages open in two tabs each set
+//! the password of the account they show.
 //!
 //! The form page itself keeps the site's `same-origin` Referrer-Policy:
 //! under `no-referrer` browsers post its form with `Origin: null`, which
@@ -19,23 +16,23 @@ use axum::Form;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use chrono::{DateTime, Utc};
 use maud::{Markup, html};
 use serde::Deserialize;
-use tower_sessions::cookie::time::Duration as CookieDuration;
-use tower_sessions::cookie::{Cookie, SameSite};
 
 use crate::app::AppState;
 use crate::domain::Username;
 use crate::error::Error;
 use crate::web::error::{WebError, sentence, too_many_attempts};
 use crate::web::layout::{self, Field, Flash, Section, csrf_field, flash};
+use crate::web::link_key::{LinkKey, without_referrer};
 use crate::web::session::Visitor;
 
 /// The cookie that carries the key from the emailed link to the form.
 pub const RESET_COOKIE: &str = "idm_reset";
 /// The only path the cookie is sent to.
 const RESET_PATH: &str = "/reset";
+/// Where the key waits between the emailed link and the form.
+const RESET_KEY: LinkKey = LinkKey::new(RESET_COOKIE, RESET_PATH);
 
 /// The shared layout around a page body: title, an optional line of
 /// explanation, then the card.
@@ -209,46 +206,6 @@ fn reset_done() -> Markup {
     }
 }
 
-/// The cookie holding `key` until the key expires: at least a minute, so
-/// it always survives the redirect (the key's expiry is checked anyway).
-fn key_cookie(state: &AppState, key: &str, expires: DateTime<Utc>) -> Cookie<'static> {
-    let remaining = (expires - state.services.deps.clock.now())
-        .num_seconds()
-        .max(60);
-    Cookie::build((RESET_COOKIE, key.to_owned()))
-        .path(RESET_PATH)
-        .http_only(true)
-        // Lax: sent on the top-level navigation from the mail (a site of
-        // its own) through the redirect; never on another site's posts.
-        .same_site(SameSite::Lax)
-        .secure(state.config.serves_https())
-        .max_age(CookieDuration::seconds(remaining))
-        .build()
-}
-
-/// Removes the key cookie once the key is spent or useless.
-fn forget_key(state: &AppState, mut response: Response) -> Response {
-    let mut cookie = key_cookie(state, "", DateTime::<Utc>::MIN_UTC);
-    cookie.make_removal();
-    if let Ok(value) = HeaderValue::from_str(&cookie.to_string()) {
-        response.headers_mut().append(header::SET_COOKIE, value);
-    }
-    response
-}
-
-/// The key in the cookie, if the browser sent one.
-fn key_from_cookie(headers: &HeaderMap) -> Option<String> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|value| value.to_str().ok())
-        .flat_map(Cookie::split_parse)
-        .filter_map(Result::ok)
-        .find(|cookie| cookie.name() == RESET_COOKIE)
-        .map(|cookie| cookie.value().to_owned())
-        .filter(|key| !key.is_empty())
-}
-
 /// What a `/reset` reached without a key (a bookmark, a reload after the
 /// cookie ended) is told.
 const NO_KEY: &str = "To choose a new password, open the link from your password reset email";
@@ -261,7 +218,7 @@ fn invalid_key_page(state: &AppState, visitor: &Visitor, message: &str) -> Respo
         None,
         reset_invalid(message),
     );
-    forget_key(state, (StatusCode::BAD_REQUEST, body).into_response())
+    RESET_KEY.refuse(state, body)
 }
 
 #[derive(Deserialize)]
@@ -279,30 +236,15 @@ pub async fn reset_show(
 ) -> Result<Response, WebError> {
     let recovery = &state.services.recovery;
     if let Some(key) = query.k {
-        let mut response = match recovery.check_key(&key).await {
-            Ok(valid) => {
-                let cookie = key_cookie(&state, &key, valid.expires);
-                let mut response = (
-                    StatusCode::SEE_OTHER,
-                    [(header::LOCATION, HeaderValue::from_static(RESET_PATH))],
-                )
-                    .into_response();
-                if let Ok(value) = HeaderValue::from_str(&cookie.to_string()) {
-                    response.headers_mut().append(header::SET_COOKIE, value);
-                }
-                response
-            }
+        let response = match recovery.check_key(&key).await {
+            Ok(valid) => RESET_KEY.move_to_cookie(&state, &key, valid.expires),
             Err(Error::Gone(msg)) => invalid_key_page(&state, &visitor, &msg),
             Err(other) => return Err(visitor.fail(other)),
         };
-        // This answer's URL holds the key: it must send no Referer at all.
-        response.headers_mut().insert(
-            header::REFERRER_POLICY,
-            HeaderValue::from_static("no-referrer"),
-        );
-        return Ok(response);
+        // This answer's URL holds the key.
+        return Ok(without_referrer(response));
     }
-    let Some(key) = key_from_cookie(&headers) else {
+    let Some(key) = RESET_KEY.read(&headers) else {
         return Ok(invalid_key_page(&state, &visitor, NO_KEY));
     };
     match recovery.check_key(&key).await {
@@ -378,7 +320,7 @@ pub async fn reset_submit(
     {
         Ok(()) => {
             let body = page(&visitor, "Password changed", None, reset_done());
-            Ok(forget_key(&state, body.into_response()))
+            Ok(RESET_KEY.forget(&state, body.into_response()))
         }
         Err(error @ Error::Invalid(_)) => Ok(form_with(&ResetErrors {
             password: Some(sentence(&error.to_string())),

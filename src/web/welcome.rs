@@ -1,30 +1,30 @@
 //! `/welcome`: an invited person chooses their password. Built like
 //! `/reset` (see `web::recovery`): `GET /welcome?k=KEY`, the emailed link,
-//! checks the key, moves it into a short-lived HttpOnly cookie that only
-//! `/welcome` receives, and redirects to the bare `/welcome`, so the key
-//! never stays in the address bar, the history or a `Referer`.
+//! checks the key and moves it into a cookie that only `/welcome`
+//! receives (see `web::link_key`), so the key never stays in the address
+//! bar, the history or a `Referer`.
 
 use axum::Form;
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use chrono::{DateTime, Utc};
 use maud::{Markup, html};
 use serde::Deserialize;
-use tower_sessions::cookie::time::Duration as CookieDuration;
-use tower_sessions::cookie::{Cookie, SameSite};
 
 use crate::app::AppState;
 use crate::domain::Username;
 use crate::error::Error;
 use crate::web::error::{WebError, sentence};
 use crate::web::layout::{self, Field, Section, csrf_field};
+use crate::web::link_key::{LinkKey, without_referrer};
 use crate::web::messages::FieldMessages;
 use crate::web::session::Visitor;
 
 /// The cookie that carries the key from the emailed link to the form.
 pub const WELCOME_COOKIE: &str = "idm_welcome";
 const WELCOME_PATH: &str = "/welcome";
+/// Where the key waits between the emailed link and the form.
+const WELCOME_KEY: LinkKey = LinkKey::new(WELCOME_COOKIE, WELCOME_PATH);
 const TITLE: &str = "Welcome: choose your password";
 const NO_KEY: &str = "To choose your password, open the link from your invitation email";
 
@@ -75,43 +75,9 @@ fn invalid(message: &str) -> Markup {
     }
 }
 
-fn key_cookie(state: &AppState, key: &str, expires: DateTime<Utc>) -> Cookie<'static> {
-    let remaining = (expires - state.services.deps.clock.now())
-        .num_seconds()
-        .max(60);
-    Cookie::build((WELCOME_COOKIE, key.to_owned()))
-        .path(WELCOME_PATH)
-        .http_only(true)
-        .same_site(SameSite::Lax)
-        .secure(state.config.serves_https())
-        .max_age(CookieDuration::seconds(remaining))
-        .build()
-}
-
-fn forget_key(state: &AppState, mut response: Response) -> Response {
-    let mut cookie = key_cookie(state, "", DateTime::<Utc>::MIN_UTC);
-    cookie.make_removal();
-    if let Ok(value) = HeaderValue::from_str(&cookie.to_string()) {
-        response.headers_mut().append(header::SET_COOKIE, value);
-    }
-    response
-}
-
-fn key_from_cookie(headers: &HeaderMap) -> Option<String> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|value| value.to_str().ok())
-        .flat_map(Cookie::split_parse)
-        .filter_map(Result::ok)
-        .find(|cookie| cookie.name() == WELCOME_COOKIE)
-        .map(|cookie| cookie.value().to_owned())
-        .filter(|key| !key.is_empty())
-}
-
 fn invalid_key_page(state: &AppState, visitor: &Visitor, message: &str) -> Response {
     let body = page(visitor, "This link does not work", invalid(message));
-    forget_key(state, (StatusCode::BAD_REQUEST, body).into_response())
+    WELCOME_KEY.refuse(state, body)
 }
 
 #[derive(Deserialize)]
@@ -127,29 +93,14 @@ pub async fn show(
 ) -> Result<Response, WebError> {
     let accounts = &state.services.accounts;
     if let Some(key) = query.k {
-        let mut response = match accounts.check_invitation(&key).await {
-            Ok(valid) => {
-                let cookie = key_cookie(&state, &key, valid.expires);
-                let mut response = (
-                    StatusCode::SEE_OTHER,
-                    [(header::LOCATION, HeaderValue::from_static(WELCOME_PATH))],
-                )
-                    .into_response();
-                if let Ok(value) = HeaderValue::from_str(&cookie.to_string()) {
-                    response.headers_mut().append(header::SET_COOKIE, value);
-                }
-                response
-            }
+        let response = match accounts.check_invitation(&key).await {
+            Ok(valid) => WELCOME_KEY.move_to_cookie(&state, &key, valid.expires),
             Err(Error::Gone(msg)) => invalid_key_page(&state, &visitor, &msg),
             Err(other) => return Err(visitor.fail(other)),
         };
-        response.headers_mut().insert(
-            header::REFERRER_POLICY,
-            HeaderValue::from_static("no-referrer"),
-        );
-        return Ok(response);
+        return Ok(without_referrer(response));
     }
-    let Some(key) = key_from_cookie(&headers) else {
+    let Some(key) = WELCOME_KEY.read(&headers) else {
         return Ok(invalid_key_page(&state, &visitor, NO_KEY));
     };
     match accounts.check_invitation(&key).await {
@@ -227,7 +178,7 @@ pub async fn submit(
                     div.actions { a.button href="/login" { "Sign in" } }
                 },
             );
-            Ok(forget_key(&state, body.into_response()))
+            Ok(WELCOME_KEY.forget(&state, body.into_response()))
         }
         Err(error @ Error::Invalid(_)) => {
             Ok(form_with(&FieldMessages::of_or_at(&error, "password")))

@@ -1,32 +1,36 @@
 //! Invitations: an admin creates an account without a password, and its
 //! owner chooses one through the emailed `/welcome?k=` link.
 //!
-//! The token follows the rules of reset links (256 random bits, stored
-//! only as a hash, single use, expires, a newer one replaces the older)
-//! and shares their store: one token per account. Its hash is taken over
-//! `invite:` and the token, so an invitation is never a reset link and a
-//! reset link never an invitation.
+//! The token follows the rules of reset links (`service::mailed_keys`:
+//! 256 random bits, stored only as a hash, single use, expires, a newer
+//! one replaces the older) and shares their store: one token per account.
+//! Its hash is taken over `invite:` and the token, so an invitation is
+//! never a reset link and a reset link never an invitation.
 
 use chrono::{DateTime, Utc};
 use maud::html;
-use sha2::{Digest, Sha256};
 
 use super::AccountService;
-use crate::clock::random_hex;
 use crate::domain::{AccountState, Role, Username};
 use crate::error::{Error, Result};
 use crate::service::Context;
 use crate::service::audits::AuditTarget;
-use crate::service::recovery::mails::{Bodies, SIGNATURE_SEPARATOR, page};
-use crate::service::recovery::{SERVICE_NAME, duration_text};
+use crate::service::mail::Bodies;
+use crate::service::mailed_keys::KeyKind;
+use crate::service::recovery::SERVICE_NAME;
+use crate::service::recovery::mails::{SIGNATURE_SEPARATOR, page};
 use crate::service::users::{UserView, not_found};
-use crate::store::{AccountRecord, ResetTokenRecord};
+use crate::store::AccountRecord;
 
-/// Random bytes in an invitation token (hex encoded in the link).
-const TOKEN_BYTES: usize = 32;
-
-const INVALID_KEY: &str = "This invitation link is invalid, was already used, was replaced by a \
-     newer one or has expired. Ask your administrator to send a new invitation.";
+/// Invitations open invited accounts only: once the password is chosen,
+/// a left-over link is useless.
+pub(super) const INVITATION_KEYS: KeyKind = KeyKind {
+    hash_prefix: "invite:",
+    page: "/welcome",
+    opens: AccountState::Invited,
+    invalid: "This invitation link is invalid, was already used, was replaced by a \
+     newer one or has expired. Ask your administrator to send a new invitation.",
+};
 
 /// An invitation that can still be accepted.
 #[derive(Debug, Clone)]
@@ -35,14 +39,10 @@ pub struct ValidInvitation {
     pub expires: DateTime<Utc>,
 }
 
-fn token_hash(token: &str) -> String {
-    hex::encode(Sha256::digest(format!("invite:{token}").as_bytes()))
-}
-
 impl AccountService {
     /// How long an invitation link works, in words ("72 hours").
     pub fn invitation_lifetime_text(&self) -> String {
-        duration_text(self.invite_lifetime)
+        self.invitations.lifetime_text()
     }
 
     /// Creates an account (admins, the command line): with a password an
@@ -101,25 +101,14 @@ impl AccountService {
     /// A new token for `account` and the mail with its link. The token
     /// exists only in this mail and as a hash in the store.
     async fn send_invitation(&self, account: &AccountRecord) -> Result<()> {
-        let token = random_hex(self.deps.random.as_ref(), TOKEN_BYTES);
-        let now = self.deps.clock.now();
-        self.deps
-            .store
-            .put_reset_token(&ResetTokenRecord {
-                token_hash: token_hash(&token),
-                user_id: account.user.id.clone(),
-                created: now,
-                expires: now + self.invite_lifetime,
-            })
-            .await?;
-        let link = format!("{}/welcome?k={token}", self.public_url);
+        let link = self.invitations.issue(&account.user.id).await?;
         let bodies = invitation_mail(
             &account.user.username,
             account.role,
             &link,
             &self.invitation_lifetime_text(),
         );
-        let message = self.compose(
+        let message = self.mailer.compose(
             &account.user.username,
             &format!("Your {SERVICE_NAME} account: choose a password"),
             bodies,
@@ -129,7 +118,11 @@ impl AccountService {
 
     /// Whether `key` is an invitation that can still be accepted.
     pub async fn check_invitation(&self, key: &str) -> Result<ValidInvitation> {
-        self.usable_invitation(key).await.map(|(_, valid)| valid)
+        let key = self.invitations.usable(key).await?;
+        Ok(ValidInvitation {
+            username: key.username,
+            expires: key.record.expires,
+        })
     }
 
     /// Counts a `/welcome` submission against its client address before
@@ -153,23 +146,13 @@ impl AccountService {
         key: &str,
         password: String,
     ) -> Result<()> {
-        let (record, ValidInvitation { username, .. }) = self.usable_invitation(key).await?;
-        let password = self.users.policy().check(password, &username)?;
-        if self
-            .deps
-            .store
-            .take_reset_token(&record.token_hash)
-            .await?
-            .is_none()
-        {
-            return Err(Error::Gone(INVALID_KEY.into()));
-        }
-        self.users.write_update(&username, &password, true).await?;
-        self.deps
-            .store
-            .delete_reset_tokens_for_user(&record.user_id)
+        let key = self.invitations.usable(key).await?;
+        let password = self.users.policy().check(password, &key.username)?;
+        self.invitations
+            .spend_on_password(&self.users, &key, &password)
             .await?;
-        if let Some(account) = self.deps.store.account_by_id(&record.user_id).await? {
+        let username = key.username;
+        if let Some(account) = self.deps.store.account_by_id(&key.record.user_id).await? {
             let ctx = self.as_account(ctx, &account);
             self.audits
                 .record(
@@ -180,37 +163,6 @@ impl AccountService {
                 .await;
         }
         Ok(())
-    }
-
-    async fn usable_invitation(&self, key: &str) -> Result<(ResetTokenRecord, ValidInvitation)> {
-        let gone = || Error::Gone(INVALID_KEY.into());
-        let key = key.trim();
-        if key.len() != TOKEN_BYTES * 2 || !key.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Err(gone());
-        }
-        let hash = token_hash(&key.to_ascii_lowercase());
-        let record = self
-            .deps
-            .store
-            .find_reset_token(&hash)
-            .await?
-            .ok_or_else(gone)?;
-        if self.deps.clock.now() >= record.expires {
-            self.deps.store.take_reset_token(&hash).await?;
-            return Err(gone());
-        }
-        let account = self
-            .deps
-            .store
-            .account_by_id(&record.user_id)
-            .await?
-            .filter(|a| a.state == AccountState::Invited)
-            .ok_or_else(gone)?;
-        let valid = ValidInvitation {
-            username: Username::from_trusted(account.user.username),
-            expires: record.expires,
-        };
-        Ok((record, valid))
     }
 }
 
@@ -255,9 +207,10 @@ mod tests {
 
     #[test]
     fn an_invitation_hash_is_never_a_reset_hash() {
-        let token = "ab".repeat(TOKEN_BYTES);
+        use sha2::{Digest, Sha256};
+        let token = crate::service::mailed_keys::tests::some_key();
         assert_ne!(
-            token_hash(&token),
+            INVITATION_KEYS.hash(&token),
             hex::encode(Sha256::digest(token.as_bytes()))
         );
     }

@@ -6,8 +6,6 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
-use lettre::Message;
-use lettre::message::{Mailbox, MultiPart};
 use serde::Serialize;
 
 use crate::config::Config;
@@ -16,8 +14,8 @@ use crate::error::{Error, Result};
 use crate::service::audits::{AuditTarget, Auditor};
 use crate::service::auth::AuthService;
 use crate::service::mail::Mailer;
+use crate::service::mailed_keys::MailedKeys;
 use crate::service::passwords::Verification;
-use crate::service::recovery::mails::Bodies;
 use crate::service::throttle::{LoginThrottle, RateLimit};
 use crate::service::users::{UserService, not_found};
 use crate::service::{Actor, Context, CurrentUser, Deps, seconds};
@@ -70,10 +68,10 @@ pub struct AccountService {
     keys: Arc<SecondFactorKeys>,
     confirmations: RateLimit,
     welcome_submits_per_ip: RateLimit,
-    invite_lifetime: Duration,
+    /// The keys of invitation links.
+    invitations: MailedKeys,
     session_idle: Duration,
     login_ceiling: u32,
-    public_url: String,
 }
 
 /// What `AccountService::new` is built from.
@@ -101,6 +99,12 @@ impl AccountService {
                 config.reset_submit_ip_limit,
                 seconds(config.reset_window_secs),
             ),
+            invitations: MailedKeys::new(
+                deps.clone(),
+                invitations::INVITATION_KEYS,
+                seconds(config.invite_token_lifetime_secs),
+                config.public_url(),
+            ),
             deps,
             users: parts.users,
             auth: parts.auth,
@@ -108,10 +112,8 @@ impl AccountService {
             mailer: parts.mailer,
             login_throttle: parts.login_throttle,
             keys: parts.keys,
-            invite_lifetime: seconds(config.invite_token_lifetime_secs),
             session_idle: seconds(config.session_idle_secs),
             login_ceiling: config.login_account_ceiling,
-            public_url: config.public_url().to_owned(),
         }
     }
 
@@ -294,19 +296,6 @@ impl AccountService {
             actor: Actor::Staff(self.auth.current_user(account)),
             ..ctx.clone()
         }
-    }
-
-    /// A text + HTML mail to `to`.
-    fn compose(&self, to: &str, subject: &str, bodies: Bodies) -> Result<Message> {
-        let to: Mailbox = to
-            .parse()
-            .map_err(|e| Error::internal(anyhow::anyhow!("cannot mail {to}: {e}")))?;
-        self.mailer
-            .message()
-            .to(to)
-            .subject(subject)
-            .multipart(MultiPart::alternative_plain_html(bodies.text, bodies.html))
-            .map_err(Error::internal)
     }
 }
 

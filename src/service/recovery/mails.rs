@@ -5,18 +5,14 @@
 
 use maud::{DOCTYPE, Markup, PreEscaped, html};
 
+use crate::service::mail::Bodies;
+
 /// What every reset mail names.
 pub(super) struct Recipient<'a> {
     pub service: &'a str,
     pub username: &'a str,
     /// The page that sends a new reset link.
     pub iforgot: &'a str,
-}
-
-/// A mail's plain-text and HTML bodies.
-pub(crate) struct Bodies {
-    pub text: String,
-    pub html: String,
 }
 
 /// The reset link the owner asked for on the iforgot page.
