@@ -71,9 +71,9 @@ pub struct StudyAuditQuery {
     security(("staff_token" = [])),
     params(StudyAuditQuery),
     responses(
-        (status = 200, description = "Columns datetime, actor, action, subject, link, user, request_id, client_ip; oldest first. Staff-account entries only for admins.",
+        (status = 200, description = "Columns datetime, actor, action, subject, link, user, request_id, client_ip, seq, hash; oldest first. Staff-account entries only for admins.",
             content_type = "text/csv", body = String),
-        (status = 400, description = "A bad date, or `to` before `from`", body = ErrorEnvelope),
+        (status = 400, description = "A bad date, `to` before `from`, or a `format` other than `json` or `csv`", body = ErrorEnvelope),
         (status = 406, description = "Not asked for CSV", body = ErrorEnvelope),
     )
 )]

@@ -261,11 +261,12 @@ pub async fn update(
         ("format" = Option<String>, Query, description = "`json` (the default) or `csv` (also chosen by `Accept: text/csv`)", pattern = "^\\s*([Jj][Ss][Oo][Nn]|[Cc][Ss][Vv])?\\s*$"),
     ),
     responses(
-        (status = 200, description = "The audit trail of the subject and its links (`[Link] ` entries), oldest first; as CSV the columns datetime, actor, action, subject, link, user, request_id, client_ip",
+        (status = 200, description = "The audit trail of the subject and its links (`[Link] ` entries), oldest first; as CSV the columns datetime, actor, action, subject, link, user, request_id, client_ip, seq, hash",
             content(
                 (Data<Vec<AuditEntry>> = "application/json"),
                 (String = "text/csv"),
             )),
+        (status = 400, description = "`format` is neither `json` nor `csv`", body = ErrorEnvelope),
         (status = 404, description = "No such subject", body = ErrorEnvelope),
     )
 )]
